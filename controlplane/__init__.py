@@ -1,0 +1,1 @@
+"""gRPC control plane (built in a later issue)."""

@@ -1,0 +1,80 @@
+"""Message bodies: the ``Body`` base, the id → body registry, and bodies with no declared layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, TypeVar
+
+from .ids import MessageId
+from .versions import V2011, ProtocolVersion
+from .wire import Bytes, Layout, Reader
+
+B = TypeVar("B", bound="type[Body]")
+
+
+class Body(Layout):
+    """A message body. ``MSG_ID`` is its id; ``SINCE`` the first revision that defines it."""
+
+    __slots__ = ()
+    MSG_ID: ClassVar[int]
+    SINCE: ClassVar[ProtocolVersion] = V2011
+
+    @property
+    def msg_id(self) -> int:
+        return self.MSG_ID
+
+
+_REGISTRY: dict[int, type[Body]] = {}
+
+
+def register(msg_id: MessageId, *, since: ProtocolVersion = V2011) -> Callable[[B], B]:
+    """Class decorator: bind a body layout to its message id (each id once)."""
+
+    def bind(cls: B) -> B:
+        if msg_id in _REGISTRY:
+            raise ValueError(f"0x{msg_id:04X} is already bound to {_REGISTRY[msg_id].__name__}")
+        cls.MSG_ID = int(msg_id)
+        cls.SINCE = since
+        _REGISTRY[msg_id] = cls
+        return cls
+
+    return bind
+
+
+def body_class(msg_id: int) -> type[Body] | None:
+    """The body layout of ``msg_id``, or ``None`` for an id the core does not know."""
+    return _REGISTRY.get(msg_id)
+
+
+def known_ids() -> list[int]:
+    return sorted(_REGISTRY)
+
+
+@dataclass(slots=True, kw_only=True)
+class RawBody(Body):
+    """The body of a message id the core does not know (or cannot decrypt), kept byte for byte."""
+
+    MSG_ID: ClassVar[int] = -1
+    raw: Annotated[bytes, Bytes()] = b""
+
+
+@dataclass(slots=True, kw_only=True)
+class Fragment(Body):
+    """One packet of a sub-packaged message: a slice of the body, decoded after reassembly."""
+
+    MSG_ID: ClassVar[int] = -1
+    data: Annotated[bytes, Bytes()] = b""
+
+
+def decode_body(msg_id: int, data: bytes, version: ProtocolVersion) -> tuple[Body, bytes]:
+    """Decode a whole body; returns the body and any bytes after its layout (kept, not lost).
+
+    An unknown id gives ``RawBody``; a malformed body raises ``BodyError`` with the offset.
+    """
+    cls = _REGISTRY.get(msg_id)
+    if cls is None:
+        return RawBody(raw=data), b""
+    r = Reader(data, version)
+    body = cls.read(r)
+    return body, data[r.pos :] if r.pos < r.end else b""

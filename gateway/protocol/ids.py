@@ -1,0 +1,97 @@
+"""Message ids of JT/T 808 (2019 appendix B, plus ids the 2011/2013 texts define)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class MessageId(IntEnum):
+    """Every message id the core knows, named after what the message does.
+
+    The direction is in the high bit: 0x0xxx terminal to platform, 0x8xxx platform to terminal.
+    """
+
+    TERMINAL_GENERAL_RESPONSE = 0x0001
+    PLATFORM_GENERAL_RESPONSE = 0x8001
+    HEARTBEAT = 0x0002
+    TERMINAL_LOGOUT = 0x0003
+    QUERY_SERVER_TIME = 0x0004
+    SERVER_TIME_RESPONSE = 0x8004
+    TERMINAL_RETRANSMIT_REQUEST = 0x0005
+    PLATFORM_RETRANSMIT_REQUEST = 0x8003
+    TERMINAL_REGISTER = 0x0100
+    TERMINAL_REGISTER_RESPONSE = 0x8100
+    TERMINAL_AUTHENTICATE = 0x0102
+    SET_PARAMETERS = 0x8103
+    QUERY_ALL_PARAMETERS = 0x8104
+    QUERY_PARAMETERS = 0x8106
+    QUERY_PARAMETERS_RESPONSE = 0x0104
+    TERMINAL_CONTROL = 0x8105
+    QUERY_ATTRIBUTES = 0x8107
+    QUERY_ATTRIBUTES_RESPONSE = 0x0107
+    UPGRADE_PACKAGE = 0x8108
+    UPGRADE_RESULT = 0x0108
+    LOCATION_REPORT = 0x0200
+    QUERY_LOCATION = 0x8201
+    QUERY_LOCATION_RESPONSE = 0x0201
+    TEMPORARY_TRACKING = 0x8202
+    CONFIRM_ALARM = 0x8203
+    LINK_CHECK = 0x8204
+    EVENT_SETTING = 0x8301
+    EVENT_REPORT = 0x0301
+    QUESTION = 0x8302
+    QUESTION_ANSWER = 0x0302
+    INFO_MENU_SETTING = 0x8303
+    INFO_ORDER = 0x0303
+    INFO_SERVICE = 0x8304
+    TEXT_MESSAGE = 0x8300
+    CALL_BACK = 0x8400
+    SET_PHONE_BOOK = 0x8401
+    VEHICLE_CONTROL = 0x8500
+    VEHICLE_CONTROL_RESPONSE = 0x0500
+    SET_CIRCLE_AREAS = 0x8600
+    DELETE_CIRCLE_AREAS = 0x8601
+    SET_RECTANGLE_AREAS = 0x8602
+    DELETE_RECTANGLE_AREAS = 0x8603
+    SET_POLYGON_AREA = 0x8604
+    DELETE_POLYGON_AREAS = 0x8605
+    SET_ROUTE = 0x8606
+    DELETE_ROUTES = 0x8607
+    QUERY_AREAS = 0x8608
+    QUERY_AREAS_RESPONSE = 0x0608
+    TACHOGRAPH_COLLECT = 0x8700
+    TACHOGRAPH_UPLOAD = 0x0700
+    TACHOGRAPH_SET = 0x8701
+    ELECTRONIC_WAYBILL = 0x0701
+    REQUEST_DRIVER_IDENTITY = 0x8702
+    DRIVER_IDENTITY = 0x0702
+    LOCATION_BATCH = 0x0704
+    CAN_BUS_DATA = 0x0705
+    MULTIMEDIA_EVENT = 0x0800
+    MULTIMEDIA_DATA = 0x0801
+    MULTIMEDIA_DATA_RESPONSE = 0x8800
+    TAKE_PHOTO = 0x8801
+    TAKE_PHOTO_RESPONSE = 0x0805
+    SEARCH_MEDIA = 0x8802
+    SEARCH_MEDIA_RESPONSE = 0x0802
+    UPLOAD_STORED_MEDIA = 0x8803
+    START_RECORDING = 0x8804
+    UPLOAD_ONE_MEDIA = 0x8805
+    DOWNLINK_PASSTHROUGH = 0x8900
+    UPLINK_PASSTHROUGH = 0x0900
+    COMPRESSED_UPLOAD = 0x0901
+    PLATFORM_RSA_KEY = 0x8A00
+    TERMINAL_RSA_KEY = 0x0A00
+
+    @property
+    def is_downlink(self) -> bool:
+        """True for platform-to-terminal messages (ids 0x8000 and above)."""
+        return self.value >= 0x8000
+
+
+def message_name(msg_id: int) -> str:
+    """The snake_case name of a message id, or ``unknown_0xNNNN`` for ids the core does not know."""
+    try:
+        return MessageId(msg_id).name.lower()
+    except ValueError:
+        return f"unknown_0x{msg_id:04x}"

@@ -1,0 +1,128 @@
+"""Whole messages: a header and a typed body, from and to wire bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .body import Body, Fragment, RawBody, decode_body
+from .errors import BodyError, ChecksumError, ProtocolError
+from .framing import checksum, encode_frame, split_frame
+from .header import RSA_ENCRYPTION, Header, decode_header, encode_header
+from .ids import message_name
+from .versions import ProtocolVersion
+from .wire import JSON, Writer, to_json
+
+
+@dataclass(slots=True)
+class Message:
+    """A decoded (or to-be-encoded) message.
+
+    ``trailing`` holds bytes a terminal sent after the body's declared layout: they are kept so
+    that nothing is lost, and written back when the message is encoded again.
+    """
+
+    header: Header
+    body: Body
+    trailing: bytes = b""
+
+    @property
+    def msg_id(self) -> int:
+        return self.header.msg_id
+
+    def to_json(self) -> dict[str, JSON]:
+        header = self.header
+        view: dict[str, JSON] = {
+            "header": {
+                "msg_id": header.msg_id,
+                "msg_name": message_name(header.msg_id),
+                "version": int(header.version),
+                "phone": header.phone,
+                "serial": header.serial,
+                "encryption": header.encryption,
+                "packet": None
+                if header.packet is None
+                else {"total": header.packet.total, "index": header.packet.index},
+            },
+            "body": to_json(self.body),
+        }
+        if self.trailing:
+            view["trailing"] = self.trailing.hex()
+        return view
+
+
+def decode_packet(
+    packet: bytes,
+    *,
+    version_hint: ProtocolVersion | None = None,
+    verify_checksum: bool = True,
+) -> Message:
+    """Decode an unescaped packet (header + body + check code) into a ``Message``.
+
+    Raises ``ChecksumError``, ``HeaderError`` or ``BodyError``; body errors carry the header so
+    a server can answer the right serial, and an offset into the packet. A packet of a
+    sub-packaged message gets a ``Fragment`` body; an unknown id or an encrypted body a
+    ``RawBody``.
+    """
+    header, start = decode_header(packet, version_hint)
+    if verify_checksum and checksum(packet):
+        raise ChecksumError(
+            f"check code 0x{packet[-1]:02X} does not match 0x{checksum(packet[:-1]):02X}",
+            offset=len(packet) - 1,
+            header=header,
+        )
+    data = packet[start:-1]
+    if header.packet is not None and header.packet.total > 1:
+        return Message(header, Fragment(data=data))
+    if header.encryption & RSA_ENCRYPTION:
+        return Message(header, RawBody(raw=data))
+    try:
+        body, trailing = decode_body(header.msg_id, data, header.version)
+    except ProtocolError as error:
+        raise type(error)(
+            f"0x{header.msg_id:04X} body: {error.message}",
+            offset=None if error.offset is None else start + error.offset,
+            header=header,
+        ) from None
+    return Message(header, body, trailing)
+
+
+def decode_frame(
+    wire: bytes,
+    *,
+    version_hint: ProtocolVersion | None = None,
+    verify_checksum: bool = True,
+) -> Message:
+    """Decode one complete frame (escaped, with or without its 0x7E delimiters)."""
+    return decode_packet(
+        split_frame(wire), version_hint=version_hint, verify_checksum=verify_checksum
+    )
+
+
+def encode_body(body: Body, version: ProtocolVersion) -> bytes:
+    w = Writer(version)
+    body.write(w)
+    return bytes(w.out)
+
+
+def encode_message(message: Message) -> bytes:
+    """Wire bytes of one frame. Bodies over 1023 bytes need ``subpackage.encode_split``."""
+    header = message.header
+    data = encode_body(message.body, header.version) + message.trailing
+    return encode_frame(encode_header(header, len(data)) + data)
+
+
+def encode(header: Header, body: Body) -> bytes:
+    """Shorthand for ``encode_message(Message(header, body))``."""
+    data = encode_body(body, header.version)
+    return encode_frame(encode_header(header, len(data)) + data)
+
+
+__all__ = [
+    "BodyError",
+    "Message",
+    "decode_frame",
+    "decode_packet",
+    "encode",
+    "encode_body",
+    "encode_message",
+]
