@@ -1,0 +1,149 @@
+"""Hypothesis strategies derived from the layout declarations.
+
+``layout_strategy(cls, version)`` builds values of any declared layout: integers over their whole
+range (so bit fields are non-zero), text that fits its field, times on whole seconds. Fields that
+are absent in ``version`` keep their defaults. Conditional fields (``Wire(when=...)``) are drawn
+too; since a condition can drop a field on the wire, the round-trip property to use is
+``assert_round_trip`` (encode, decode, encode again: same bytes; decode again: same value).
+
+Layouts with hand-written codecs register a strategy in ``CUSTOM``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from hypothesis import strategies as st
+
+from gateway.protocol.versions import ProtocolVersion
+from gateway.protocol.wire import (
+    CHINA_TZ,
+    Bcd,
+    BcdDate,
+    BcdTime,
+    Bytes,
+    Codec,
+    FixedBytes,
+    FixedText,
+    Int,
+    Layout,
+    ListOf,
+    Nested,
+    Reader,
+    Text,
+    Writer,
+    wire_fields,
+)
+
+#: Strategies for codecs or layouts that are not built from ``wire_fields``.
+CUSTOM: dict[Any, Callable[[ProtocolVersion], st.SearchStrategy[Any]]] = {}
+
+# Text that survives a GB 18030 round trip and padding removal: printable, no NUL, no edge spaces.
+_TEXT_ALPHABET = st.characters(
+    codec="gb18030", exclude_categories=("Cc", "Cs", "Zl", "Zp"), exclude_characters="\x00"
+)
+
+
+def text_fitting(max_bytes: int, *, strip_spaces: bool = False) -> st.SearchStrategy[str]:
+    """Text whose GB 18030 encoding fits ``max_bytes`` (and has no padding at either edge)."""
+
+    def fits(value: str) -> bool:
+        raw = value.encode("gb18030")
+        if len(raw) > max_bytes:
+            return False
+        return not (strip_spaces and value != value.strip(" "))
+
+    return st.text(_TEXT_ALPHABET, max_size=max_bytes).filter(fits)
+
+
+def bcd_times(tz: Any = CHINA_TZ) -> st.SearchStrategy[datetime | None]:
+    moments = st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59)
+    ).map(lambda moment: moment.replace(microsecond=0, tzinfo=tz))
+    return st.one_of(st.none(), moments)
+
+
+def codec_strategy(codec: Codec[Any], version: ProtocolVersion) -> st.SearchStrategy[Any]:
+    """Values ``codec`` can write in ``version``."""
+    custom = CUSTOM.get(codec)
+    if custom is not None:
+        return custom(version)
+    if isinstance(codec, Int):
+        return st.integers(0, (1 << (8 * codec.size)) - 1)
+    if isinstance(codec, Bcd):
+        return st.text("0123456789", min_size=2 * codec.size, max_size=2 * codec.size)
+    if isinstance(codec, BcdTime):
+        return bcd_times(codec.tz)
+    if isinstance(codec, BcdDate):
+        return st.one_of(st.none(), st.dates(min_value=datetime(1990, 1, 1).date()))
+    if isinstance(codec, FixedText):
+        return text_fitting(codec.size, strip_spaces=codec.strip != b"\x00")
+    if isinstance(codec, FixedBytes):
+        return st.binary(min_size=codec.size, max_size=codec.size)
+    if isinstance(codec, Bytes):
+        limit = 64 if codec.prefix is None else min(64, (1 << (8 * codec.prefix.size)) - 1)
+        return st.binary(max_size=limit)
+    if isinstance(codec, Text):
+        limit = 32 if codec.prefix is None else min(32, (1 << (8 * codec.prefix.size)) - 1)
+        # Text to the end of the body drops trailing NULs, so none are generated.
+        return text_fitting(limit)
+    if isinstance(codec, ListOf):
+        limit = 4 if codec.count is None else min(4, (1 << (8 * codec.count.size)) - 1)
+        return st.lists(codec_strategy(codec.item, version), max_size=limit)
+    if isinstance(codec, Nested):
+        return layout_strategy(codec.layout, version)
+    raise NotImplementedError(f"no strategy for codec {codec!r}; add one to CUSTOM")
+
+
+def layout_strategy(layout: type[Any], version: ProtocolVersion) -> st.SearchStrategy[Any]:
+    """Instances of a declared layout with every on-the-wire field drawn for ``version``."""
+    custom = CUSTOM.get(layout)
+    if custom is not None:
+        return custom(version)
+    drawn = {
+        name: codec_strategy(codec, version) for name, codec, _ in wire_fields(layout, version)
+    }
+    return st.builds(layout, **drawn)
+
+
+def encode_layout(value: Layout, version: ProtocolVersion) -> bytes:
+    w = Writer(version)
+    value.write(w)
+    return bytes(w.out)
+
+
+def decode_layout(layout: type[Any], data: bytes, version: ProtocolVersion) -> Any:
+    r = Reader(data, version)
+    value = layout.read(r)
+    assert r.remaining == 0, f"{r.remaining} bytes left after decoding {layout.__name__}"
+    return value
+
+
+def assert_round_trip(value: Layout, version: ProtocolVersion) -> Any:
+    """Encode, decode, re-encode: bytes must match; decoding again gives an equal value.
+
+    Returns the decoded value so tests can compare the fields they care about.
+    """
+    wire = encode_layout(value, version)
+    decoded = decode_layout(type(value), wire, version)
+    assert encode_layout(decoded, version) == wire
+    assert decode_layout(type(value), wire, version) == decoded
+    unconditional = (
+        {
+            name
+            for name, _, meta in wire_fields(type(value), version)
+            if meta is None or meta.when is None
+        }
+        if type(value) not in CUSTOM
+        else set()
+    )
+    for name in unconditional:
+        assert getattr(decoded, name) == getattr(value, name), name
+    return decoded
+
+
+def all_fields_equal(left: Any, right: Any) -> bool:
+    return all(getattr(left, f.name) == getattr(right, f.name) for f in dataclasses.fields(left))
