@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.protocol import V2011, V2013, V2019, ProtocolVersion
-from gateway.protocol.body import Body
 from gateway.protocol.bodies.general import (
     Heartbeat,
     PlatformGeneralResponse,
@@ -25,6 +24,7 @@ from gateway.protocol.bodies.registration import (
     TerminalRegister,
     TerminalRegisterResponse,
 )
+from gateway.protocol.body import Body
 
 from .strategies import assert_round_trip, decode_layout, encode_layout, layout_strategy
 
