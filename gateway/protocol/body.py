@@ -24,8 +24,20 @@ class Body(Layout):
     def msg_id(self) -> int:
         return self.MSG_ID
 
+    @classmethod
+    def decode_prefix(cls, data: bytes, version: ProtocolVersion) -> tuple[Body, int]:
+        """Decode the layout from the start of ``data``; returns it and the bytes it used.
+
+        Hot bodies override this to skip the generic plan machinery.
+        """
+        r = Reader(data, version)
+        body = cls.read(r)
+        return body, r.pos
+
 
 _REGISTRY: dict[int, type[Body]] = {}
+#: msg_id -> the bound ``decode_prefix`` of its body class (one dict lookup on the hot path).
+_DECODERS: dict[int, Callable[[bytes, ProtocolVersion], tuple[Body, int]]] = {}
 
 
 def register(msg_id: MessageId, *, since: ProtocolVersion = V2011) -> Callable[[B], B]:
@@ -37,6 +49,7 @@ def register(msg_id: MessageId, *, since: ProtocolVersion = V2011) -> Callable[[
         cls.MSG_ID = int(msg_id)
         cls.SINCE = since
         _REGISTRY[msg_id] = cls
+        _DECODERS[msg_id] = cls.decode_prefix
         return cls
 
     return bind
@@ -45,6 +58,18 @@ def register(msg_id: MessageId, *, since: ProtocolVersion = V2011) -> Callable[[
 def body_class(msg_id: int) -> type[Body] | None:
     """The body layout of ``msg_id``, or ``None`` for an id the core does not know."""
     return _REGISTRY.get(msg_id)
+
+
+def set_decoder(msg_id: int, decoder: Callable[[bytes, ProtocolVersion], tuple[Body, int]]) -> None:
+    """Give a registered id a hand-written decoder (the hottest bodies skip a call layer)."""
+    if msg_id not in _REGISTRY:
+        raise KeyError(f"0x{msg_id:04X} is not registered")
+    _DECODERS[msg_id] = decoder
+
+
+def body_decoder(msg_id: int) -> Callable[[bytes, ProtocolVersion], tuple[Body, int]] | None:
+    """The function decoding ``msg_id`` bodies: ``(data, version) -> (body, bytes used)``."""
+    return _DECODERS.get(msg_id)
 
 
 def known_ids() -> list[int]:
@@ -72,9 +97,8 @@ def decode_body(msg_id: int, data: bytes, version: ProtocolVersion) -> tuple[Bod
 
     An unknown id gives ``RawBody``; a malformed body raises ``BodyError`` with the offset.
     """
-    cls = _REGISTRY.get(msg_id)
-    if cls is None:
+    decoder = _DECODERS.get(msg_id)
+    if decoder is None:
         return RawBody(raw=data), b""
-    r = Reader(data, version)
-    body = cls.read(r)
-    return body, data[r.pos :] if r.pos < r.end else b""
+    body, used = decoder(data, version)
+    return body, data[used:] if used < len(data) else b""

@@ -67,7 +67,6 @@ class Header:
 #: 37 bytes both readings fit; we read 2013 there (see docs/decisions.md, "0x0100 length rule").
 REGISTER_2013_MIN_BODY: Final = 37
 _REGISTER = 0x0100
-_ID_PROPERTIES = struct.Struct(">HH")
 
 
 def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) -> tuple[Header, int]:
@@ -87,28 +86,26 @@ def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) ->
     size = len(packet)
     if size < 13:
         raise HeaderError(f"packet of {size} bytes is shorter than the smallest header (12 + 1)")
-    msg_id, properties = _ID_PROPERTIES.unpack_from(packet)
+    msg_id, properties, phone, serial = _HEADER_2013.unpack_from(packet)
     body_length = properties & LENGTH_MASK
-    has_packet = bool(properties & SUBPACKAGE_BIT)
-    flagged = bool(properties & VERSION_BIT)
-    is_2019 = flagged
-    header_length = HEADER_LENGTH[(is_2019, has_packet)]
+    has_packet = properties & SUBPACKAGE_BIT
+    is_2019 = properties & VERSION_BIT
+    header_length = (17 if is_2019 else 12) + (4 if has_packet else 0)
     if header_length + body_length + 1 != size:
-        other = HEADER_LENGTH[(not flagged, has_packet)]
-        if other + body_length + 1 != size:
+        other_length = (12 if is_2019 else 17) + (4 if has_packet else 0)
+        if other_length + body_length + 1 != size:
             raise HeaderError(
                 f"body length field says {body_length} bytes, so the packet should be "
                 f"{header_length + body_length + 1} bytes, but it is {size} bytes",
                 offset=2,
             )
-        is_2019 = not flagged
-        header_length = other
+        is_2019 = not is_2019
+        header_length = other_length
     if is_2019:
         _, _, protocol_version, phone, serial = _HEADER_2019.unpack_from(packet)
         version = V2019
         after = 17
     else:
-        _, _, phone, serial = _HEADER_2013.unpack_from(packet)
         protocol_version = 0
         if msg_id == _REGISTER:
             version = V2011 if body_length < REGISTER_2013_MIN_BODY else V2013
@@ -121,8 +118,26 @@ def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) ->
     return header, header_length
 
 
+_PHONE_MEMO: dict[tuple[str, bool], bytes] = {}
+_PHONE_MEMO_LIMIT: Final = 65536
+
+
 def phone_bcd(phone: str, version: ProtocolVersion) -> bytes:
-    """The BCD bytes of a phone for a header of ``version`` (12 or 20 digits, left-padded 0)."""
+    """The BCD bytes of a phone for a header of ``version`` (12 or 20 digits, left-padded 0).
+
+    Memoised (bounded): a gateway writes to the same terminals over and over.
+    """
+    key = (phone, version is V2019)
+    cached = _PHONE_MEMO.get(key)
+    if cached is not None:
+        return cached
+    if len(_PHONE_MEMO) >= _PHONE_MEMO_LIMIT:
+        _PHONE_MEMO.clear()
+    cached = _PHONE_MEMO[key] = _phone_bcd(phone, version)
+    return cached
+
+
+def _phone_bcd(phone: str, version: ProtocolVersion) -> bytes:
     width = 20 if version is V2019 else 12
     digits = phone
     if len(digits) > width:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .body import Body, Fragment, RawBody, decode_body
+from .body import _DECODERS, Body, Fragment, RawBody
 from .errors import BodyError, ChecksumError, ProtocolError
 from .framing import checksum, encode_frame, split_frame
 from .header import RSA_ENCRYPTION, Header, decode_header, encode_header
@@ -71,19 +71,23 @@ def decode_packet(
             header=header,
         )
     data = packet[start:-1]
-    if header.packet is not None and header.packet.total > 1:
+    packet_info = header.packet
+    if packet_info is not None and packet_info.total > 1:
         return Message(header, Fragment(data=data))
     if header.encryption & RSA_ENCRYPTION:
         return Message(header, RawBody(raw=data))
+    decoder = _DECODERS.get(header.msg_id)
+    if decoder is None:
+        return Message(header, RawBody(raw=data))
     try:
-        body, trailing = decode_body(header.msg_id, data, header.version)
+        body, used = decoder(data, header.version)
     except ProtocolError as error:
         raise type(error)(
             f"0x{header.msg_id:04X} body: {error.message}",
             offset=None if error.offset is None else start + error.offset,
             header=header,
         ) from None
-    return Message(header, body, trailing)
+    return Message(header, body, data[used:] if used < len(data) else b"")
 
 
 def decode_frame(
@@ -93,6 +97,10 @@ def decode_frame(
     verify_checksum: bool = True,
 ) -> Message:
     """Decode one complete frame (escaped, with or without its 0x7E delimiters)."""
+    if wire[:1] == b"\x7e" and wire[-1:] == b"\x7e" and len(wire) > 2:
+        inner = wire[1:-1]
+        if 0x7D not in inner and 0x7E not in inner:
+            return decode_packet(inner, version_hint=version_hint, verify_checksum=verify_checksum)
     return decode_packet(
         split_frame(wire), version_hint=version_hint, verify_checksum=verify_checksum
     )

@@ -196,18 +196,36 @@ class Bcd(Codec[str]):
         return f"BCD[{self.size}]"
 
 
+_TIME_MEMO: dict[bytes, datetime | None] = {}
+_TIME_MEMO_LIMIT: Final = 4096
+
+
 def decode_bcd_time(raw: bytes, tz: timezone = CHINA_TZ) -> datetime | None:
     """YYMMDDhhmmss (20YY) as an aware datetime; ``None`` when the digits are not a real time.
 
     Devices without a fix commonly send all zeros; that is reported as ``None``, never an error.
+    GMT+8 results are memoised (bounded): a fleet's reports arriving in the same second share
+    their six time bytes, and building a datetime costs more than the rest of the basic block.
     """
+    if tz is CHINA_TZ:
+        memo = _TIME_MEMO.get(raw, _MISSING_TIME)
+        if memo is not _MISSING_TIME:
+            return memo  # type: ignore[return-value]
     v = _BCD_VALUE
     try:
-        return datetime(
+        value: datetime | None = datetime(
             2000 + v[raw[0]], v[raw[1]], v[raw[2]], v[raw[3]], v[raw[4]], v[raw[5]], tzinfo=tz
         )
     except ValueError:
-        return None
+        value = None
+    if tz is CHINA_TZ:
+        if len(_TIME_MEMO) >= _TIME_MEMO_LIMIT:
+            _TIME_MEMO.clear()
+        _TIME_MEMO[bytes(raw)] = value
+    return value
+
+
+_MISSING_TIME: Final = object()
 
 
 def encode_bcd_time(value: datetime | None, tz: timezone = CHINA_TZ) -> bytes:
@@ -504,43 +522,117 @@ class _Field:
 
 
 class Plan:
-    """The steps that read and write one layout in one revision."""
+    """The read and write functions of one layout in one revision.
 
-    __slots__ = ("conditional", "layout", "steps")
+    Both are generated as straight-line Python (the way ``dataclasses`` generates ``__init__``):
+    one ``struct`` call per run of integers, one codec call per other field, and the instance
+    filled slot by slot. That makes a five-byte body about four times cheaper than a loop over
+    step objects.
+    """
+
+    __slots__ = ("layout", "read", "steps", "write")
 
     def __init__(self, layout: type, steps: list[_Fused | _Field]) -> None:
         self.layout = layout
         self.steps = tuple(steps)
-        self.conditional = any(isinstance(s, _Field) and s.when is not None for s in steps)
+        self.read: Callable[[Reader], Any]
+        self.write: Callable[[Writer, Any], None]
+        self.read, self.write = _generate(layout, self.steps)
 
-    def read(self, r: Reader) -> Any:
-        values: dict[str, Any] = {}
-        for step in self.steps:
-            if isinstance(step, _Fused):
-                values.update(zip(step.names, r.unpack(step.struct), strict=True))
-            elif step.when is None or step.when(values):
-                values[step.name] = step.codec.read(r)
-        return self.layout(**values)
 
-    def write(self, w: Writer, value: Any) -> None:
-        view: Mapping[str, Any] = _AttributeView(value) if self.conditional else {}
-        for step in self.steps:
-            if isinstance(step, _Fused):
-                fields = [getattr(value, name) for name in step.names]
-                try:
-                    w.out += step.struct.pack(*fields)
-                except struct.error:
-                    raise EncodeError(_range_message(self.layout, step, fields)) from None
-            elif step.when is None or step.when(view):
-                try:
-                    step.codec.write(w, getattr(value, step.name))
-                except EncodeError as error:
-                    raise EncodeError(f"{self.layout.__name__}.{step.name}: {error}") from None
+def _generate(
+    layout: type, steps: tuple[_Fused | _Field, ...]
+) -> tuple[Callable[[Reader], Any], Callable[[Writer, Any], None]]:
+    env: dict[str, Any] = {
+        "new": object.__new__,
+        "Layout": layout,
+        "EncodeError": EncodeError,
+        "StructError": struct.error,
+        "View": _AttributeView,
+        "range_message": _range_message,
+    }
+    read = ["def read(r):"]
+    write = ["def write(w, v):", "    out = w.out"]
+    known: list[str] = []  # fields read so far, for conditions
+    on_wire: set[str] = set()
+    for number, step in enumerate(steps):
+        if isinstance(step, _Fused):
+            env[f"S{number}"] = step.struct
+            env[f"F{number}"] = step
+            targets = ", ".join(f"f_{name}" for name in step.names)
+            read.append(f"    {targets}, = r.unpack(S{number})")
+            values = ", ".join(f"v.{name}" for name in step.names)
+            write += [
+                "    try:",
+                f"        out += S{number}.pack({values})",
+                "    except (StructError, TypeError):",
+                f"        raise EncodeError(range_message(Layout, F{number}, ({values},)))"
+                " from None",
+            ]
+            known += step.names
+            on_wire.update(step.names)
+            continue
+        name = step.name
+        env[f"C{number}"] = step.codec
+        read_line = f"f_{name} = C{number}.read(r)"
+        write_line = f"C{number}.write(w, v.{name})"
+        if step.when is None:
+            read.append(f"    {read_line}")
+            write_indent = "    "
+        else:
+            env[f"W{number}"] = step.when
+            seen = ", ".join(f"{k!r}: f_{k}" for k in known)
+            env[f"D{number}"] = _default_of(layout, name)
+            read += [
+                f"    if W{number}({{{seen}}}):",
+                f"        {read_line}",
+                "    else:",
+                f"        f_{name} = D{number}()",
+            ]
+            write.append(f"    if W{number}(View(v)):")
+            write_indent = "        "
+        write += [
+            f"{write_indent}try:",
+            f"{write_indent}    {write_line}",
+            f"{write_indent}except EncodeError as error:",
+            f"{write_indent}    raise EncodeError(f'{layout.__name__}.{name}: {{error}}')"
+            " from None",
+        ]
+        known.append(name)
+        on_wire.add(name)
+    read.append("    o = new(Layout)")
+    for f in dataclasses.fields(layout):
+        if f.name in on_wire:
+            read.append(f"    o.{f.name} = f_{f.name}")
+        else:
+            env[f"A_{f.name}"] = _default_of(layout, f.name)
+            read.append(f"    o.{f.name} = A_{f.name}()")
+    read.append("    return o")
+    source = "\n".join(read) + "\n\n" + "\n".join(write) + "\n"
+    exec(compile(source, f"<plan {layout.__name__}>", "exec"), env)
+    return env["read"], env["write"]
+
+
+def _default_of(layout: type, name: str) -> Callable[[], Any]:
+    """A zero-argument function giving the declared default of a field absent from the wire."""
+    for f in dataclasses.fields(layout):
+        if f.name != name:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+            return lambda: default
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory
+        raise TypeError(
+            f"{layout.__name__}.{name} can be absent from the wire, so it needs a default"
+        )
+    raise KeyError(name)
 
 
 def _range_message(layout: type, step: _Fused, values: Iterable[Any]) -> str:
     limits = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF}
-    for name, code, value in zip(step.names, step.struct.format[1:], values, strict=True):
+    codes = step.struct.format.lstrip(">")
+    for name, code, value in zip(step.names, codes, values, strict=True):
         if not isinstance(value, int) or not 0 <= value <= limits[code]:
             return f"{layout.__name__}.{name}: {value!r} does not fit 0..{limits[code]}"
     return f"{layout.__name__}: value out of range"
