@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -44,9 +45,10 @@ MAX_TOTAL: Final = 0xFFFF
 #: Packet ids one 0x8003 can name: the count is a BYTE before 2019; in 2019 it is a WORD, and the
 #: body (serial WORD + count WORD + 2 bytes an id) must still fit one 1023-byte packet.
 MAX_RETRANSMIT_IDS: Final = {False: 0xFF, True: (MAX_BODY_LENGTH - 4) // 2}
-#: Bytes charged per held packet on top of its payload, so that many tiny (or empty) slices
-#: cannot hold unbounded bookkeeping under a byte limit that only counts payload.
-PACKET_OVERHEAD: Final = 16
+#: Bytes charged per held packet on top of its payload: about what CPython spends to keep one
+#: (dict slot, tuple, serial, bytes header, index list entry), so that ``held_bytes`` stays close
+#: to the real memory even when a terminal sends many tiny slices.
+PACKET_OVERHEAD: Final = 128
 
 KiB: Final = 1024
 MiB: Final = 1024 * KiB
@@ -273,10 +275,11 @@ class Reassembler:
       requested (at most what one 0x8003 carries); ``max_retries`` requests in a row that bring
       nothing new drop the message, and so does ``give_up_after`` seconds since its first packet.
       A new packet resets the request count (a large gap can take several requests).
-    * Bounds: ``max_bytes`` of payload held (plus ``PACKET_OVERHEAD`` a packet; the default 2 MiB
-      holds one large photo, a 0x0801 is usually 50-500 KB), ``max_partials`` messages at once
-      and ``total <= max_total``. Nothing is reserved from ``total``. A packet that would pass a
-      bound is refused with ``ReassemblyLimitError`` and nothing changes.
+    * Bounds: ``max_bytes`` held, counting payload plus ``PACKET_OVERHEAD`` a packet (the default
+      4 MiB holds a 2 MB photo with room to spare; a 0x0801 photo is usually 50-500 KB),
+      ``max_partials`` messages at once and ``total <= max_total`` (4096 slices of 1023 bytes
+      is 4 MB). Nothing is reserved from ``total``. A packet that would pass a bound is refused
+      with ``ReassemblyLimitError`` and nothing changes.
 
     Refused packets raise ``SubpackageError`` subclasses carrying the packet's header and the
     result code to answer with; nothing else is raised for any packet content.
@@ -302,7 +305,7 @@ class Reassembler:
         retransmit_after: float = 10.0,
         max_retries: int = 3,
         give_up_after: float = 300.0,
-        max_bytes: int = 2 * MiB,
+        max_bytes: int = 4 * MiB,
         max_partials: int = 8,
         max_total: int = 4096,
         max_serial_gap: int = 64,
@@ -326,10 +329,9 @@ class Reassembler:
         self.stats = ReassemblyStats()
         self._partials: list[_Partial] = []  # oldest first
         self._held = 0
-        # (forget at, msg id, serial of each packet) of recently completed messages
-        self._completed: deque[tuple[float, int, tuple[int, ...]]] = deque(
-            maxlen=remember_completed
-        )
+        # (forget at, msg id, serial of each packet) of recently completed messages; the serials
+        # as 16-bit array entries: 8 KB for the largest message, not a tuple of int objects
+        self._completed: deque[tuple[float, int, array[int]]] = deque(maxlen=remember_completed)
 
     @property
     def held_bytes(self) -> int:
@@ -431,14 +433,18 @@ class Reassembler:
                         header=header,
                     )
                 return partial
-        candidates = [
-            partial
-            for partial in self._partials
-            if partial.msg_id == msg_id
-            and partial.total == total
-            and index not in partial.packets
-            and partial.fits_between_neighbours(index, serial, self.max_serial_gap)
-        ]
+        # Not where the standard puts it: a resend of a packet that joined across a serial gap,
+        # or a packet that fits one message between its neighbours.
+        candidates: list[_Partial] = []
+        for partial in self._partials:
+            if partial.msg_id != msg_id or partial.total != total:
+                continue
+            held = partial.packets.get(index)
+            if held is not None:
+                if held[0] == serial:
+                    return partial
+            elif partial.fits_between_neighbours(index, serial, self.max_serial_gap):
+                candidates.append(partial)
         return candidates[0] if len(candidates) == 1 else None
 
     def _complete(self, partial: _Partial, now: float) -> MessageReassembled:
@@ -447,7 +453,8 @@ class Reassembler:
         serials = tuple(packets[index][0] for index in range(1, partial.total + 1))
         data = b"".join(packets[index][1] for index in range(1, partial.total + 1))
         if self._completed.maxlen:
-            self._completed.append((now + self.give_up_after, partial.msg_id, serials))
+            remembered = array("H", serials)
+            self._completed.append((now + self.give_up_after, partial.msg_id, remembered))
         self.stats.completed += 1
         return _assemble(dataclasses.replace(partial.template, packet=None), data, serials)
 
@@ -698,6 +705,7 @@ class SentCache:
 __all__ = [
     "MAX_RETRANSMIT_IDS",
     "MAX_SLICE",
+    "MAX_TOTAL",
     "PACKET_OVERHEAD",
     "DropReason",
     "InconsistentPacketError",

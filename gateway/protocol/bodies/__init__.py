@@ -5,6 +5,6 @@ Importing this package registers every body with its message id.
 
 from __future__ import annotations
 
-from . import general, location, registration
+from . import general, location, parameters, registration, terminal
 
-__all__ = ["general", "location", "registration"]
+__all__ = ["general", "location", "parameters", "registration", "terminal"]
