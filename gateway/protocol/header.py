@@ -118,6 +118,7 @@ def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) ->
     return header, header_length
 
 
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 _PHONE_MEMO: dict[tuple[str, bool], bytes] = {}
 _PHONE_MEMO_LIMIT: Final = 65536
 
@@ -145,10 +146,11 @@ def _phone_bcd(phone: str, version: ProtocolVersion) -> bytes:
         if extra.strip("0"):
             raise EncodeError(f"phone {phone!r} has more than {width} digits")
         digits = digits[len(digits) - width :]
-    try:
-        return bytes.fromhex(digits.rjust(width, "0"))
-    except ValueError:
-        raise EncodeError(f"phone {phone!r} is not BCD digits") from None
+    # bytes.fromhex skips spaces, so check the characters first: every nibble is kept as given
+    # (real phones may hold non-decimal nibbles, which decoding keeps as hex letters).
+    if not _HEX_DIGITS.issuperset(digits):
+        raise EncodeError(f"phone {phone!r} is not BCD digits")
+    return bytes.fromhex(digits.rjust(width, "0"))
 
 
 def encode_header(header: Header, body_length: int) -> bytes:

@@ -166,7 +166,12 @@ Byte = Annotated[int, U8]
 Word = Annotated[int, U16]
 DWord = Annotated[int, U32]
 
-_BCD_VALUE: Final = tuple((b >> 4) * 10 + (b & 0x0F) for b in range(256))
+#: Value of each BCD byte; ``None`` where a nibble is not a decimal digit (so a time made of such
+#: bytes fails to build and decodes as ``None``).
+_BCD_VALUE: Final = tuple(
+    (b >> 4) * 10 + (b & 0x0F) if (b >> 4) < 10 and (b & 0x0F) < 10 else None for b in range(256)
+)
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 
 
 def bcd_digits(raw: bytes) -> str:
@@ -187,10 +192,9 @@ class Bcd(Codec[str]):
         digits = value.rjust(2 * self.size, "0")
         if len(digits) != 2 * self.size:
             raise EncodeError(f"{value!r} has more than {2 * self.size} BCD digits")
-        try:
-            w.out += bytes.fromhex(digits)
-        except ValueError:
-            raise EncodeError(f"{value!r} is not BCD digits") from None
+        if not _HEX_DIGITS.issuperset(digits):  # hex letters: nibbles a device sent, kept as is
+            raise EncodeError(f"{value!r} is not BCD digits")
+        w.out += bytes.fromhex(digits)
 
     def describe(self) -> str:
         return f"BCD[{self.size}]"
@@ -214,9 +218,15 @@ def decode_bcd_time(raw: bytes, tz: timezone = CHINA_TZ) -> datetime | None:
     v = _BCD_VALUE
     try:
         value: datetime | None = datetime(
-            2000 + v[raw[0]], v[raw[1]], v[raw[2]], v[raw[3]], v[raw[4]], v[raw[5]], tzinfo=tz
+            2000 + v[raw[0]],  # type: ignore[operator]
+            v[raw[1]],  # type: ignore[arg-type]
+            v[raw[2]],  # type: ignore[arg-type]
+            v[raw[3]],  # type: ignore[arg-type]
+            v[raw[4]],  # type: ignore[arg-type]
+            v[raw[5]],  # type: ignore[arg-type]
+            tzinfo=tz,
         )
-    except ValueError:
+    except (ValueError, TypeError):  # not a calendar time, or a non-decimal nibble (None)
         value = None
     if tz is CHINA_TZ:
         if len(_TIME_MEMO) >= _TIME_MEMO_LIMIT:
@@ -264,13 +274,18 @@ class BcdDate(Codec["date | None"]):
 
     def read(self, r: Reader) -> date | None:
         digits = r.take(4).hex()
+        if not digits.isdecimal():
+            return None
         try:
             return date(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]))
         except ValueError:
             return None
 
     def write(self, w: Writer, value: date | None) -> None:
-        w.out += bytes(4) if value is None else bytes.fromhex(value.strftime("%Y%m%d"))
+        if value is None:
+            w.out += bytes(4)
+            return
+        w.out += bytes.fromhex(f"{value.year:04d}{value.month:02d}{value.day:02d}")
 
 
 def decode_text(raw: bytes) -> str:
