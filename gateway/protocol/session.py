@@ -1,0 +1,648 @@
+"""The terminal session: one connection's state machine, sans-I/O.
+
+States: ``connected`` → (0x0100) ``registered`` → (0x0102) ``authenticated`` → ``closed``
+(0x0003 logout takes an authenticated terminal back to ``connected``). Before authentication
+only 0x0100, 0x0102, 0x0003 and 0x0002 are accepted; anything else is answered 0x8001 result 1
+and not delivered, and too many such refusals close the connection.
+
+Use (the I/O edge does this for every connection)::
+
+    session = TerminalSession(limits, now=clock(), utc_now=wall_clock)
+    events = session.receive_data(chunk, now=clock())   # or handle_timer / send_command
+    transport.write(session.data_to_send())
+
+Decisions that need the outside world (is this device known? is this auth code right?) are
+events: ``RegistrationReceived``, ``AuthenticationReceived`` and ``LogoutReceived``. The session
+stops reading further frames until the matching ``answer_*`` call, so a terminal that pipelines
+a location right behind its 0x0102 is judged after its authentication, not before.
+Time comes in as ``now`` (monotonic seconds); wall-clock time, needed only to answer 0x0004, is
+an injected function. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Final
+
+from .bodies.general import (
+    PlatformGeneralResponse,
+    ServerTimeResponse,
+    TerminalRetransmitRequest,
+)
+from .bodies.multimedia import MultimediaData, MultimediaDataResponse
+from .bodies.registration import RegisterResult, TerminalRegister, TerminalRegisterResponse
+from .body import Body, Fragment, RawBody
+from .commands import CommandEvent, CommandTracker, PendingCommand
+from .errors import EncodeError, FramingError, ProtocolError, ResultCode
+from .framing import MAX_FRAME_LENGTH, FrameDecoder, NeedData
+from .header import Header
+from .ids import MessageId
+from .message import Message, decode_packet, encode, encode_body
+from .replies import ALLOWED_BEFORE_AUTHENTICATION, UplinkReply, uplink_reply
+from .subpackage import (
+    MiB,
+    PartialMessageDropped,
+    Reassembler,
+    RetransmissionRequested,
+    SentCache,
+    SubpackageError,
+    encode_split,
+)
+from .versions import V2011, V2019, ProtocolVersion
+
+SERIAL_MODULUS: Final = 0x10000
+
+
+class SessionState(StrEnum):
+    CONNECTED = "connected"
+    REGISTERED = "registered"
+    AUTHENTICATED = "authenticated"
+    CLOSED = "closed"
+
+
+class CloseReason(StrEnum):
+    """Why a session ended (a label for logs and metrics)."""
+
+    PEER_CLOSED = "peer_closed"
+    IDLE_TIMEOUT = "idle_timeout"
+    AUTHENTICATION_TIMEOUT = "authentication_timeout"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    TOO_MANY_REFUSED = "too_many_refused_messages"
+    UNRECOVERABLE_STREAM = "unrecoverable_stream"
+    REPLACED = "replaced_by_new_connection"
+    DISCONNECT_REQUESTED = "disconnect_requested"
+    SERVER_SHUTDOWN = "server_shutdown"
+    TRANSPORT_ERROR = "transport_error"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Per-connection limits and timers; every one has a default a fleet can live with."""
+
+    idle_timeout: float = 180.0
+    #: A connection must authenticate within this many seconds of connecting.
+    authentication_timeout: float = 60.0
+    #: Failed 0x0102 (or refused 0x0100) before the connection is closed.
+    max_authentication_attempts: int = 3
+    #: Messages refused before authentication (or for another phone) before closing.
+    max_refused_messages: int = 10
+    #: Consecutive frames that do not decode before the stream is declared unrecoverable.
+    max_bad_frames: int = 32
+    max_frame_length: int = MAX_FRAME_LENGTH
+    max_pending_commands: int = 32
+    command_retry_timeout: float = 10.0
+    command_max_retries: int = 2
+    reassembly_max_bytes: int = 4 * MiB
+    reassembly_max_partials: int = 8
+    reassembly_retransmit_after: float = 10.0
+    reassembly_max_retries: int = 3
+    sent_cache_messages: int = 8
+    sent_cache_bytes: int = 2 * MiB
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationReceived:
+    """0x0100 arrived: decide with ``TerminalSession.answer_registration``."""
+
+    header: Header
+    body: TerminalRegister
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationReceived:
+    """0x0102 arrived: decide with ``TerminalSession.answer_authentication``."""
+
+    header: Header
+    auth_code: str
+    imei: str
+    software_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutReceived:
+    """0x0003 arrived: revoke the auth code, then call ``TerminalSession.answer_logout``."""
+
+    header: Header
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalRegistered:
+    phone: str
+    device_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalAuthenticated:
+    phone: str
+    version: ProtocolVersion
+    device_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalLoggedOut:
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """An uplink message of an authenticated terminal (whole: sub-packages are reassembled)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRefused:
+    """A well-formed message that this session does not accept, answered with result 1."""
+
+    header: Header
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRejected:
+    """Bytes that did not decode; ``answered`` is the result code sent back, if any."""
+
+    error: ProtocolError
+    answered: ResultCode | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    reason: CloseReason
+
+
+SessionEvent = (
+    RegistrationReceived
+    | AuthenticationReceived
+    | LogoutReceived
+    | TerminalRegistered
+    | TerminalAuthenticated
+    | TerminalLoggedOut
+    | MessageReceived
+    | MessageRefused
+    | FrameRejected
+    | PartialMessageDropped
+    | CommandEvent
+    | SessionClosed
+)
+
+Decision = RegistrationReceived | AuthenticationReceived | LogoutReceived
+
+
+class SessionNotReadyError(ProtocolError):
+    """A command was sent to a session that is not authenticated (or already closed)."""
+
+    result_code = ResultCode.FAILURE
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters of one session; the server turns them into metrics."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    rejected: int = 0
+    refused: int = 0
+    messages_in: dict[int, int] = field(default_factory=dict)
+    messages_out: dict[int, int] = field(default_factory=dict)
+
+
+def _utc_now() -> datetime:
+    raise RuntimeError("no wall clock was given to this session (utc_now=...)")
+
+
+class TerminalSession:
+    """One terminal connection. See the module docstring for the life cycle."""
+
+    def __init__(
+        self,
+        limits: SessionLimits | None = None,
+        *,
+        now: float,
+        utc_now: Callable[[], datetime] = _utc_now,
+        remote_address: str = "",
+    ) -> None:
+        self.limits = limits = limits or SessionLimits()
+        self.remote_address = remote_address
+        self.state = SessionState.CONNECTED
+        self.phone: str | None = None
+        self.version: ProtocolVersion | None = None
+        self.protocol_version = 0
+        self.device_name = ""
+        self.connected_at = now
+        self.authenticated_at: float | None = None
+        self.last_activity = now
+        self.close_reason: CloseReason | None = None
+        self.stats = SessionStats()
+        self._utc_now = utc_now
+        self._decoder = FrameDecoder(limits.max_frame_length)
+        self._reassembler = Reassembler(
+            retransmit_after=limits.reassembly_retransmit_after,
+            max_retries=limits.reassembly_max_retries,
+            max_bytes=limits.reassembly_max_bytes,
+            max_partials=limits.reassembly_max_partials,
+        )
+        self._sent = SentCache(
+            max_messages=limits.sent_cache_messages, max_bytes=limits.sent_cache_bytes
+        )
+        self._commands = CommandTracker(
+            retry_timeout=limits.command_retry_timeout,
+            max_retries=limits.command_max_retries,
+            max_pending=limits.max_pending_commands,
+        )
+        self._outgoing: list[bytes] = []
+        self._serial = 0
+        self._pending_decision: Decision | None = None
+        self._bad_frames = 0
+        self._refused = 0
+        self._authentication_failures = 0
+
+    # ----------------------------------------------------------------------------------------
+    # Inputs
+
+    @property
+    def authenticated(self) -> bool:
+        return self.state is SessionState.AUTHENTICATED
+
+    @property
+    def awaiting_decision(self) -> Decision | None:
+        """The registration/authentication/logout waiting for an ``answer_*`` call, if any."""
+        return self._pending_decision
+
+    @property
+    def pending_commands(self) -> list[PendingCommand]:
+        return self._commands.pending()
+
+    def receive_data(self, data: bytes, now: float) -> list[SessionEvent]:
+        """Bytes from the terminal. Must not be called while a decision is pending."""
+        if self._pending_decision is not None:
+            raise RuntimeError("answer the pending decision before feeding more bytes")
+        if self.state is SessionState.CLOSED:
+            return []
+        self.stats.bytes_in += len(data)
+        self._decoder.receive_data(data)
+        return self._process(now)
+
+    def receive_eof(self, now: float) -> list[SessionEvent]:
+        """The terminal closed its side of the connection."""
+        return self.close(CloseReason.PEER_CLOSED, now)
+
+    def answer_registration(
+        self,
+        request: RegistrationReceived,
+        result: RegisterResult,
+        auth_code: str,
+        now: float,
+        *,
+        device_name: str = "",
+    ) -> list[SessionEvent]:
+        """Send 0x8100 with ``result`` (and the auth code when it is a success)."""
+        self._take_decision(request)
+        events: list[SessionEvent] = []
+        body = TerminalRegisterResponse(
+            reply_serial=request.header.serial,
+            result=int(result),
+            auth_code=auth_code if result is RegisterResult.SUCCESS else "",
+        )
+        self._reply(MessageId.TERMINAL_REGISTER_RESPONSE, body)
+        if result is RegisterResult.SUCCESS:
+            if self.state is SessionState.CONNECTED:
+                self.state = SessionState.REGISTERED
+            events.append(TerminalRegistered(request.header.phone, device_name))
+        else:
+            events += self._count_authentication_failure(now)
+        return events + self._process(now)
+
+    def answer_authentication(
+        self,
+        request: AuthenticationReceived,
+        accepted: bool,
+        now: float,
+        *,
+        device_name: str = "",
+    ) -> list[SessionEvent]:
+        """Send 0x8001 for the 0x0102: result 0 and authenticated, or result 1."""
+        self._take_decision(request)
+        events: list[SessionEvent] = []
+        self._general_response(
+            request.header, ResultCode.SUCCESS if accepted else ResultCode.FAILURE
+        )
+        if accepted:
+            self.state = SessionState.AUTHENTICATED
+            self.authenticated_at = now
+            self.device_name = device_name
+            self._refused = 0
+            assert self.phone is not None and self.version is not None
+            events.append(TerminalAuthenticated(self.phone, self.version, device_name))
+        else:
+            events += self._count_authentication_failure(now)
+        return events + self._process(now)
+
+    def answer_logout(self, request: LogoutReceived, now: float) -> list[SessionEvent]:
+        """Send 0x8001 for the 0x0003; the terminal must register again to come back."""
+        self._take_decision(request)
+        self._general_response(request.header, ResultCode.SUCCESS)
+        events: list[SessionEvent] = [TerminalLoggedOut(request.header.phone)]
+        if self.state is not SessionState.CLOSED:
+            self.state = SessionState.CONNECTED
+            self.authenticated_at = None
+            self.connected_at = now  # a fresh deadline to register and authenticate again
+        return events + self._process(now)
+
+    def send_command(
+        self, body: Body, now: float, *, timeout: float, msg_id: int | None = None
+    ) -> PendingCommand:
+        """Encode a platform command in the terminal's revision and queue it.
+
+        ``msg_id`` is needed for a ``RawBody``; for typed bodies it defaults to the body's id.
+        Raises ``SessionNotReadyError`` before authentication, ``TooManyPendingCommandsError``
+        past the limit, ``EncodeError`` when the command cannot be written.
+        """
+        if self.state is not SessionState.AUTHENTICATED:
+            raise SessionNotReadyError(f"terminal session is {self.state.value}, not authenticated")
+        command_id = body.MSG_ID if msg_id is None else msg_id
+        if not 0x8000 <= command_id <= 0xFFFF:
+            raise EncodeError(f"0x{command_id:04X} is not a platform-to-terminal message id")
+        if len(self._commands) >= self._commands.max_pending:
+            # Checked before serials are taken, so a refused command leaves no trace.
+            self._commands.add(command_id, (), (), self._version, now=now, timeout=timeout)
+        data = encode_body(body, self._version)
+        header = self._header(command_id, 0)
+        split = encode_split(header, data, self._next_serial)
+        if len(split.frames) > 1:
+            self._sent.add(split)
+        command = self._commands.add(
+            command_id, split.serials, split.frames, self._version, now=now, timeout=timeout
+        )
+        for frame in split.frames:
+            self._queue(command_id, frame)
+        return command
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` must be called next (``None``: nothing scheduled)."""
+        if self.state is SessionState.CLOSED:
+            return None
+        deadlines = [self.last_activity + self.limits.idle_timeout]
+        if self.state is not SessionState.AUTHENTICATED:
+            deadlines.append(self.connected_at + self.limits.authentication_timeout)
+        for candidate in (self._reassembler.next_deadline(), self._commands.next_deadline()):
+            if candidate is not None:
+                deadlines.append(candidate)
+        return min(deadlines)
+
+    def handle_timer(self, now: float) -> list[SessionEvent]:
+        """Run everything due by ``now``: timeouts, retransmissions, reassembly requests."""
+        if self.state is SessionState.CLOSED:
+            return []
+        if now >= self.last_activity + self.limits.idle_timeout:
+            return self.close(CloseReason.IDLE_TIMEOUT, now)
+        if (
+            self.state is not SessionState.AUTHENTICATED
+            and now >= self.connected_at + self.limits.authentication_timeout
+        ):
+            return self.close(CloseReason.AUTHENTICATION_TIMEOUT, now)
+        events: list[SessionEvent] = []
+        for event in self._reassembler.handle_timer(now):
+            if isinstance(event, RetransmissionRequested):
+                self._reply(MessageId.PLATFORM_RETRANSMIT_REQUEST, event.body())
+            else:
+                events.append(event)
+        resend, failures = self._commands.handle_timer(now)
+        for frame in resend:
+            self._outgoing.append(frame)
+            self.stats.frames_out += 1
+        events += failures
+        return events
+
+    def close(self, reason: CloseReason, now: float) -> list[SessionEvent]:
+        """End the session (idempotent): pending commands fail, partial messages are dropped."""
+        if self.state is SessionState.CLOSED:
+            return []
+        self.state = SessionState.CLOSED
+        self.close_reason = reason
+        self._pending_decision = None
+        events: list[SessionEvent] = list(self._commands.close())
+        events += self._reassembler.close(now)
+        events.append(SessionClosed(reason))
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Bytes queued for the terminal (handing them over counts as sending them)."""
+        if not self._outgoing:
+            return b""
+        data = b"".join(self._outgoing)
+        self._outgoing.clear()
+        self.stats.bytes_out += len(data)
+        self._commands.mark_sent()
+        return data
+
+    # ----------------------------------------------------------------------------------------
+    # Processing
+
+    def _process(self, now: float) -> list[SessionEvent]:
+        events: list[SessionEvent] = []
+        decoder = self._decoder
+        while self._pending_decision is None and self.state is not SessionState.CLOSED:
+            event = decoder.next_event()
+            if isinstance(event, NeedData):
+                break
+            if isinstance(event, FramingError):
+                events += self._reject(event, now)
+            else:
+                events += self._handle_packet(event, now)
+        return events
+
+    def _handle_packet(self, packet: bytes, now: float) -> list[SessionEvent]:
+        self.stats.frames_in += 1
+        try:
+            message = decode_packet(packet, version_hint=self.version)
+        except ProtocolError as error:
+            return self._reject(error, now)
+        header = message.header
+        if self.phone is None:
+            self.phone = header.phone
+        elif header.phone != self.phone:
+            return self._refuse(
+                header, f"frame for phone {header.phone} on {self.phone}'s link", now
+            )
+        self._bad_frames = 0
+        self.last_activity = now
+        if (
+            header.version is V2019
+            or header.msg_id == MessageId.TERMINAL_REGISTER
+            or self.version is None
+        ):
+            self.version = header.version
+            self.protocol_version = header.protocol_version
+        counts = self.stats.messages_in
+        counts[header.msg_id] = counts.get(header.msg_id, 0) + 1
+        if not self.authenticated and header.msg_id not in ALLOWED_BEFORE_AUTHENTICATION:
+            return self._refuse(header, "not authenticated", now)
+        if isinstance(message.body, Fragment):
+            return self._handle_fragment(message, now)
+        return self._dispatch(message)
+
+    def _handle_fragment(self, message: Message, now: float) -> list[SessionEvent]:
+        header = message.header
+        try:
+            done = self._reassembler.receive_fragment(message, now)
+        except SubpackageError as error:
+            self._general_response(header, error.result_code)
+            self.stats.rejected += 1
+            return [FrameRejected(error, error.result_code)]
+        self._general_response(header, ResultCode.SUCCESS)  # each packet is acknowledged
+        if done is None:
+            return []
+        if done.error is not None:
+            self._general_response(done.header, done.error.result_code)
+            self.stats.rejected += 1
+            return [FrameRejected(done.error, done.error.result_code)]
+        assert done.message is not None
+        return self._dispatch(done.message, packets_acknowledged=True)
+
+    def _dispatch(
+        self, message: Message, *, packets_acknowledged: bool = False
+    ) -> list[SessionEvent]:
+        header = message.header
+        body = message.body
+        events: list[SessionEvent] = list(self._commands.match(message))
+        kind = uplink_reply(header.msg_id)
+        if kind is UplinkReply.NONE:
+            if not events:
+                events.append(MessageReceived(message))  # a late or unsolicited reply: keep it
+            return events
+        if kind is UplinkReply.REGISTRATION:
+            assert isinstance(body, TerminalRegister)
+            self._pending_decision = RegistrationReceived(header, body)
+            return [self._pending_decision]
+        if kind is UplinkReply.AUTHENTICATION:
+            self._pending_decision = AuthenticationReceived(
+                header,
+                getattr(body, "auth_code", ""),
+                getattr(body, "imei", ""),
+                getattr(body, "software_version", ""),
+            )
+            return [self._pending_decision]
+        if header.msg_id == MessageId.TERMINAL_LOGOUT:
+            self._pending_decision = LogoutReceived(header)
+            return [self._pending_decision]
+        if header.msg_id == MessageId.HEARTBEAT:
+            self._general_response(header, ResultCode.SUCCESS)
+            return events
+        if kind is UplinkReply.SERVER_TIME:
+            now_utc = self._utc_now().astimezone(UTC).replace(microsecond=0)
+            self._reply(MessageId.SERVER_TIME_RESPONSE, ServerTimeResponse(time=now_utc))
+            return events
+        if kind is UplinkReply.RESEND:
+            return events + self._resend(message)
+        if isinstance(body, RawBody):
+            # Unknown id or an RSA body we hold no key for: "not supported", but delivered.
+            self._general_response(header, ResultCode.UNSUPPORTED)
+            return [*events, MessageReceived(message)]
+        if kind is UplinkReply.MULTIMEDIA and isinstance(body, MultimediaData):
+            self._reply(
+                MessageId.MULTIMEDIA_DATA_RESPONSE, MultimediaDataResponse(media_id=body.media_id)
+            )
+        elif not packets_acknowledged or kind is UplinkReply.GENERAL:
+            self._general_response(header, ResultCode.SUCCESS)
+        return [*events, MessageReceived(message)]
+
+    def _resend(self, message: Message) -> list[SessionEvent]:
+        body = message.body
+        assert isinstance(body, TerminalRetransmitRequest)
+        frames = self._sent.resend(body.original_serial, body.packet_ids)
+        if not frames:
+            self._general_response(message.header, ResultCode.FAILURE)
+            return [MessageRefused(message.header, "nothing to resend for that serial")]
+        for frame in frames:
+            self._outgoing.append(frame)
+            self.stats.frames_out += 1
+        return []
+
+    def _reject(self, error: ProtocolError, now: float) -> list[SessionEvent]:
+        """A frame that does not decode: answer it when its header is trustworthy."""
+        self.stats.rejected += 1
+        self._bad_frames += 1
+        answered: ResultCode | None = None
+        header = error.header
+        if header is not None and (self.phone is None or header.phone == self.phone):
+            if self.phone is None:
+                self.phone = header.phone
+                self.version = header.version
+                self.protocol_version = header.protocol_version
+            answered = error.result_code
+            self._general_response(header, answered)
+        events: list[SessionEvent] = [FrameRejected(error, answered)]
+        if self._bad_frames >= self.limits.max_bad_frames:
+            events += self.close(CloseReason.UNRECOVERABLE_STREAM, now)
+        return events
+
+    def _refuse(self, header: Header, reason: str, now: float) -> list[SessionEvent]:
+        self.stats.refused += 1
+        self._refused += 1
+        if header.phone == self.phone:
+            self._general_response(header, ResultCode.FAILURE)
+        events: list[SessionEvent] = [MessageRefused(header, reason)]
+        if self._refused >= self.limits.max_refused_messages:
+            events += self.close(CloseReason.TOO_MANY_REFUSED, now)
+        return events
+
+    def _count_authentication_failure(self, now: float) -> list[SessionEvent]:
+        self._authentication_failures += 1
+        if self._authentication_failures >= self.limits.max_authentication_attempts:
+            return self.close(CloseReason.AUTHENTICATION_FAILED, now)
+        return []
+
+    def _take_decision(self, request: Decision) -> None:
+        if self._pending_decision is not request:
+            raise RuntimeError("that decision is not the one this session is waiting for")
+        self._pending_decision = None
+
+    # ----------------------------------------------------------------------------------------
+    # Output
+
+    @property
+    def _version(self) -> ProtocolVersion:
+        return self.version if self.version is not None else V2011
+
+    def _next_serial(self) -> int:
+        serial = self._serial
+        self._serial = (serial + 1) % SERIAL_MODULUS
+        return serial
+
+    def _header(self, msg_id: int, serial: int) -> Header:
+        assert self.phone is not None
+        version = self._version
+        return Header(
+            msg_id,
+            self.phone,
+            serial,
+            version,
+            (self.protocol_version or 1) if version is V2019 else 0,
+        )
+
+    def _general_response(self, header: Header, result: ResultCode) -> None:
+        body = PlatformGeneralResponse(
+            reply_serial=header.serial, reply_id=header.msg_id, result=int(result)
+        )
+        self._reply(MessageId.PLATFORM_GENERAL_RESPONSE, body)
+
+    def _reply(self, msg_id: int, body: Body) -> None:
+        if self.phone is None:
+            return
+        self._queue(msg_id, encode(self._header(msg_id, self._next_serial()), body))
+
+    def _queue(self, msg_id: int, frame: bytes) -> None:
+        self._outgoing.append(frame)
+        self.stats.frames_out += 1
+        counts = self.stats.messages_out
+        counts[msg_id] = counts.get(msg_id, 0) + 1
