@@ -5,6 +5,15 @@ Importing this package registers every body with its message id.
 
 from __future__ import annotations
 
-from . import general, location, parameters, registration, terminal
+from . import areas, general, location, messaging, parameters, registration, terminal, vehicle
 
-__all__ = ["general", "location", "parameters", "registration", "terminal"]
+__all__ = [
+    "areas",
+    "general",
+    "location",
+    "messaging",
+    "parameters",
+    "registration",
+    "terminal",
+    "vehicle",
+]

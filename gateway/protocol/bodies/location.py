@@ -375,8 +375,8 @@ def _read_location(data: bytes, start: int, end: int) -> LocationReport:
     report: LocationReport = _new(LocationReport)
     report.alarm = alarm
     report.status = status
-    report.latitude = -lat / 1e6 if status & _SOUTH else lat / 1e6
-    report.longitude = -lon / 1e6 if status & _WEST else lon / 1e6
+    report.latitude = -(lat / 1e6) if status & _SOUTH else lat / 1e6  # -0.0 keeps the bit
+    report.longitude = -(lon / 1e6) if status & _WEST else lon / 1e6
     report.altitude = altitude
     report.speed = speed / 10
     report.direction = direction
