@@ -147,26 +147,33 @@ class CommandTracker:
         for command in self._pending.values():
             command.sent = True
 
-    def match(self, message: Message) -> list[CommandEvent]:
-        """Events for commands ``message`` (a terminal message) answers; [] when none."""
+    def match(self, message: Message) -> list[CommandEvent] | None:
+        """What ``message`` (a terminal message) does to the commands in flight.
+
+        ``None``: it answers no command. A list: it was used by a command, either completing it
+        (one ``CommandAnswered``) or acknowledging it on the way ([]: the first step of a
+        two-step command, or one packet of a split command).
+        """
         msg_id = message.msg_id
         body = message.body
         if msg_id == _GENERAL:
             reply_id = getattr(body, "reply_id", None)
             reply_serial = getattr(body, "reply_serial", None)
+            if reply_serial is None:
+                return None
             command = self._find(lambda c: c.msg_id == reply_id and reply_serial in c.serials)
-            if command is None or reply_serial is None:
-                return []
+            if command is None:
+                return None
             return self._general_response(command, message, reply_serial)
         if msg_id in REPLIES_WITHOUT_SERIAL:
             command = self._find(lambda c: c.expected_reply == msg_id)
         else:
             reply_serial = getattr(body, "reply_serial", None)
             if reply_serial is None:
-                return []
+                return None
             command = self._find(lambda c: c.expected_reply == msg_id and reply_serial in c.serials)
         if command is None:
-            return []
+            return None
         return [self._finish(command, message)]
 
     def _general_response(

@@ -306,7 +306,8 @@ class TerminalSession:
         device_name: str = "",
     ) -> list[SessionEvent]:
         """Send 0x8100 with ``result`` (and the auth code when it is a success)."""
-        self._take_decision(request)
+        if not self._take_decision(request):
+            return []
         events: list[SessionEvent] = []
         body = TerminalRegisterResponse(
             reply_serial=request.header.serial,
@@ -331,7 +332,8 @@ class TerminalSession:
         device_name: str = "",
     ) -> list[SessionEvent]:
         """Send 0x8001 for the 0x0102: result 0 and authenticated, or result 1."""
-        self._take_decision(request)
+        if not self._take_decision(request):
+            return []
         events: list[SessionEvent] = []
         self._general_response(
             request.header, ResultCode.SUCCESS if accepted else ResultCode.FAILURE
@@ -349,14 +351,13 @@ class TerminalSession:
 
     def answer_logout(self, request: LogoutReceived, now: float) -> list[SessionEvent]:
         """Send 0x8001 for the 0x0003; the terminal must register again to come back."""
-        self._take_decision(request)
+        if not self._take_decision(request):
+            return []
         self._general_response(request.header, ResultCode.SUCCESS)
-        events: list[SessionEvent] = [TerminalLoggedOut(request.header.phone)]
-        if self.state is not SessionState.CLOSED:
-            self.state = SessionState.CONNECTED
-            self.authenticated_at = None
-            self.connected_at = now  # a fresh deadline to register and authenticate again
-        return events + self._process(now)
+        self.state = SessionState.CONNECTED
+        self.authenticated_at = None
+        self.connected_at = now  # a fresh deadline to register and authenticate again
+        return [TerminalLoggedOut(request.header.phone), *self._process(now)]
 
     def send_command(
         self, body: Body, now: float, *, timeout: float, msg_id: int | None = None
@@ -514,12 +515,13 @@ class TerminalSession:
     ) -> list[SessionEvent]:
         header = message.header
         body = message.body
-        events: list[SessionEvent] = list(self._commands.match(message))
+        used = self._commands.match(message)
+        if used is not None:
+            return list(used)  # a command's reply: it goes to whoever sent the command
+        events: list[SessionEvent] = []
         kind = uplink_reply(header.msg_id)
         if kind is UplinkReply.NONE:
-            if not events:
-                events.append(MessageReceived(message))  # a late or unsolicited reply: keep it
-            return events
+            return [MessageReceived(message)]  # a late or unsolicited reply: keep it
         if kind is UplinkReply.REGISTRATION:
             assert isinstance(body, TerminalRegister)
             self._pending_decision = RegistrationReceived(header, body)
@@ -533,13 +535,21 @@ class TerminalSession:
             )
             return [self._pending_decision]
         if header.msg_id == MessageId.TERMINAL_LOGOUT:
+            if not self.authenticated:
+                # Accepted, but an unauthenticated link must not revoke the auth code of the
+                # phone it claims: nothing is revoked (docs/decisions.md, "Logout").
+                self._general_response(header, ResultCode.SUCCESS)
+                return events
             self._pending_decision = LogoutReceived(header)
             return [self._pending_decision]
         if header.msg_id == MessageId.HEARTBEAT:
             self._general_response(header, ResultCode.SUCCESS)
             return events
         if kind is UplinkReply.SERVER_TIME:
-            now_utc = self._utc_now().astimezone(UTC).replace(microsecond=0)
+            now_utc = self._utc_now()
+            if now_utc.tzinfo is None:  # a naive time from the wall clock is taken as UTC
+                now_utc = now_utc.replace(tzinfo=UTC)
+            now_utc = now_utc.astimezone(UTC).replace(microsecond=0)
             self._reply(MessageId.SERVER_TIME_RESPONSE, ServerTimeResponse(time=now_utc))
             return events
         if kind is UplinkReply.RESEND:
@@ -552,7 +562,7 @@ class TerminalSession:
             self._reply(
                 MessageId.MULTIMEDIA_DATA_RESPONSE, MultimediaDataResponse(media_id=body.media_id)
             )
-        elif not packets_acknowledged or kind is UplinkReply.GENERAL:
+        elif not packets_acknowledged:
             self._general_response(header, ResultCode.SUCCESS)
         return [*events, MessageReceived(message)]
 
@@ -574,11 +584,9 @@ class TerminalSession:
         self._bad_frames += 1
         answered: ResultCode | None = None
         header = error.header
+        # The header of a damaged frame may itself be damaged: answer it in its own terms, but
+        # never take the session's identity from it.
         if header is not None and (self.phone is None or header.phone == self.phone):
-            if self.phone is None:
-                self.phone = header.phone
-                self.version = header.version
-                self.protocol_version = header.protocol_version
             answered = error.result_code
             self._general_response(header, answered)
         events: list[SessionEvent] = [FrameRejected(error, answered)]
@@ -602,10 +610,15 @@ class TerminalSession:
             return self.close(CloseReason.AUTHENTICATION_FAILED, now)
         return []
 
-    def _take_decision(self, request: Decision) -> None:
+    def _take_decision(self, request: Decision) -> bool:
+        """True when ``request`` is the decision awaited; False when the session closed since
+        (an answer arriving after a timeout or the peer's EOF is ignored)."""
+        if self.state is SessionState.CLOSED:
+            return False
         if self._pending_decision is not request:
             raise RuntimeError("that decision is not the one this session is waiting for")
         self._pending_decision = None
+        return True
 
     # ----------------------------------------------------------------------------------------
     # Output
@@ -631,10 +644,19 @@ class TerminalSession:
         )
 
     def _general_response(self, header: Header, result: ResultCode) -> None:
+        """0x8001 for the message with ``header``, written in that message's own header form."""
         body = PlatformGeneralResponse(
             reply_serial=header.serial, reply_id=header.msg_id, result=int(result)
         )
-        self._reply(MessageId.PLATFORM_GENERAL_RESPONSE, body)
+        msg_id = MessageId.PLATFORM_GENERAL_RESPONSE
+        reply = Header(
+            msg_id,
+            header.phone,
+            self._next_serial(),
+            header.version,
+            (header.protocol_version or 1) if header.version is V2019 else 0,
+        )
+        self._queue(msg_id, encode(reply, body))
 
     def _reply(self, msg_id: int, body: Body) -> None:
         if self.phone is None:

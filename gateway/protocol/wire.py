@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from enum import Enum
 from typing import (
     Annotated,
@@ -499,7 +499,7 @@ def to_json(value: Any) -> JSON:
         return int(value)
     if isinstance(value, bytes | bytearray):
         return value.hex()
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +47,7 @@ from gateway.protocol.bodies.messaging import (
 )
 from gateway.protocol.body import Body
 
+from .real_frames import real_frames_by_id
 from .strategies import (
     CUSTOM,
     assert_round_trip,
@@ -204,17 +203,7 @@ def test_text_message_refuses_more_than_1024_bytes() -> None:
 # --------------------------------------------------------------------------------------------
 # Real frames of the shared vectors (the copy in the repository, else shared/ beside the clone).
 
-_VECTOR_FILE = next(
-    path
-    for path in (
-        Path(__file__).with_name("vectors") / "real-frames.json",
-        Path(__file__).resolve().parents[3] / "shared" / "vectors" / "real-frames.json",
-    )
-    if path.exists()
-)
-VECTORS: dict[str, dict[str, Any]] = {
-    vector["id"]: vector for vector in json.loads(_VECTOR_FILE.read_text(encoding="utf-8"))
-}
+VECTORS: dict[str, dict[str, Any]] = real_frames_by_id()
 
 
 def vector_message(vector_id: str) -> tuple[Message, dict[str, Any]]:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +41,7 @@ from gateway.protocol.framing import split_frame
 from gateway.protocol.ids import MessageId
 from gateway.protocol.wire import Reader, encode_text
 
+from .real_frames import real_frames
 from .strategies import (
     CUSTOM,
     assert_round_trip,
@@ -52,16 +51,7 @@ from .strategies import (
     text_fitting,
 )
 
-# The shared vectors: the copy in the repository, else shared/ beside the clone.
-_VECTOR_FILE = next(
-    path
-    for path in (
-        Path(__file__).with_name("vectors") / "real-frames.json",
-        Path(__file__).resolve().parents[3] / "shared" / "vectors" / "real-frames.json",
-    )
-    if path.exists()
-)
-VECTORS: list[dict[str, Any]] = json.loads(_VECTOR_FILE.read_text(encoding="utf-8"))
+VECTORS: list[dict[str, Any]] = real_frames()
 
 
 def vector_frame(vector_id: str) -> bytes:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +37,7 @@ from gateway.protocol.bodies.vehicle import (
 from gateway.protocol.body import Body
 from gateway.protocol.wire import CHINA_TZ
 
+from .real_frames import real_frames_by_id
 from .strategies import (
     CUSTOM,
     assert_round_trip,
@@ -251,17 +250,7 @@ def test_vehicle_control_response_location_is_found_by_location_reports() -> Non
 # --------------------------------------------------------------------------------------------
 # Real frames of the shared vectors (the copy in the repository, else shared/ beside the clone).
 
-_VECTOR_FILE = next(
-    path
-    for path in (
-        Path(__file__).with_name("vectors") / "real-frames.json",
-        Path(__file__).resolve().parents[3] / "shared" / "vectors" / "real-frames.json",
-    )
-    if path.exists()
-)
-VECTORS: dict[str, dict[str, Any]] = {
-    vector["id"]: vector for vector in json.loads(_VECTOR_FILE.read_text(encoding="utf-8"))
-}
+VECTORS: dict[str, dict[str, Any]] = real_frames_by_id()
 
 
 def test_real_2013_vehicle_control_response_smallchi() -> None:

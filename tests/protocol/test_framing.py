@@ -7,11 +7,9 @@ cost only themselves: the next good frame always comes out.
 
 from __future__ import annotations
 
-import json
 from functools import reduce
 from itertools import pairwise
 from operator import xor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,9 +36,9 @@ from gateway.protocol.framing import (
 )
 from gateway.protocol.message import decode_packet
 
-VECTORS: list[dict[str, Any]] = json.loads(
-    Path("/work/shared/vectors/real-frames.json").read_text(encoding="utf-8")
-)
+from .real_frames import real_frames
+
+VECTORS: list[dict[str, Any]] = real_frames()
 
 Event = bytes | FramingError
 

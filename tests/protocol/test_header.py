@@ -7,8 +7,6 @@ BYTE], phone BCD[6] (BCD[10] in 2019), serial WORD, [total WORD, index WORD].
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +18,9 @@ from gateway.protocol.framing import split_frame
 from gateway.protocol.header import Header, PacketInfo, decode_header, encode_header
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 
-VECTORS: list[dict[str, Any]] = json.loads(
-    Path("/work/shared/vectors/real-frames.json").read_text(encoding="utf-8")
-)
+from .real_frames import real_frames
+
+VECTORS: list[dict[str, Any]] = real_frames()
 
 
 def vector_packet(vector_id: str) -> bytes:

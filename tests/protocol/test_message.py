@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from functools import reduce
 from operator import xor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,9 +47,9 @@ from gateway.protocol.message import (
 )
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 
-VECTORS: list[dict[str, Any]] = json.loads(
-    Path("/work/shared/vectors/real-frames.json").read_text(encoding="utf-8")
-)
+from .real_frames import real_frames
+
+VECTORS: list[dict[str, Any]] = real_frames()
 
 #: A message id in the vendor range (0x0F00-0x0FFF, 2019 appendix B) that no body claims.
 UNKNOWN_ID = 0x0F01

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import random
 from collections.abc import Callable
 from functools import reduce
 from operator import xor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,10 +47,9 @@ from gateway.protocol.subpackage import (
     split_body,
 )
 
-VECTORS: dict[str, dict[str, Any]] = {
-    v["id"]: v
-    for v in json.loads(Path("/work/shared/vectors/real-frames.json").read_text(encoding="utf-8"))
-}
+from .real_frames import real_frames_by_id
+
+VECTORS: dict[str, dict[str, Any]] = real_frames_by_id()
 
 PHONE = "013912345678"
 QUERY_PARAMETERS_RESPONSE = 0x0104

@@ -5,15 +5,32 @@ Importing this package registers every body with its message id.
 
 from __future__ import annotations
 
-from . import areas, general, location, messaging, parameters, registration, terminal, vehicle
+from . import (
+    areas,
+    can,
+    general,
+    location,
+    messaging,
+    multimedia,
+    parameters,
+    passthrough,
+    registration,
+    tachograph,
+    terminal,
+    vehicle,
+)
 
 __all__ = [
     "areas",
+    "can",
     "general",
     "location",
     "messaging",
+    "multimedia",
     "parameters",
+    "passthrough",
     "registration",
+    "tachograph",
     "terminal",
     "vehicle",
 ]

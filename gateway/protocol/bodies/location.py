@@ -429,8 +429,14 @@ class _BasicLocation(Codec[LocationReport]):
     """Exactly the 28-byte block, no items (inside 0x0801 and 0x0802)."""
 
     def read(self, r: Reader) -> LocationReport:
-        report = _read_location(r.data, r.pos, r.pos + BASIC_LOCATION_SIZE)
-        r.pos += BASIC_LOCATION_SIZE
+        end = r.pos + BASIC_LOCATION_SIZE
+        if end > r.end:
+            raise TruncatedBodyError(
+                f"a location block needs {BASIC_LOCATION_SIZE} bytes, {r.remaining} remain",
+                offset=r.pos,
+            )
+        report = _read_location(r.data, r.pos, end)
+        r.pos = end
         return report
 
     def write(self, w: Writer, value: LocationReport) -> None:

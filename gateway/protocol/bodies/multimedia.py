@@ -16,7 +16,7 @@ from enum import IntEnum
 from typing import Annotated, Final
 
 from ..body import Body, register
-from ..errors import EncodeError, TruncatedBodyError
+from ..errors import EncodeError
 from ..ids import MessageId
 from ..versions import V2013
 from ..wire import (
@@ -36,7 +36,7 @@ from ..wire import (
     Word,
     Writer,
 )
-from .location import BASIC_LOCATION, BASIC_LOCATION_SIZE, LocationReport
+from .location import BASIC_LOCATION, LocationReport
 
 
 class Code(Int):
@@ -128,27 +128,8 @@ SAMPLE_RATE: Final = Code(1, AudioSampleRate)
 TAKE_PHOTO_RESULT: Final = Code(1, TakePhotoResult)
 
 
-class _LocationBlock(Codec[LocationReport]):
-    """``BASIC_LOCATION`` with the length checked first: a short body is a
-    ``TruncatedBodyError`` (``BASIC_LOCATION`` itself lets ``struct.error`` escape)."""
-
-    def read(self, r: Reader) -> LocationReport:
-        if r.remaining < BASIC_LOCATION_SIZE:
-            raise TruncatedBodyError(
-                f"a location needs {BASIC_LOCATION_SIZE} bytes but only {r.remaining} remain",
-                offset=r.pos,
-            )
-        return BASIC_LOCATION.read(r)
-
-    def write(self, w: Writer, value: LocationReport) -> None:
-        BASIC_LOCATION.write(w, value)
-
-    def describe(self) -> str:
-        return "BYTE[28] location"
-
-
 #: The 28-byte basic location block (no additional items) inside 0x0801 and 0x0802 items.
-LOCATION_BLOCK: Final[Codec[LocationReport]] = _LocationBlock()
+LOCATION_BLOCK: Final[Codec[LocationReport]] = BASIC_LOCATION
 
 
 @register(MessageId.MULTIMEDIA_EVENT)
@@ -242,7 +223,7 @@ class TakePhoto(Body):
     ``command`` is ``STOP_CAPTURE`` (0), ``RECORD_VIDEO`` (0xFFFF) or the number of photos;
     ``interval_s`` the photo interval or recording time (0 = minimum / until stopped);
     ``save`` 1 stores on the terminal, 0 uploads at once. Quality 1-10 (1 best), brightness and
-    chroma 0-255, contrast and saturation 0-127. 2013+ answers with 0x0805.
+    chroma 0-255, contrast and saturation 0-127. Answered with 0x0805 (2011: 0x0001).
     """
 
     channel_id: Byte
@@ -304,7 +285,10 @@ class MediaSearchItem(Layout):
 @register(MessageId.SEARCH_MEDIA_RESPONSE)
 @dataclass(slots=True, kw_only=True)
 class SearchMediaResponse(Body):
-    """0x0802: the media found by the 0x8802 with serial ``reply_serial``."""
+    """0x0802: the media found by the 0x8802 with serial ``reply_serial``.
+
+    2011 uses this layout too (the draft's items without media id are not supported, see module).
+    """
 
     reply_serial: Word
     items: Annotated[list[MediaSearchItem], ListOf(MediaSearchItem, count=U16)] = field(
@@ -337,7 +321,7 @@ class StartRecording(Body):
 @dataclass(slots=True, kw_only=True)
 class UploadOneMedia(Body):
     """0x8805: upload the stored media item ``media_id`` (as 0x0801); ``delete`` 1 deletes it
-    afterwards. Answered with 0x0001."""
+    afterwards. Answered with 0x0001 (inferred: the standard names no reply)."""
 
     media_id: DWord
     delete: Byte

@@ -54,7 +54,11 @@ class TachographCollect(_TachographCommand):
 @register(MessageId.TACHOGRAPH_UPLOAD)
 @dataclass(slots=True, kw_only=True)
 class TachographUpload(Body):
-    """0x0700: tachograph data collected for the 0x8700 with serial ``reply_serial``."""
+    """0x0700: tachograph data collected for the 0x8700 with serial ``reply_serial``.
+
+    2011 uses this layout too: the draft's form (no reply serial, two length WORDs) is read by
+    no implementation, and its lengths duplicate the header's.
+    """
 
     reply_serial: Word
     command: Byte
