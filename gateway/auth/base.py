@@ -1,0 +1,88 @@
+"""The authentication backend interface the data plane calls for 0x0100, 0x0102 and 0x0003.
+
+The server never lets a terminal in when a backend cannot decide: a backend that is down or too
+slow raises ``AuthBackendUnavailableError`` (or runs past the server's deadline), and the terminal
+gets a failure result. Backends are async so that a remote one never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.protocol.bodies.registration import RegisterResult
+
+
+def device_name_of(manufacturer_id: str, terminal_model: str, terminal_id: str) -> str:
+    """The device name used everywhere: ``${manufacturerId}_${terminalModel}_${terminalId}``."""
+    return f"{manufacturer_id}_{terminal_model}_{terminal_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRequest:
+    """What a terminal's 0x0100 says about itself, plus where it connected from."""
+
+    phone: str
+    province_id: int
+    city_id: int
+    manufacturer_id: str
+    terminal_model: str
+    terminal_id: str
+    plate_color: int
+    plate: str
+    protocol_version: int  # 2011, 2013 or 2019
+    remote_address: str
+
+    @property
+    def device_name(self) -> str:
+        return device_name_of(self.manufacturer_id, self.terminal_model, self.terminal_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationDecision:
+    """The 0x8100 to send: ``auth_code`` only with ``SUCCESS``."""
+
+    result: RegisterResult
+    auth_code: str = ""
+    device_name: str = ""
+
+    def __repr__(self) -> str:  # the auth code is a secret: never in logs or tracebacks
+        return f"RegistrationDecision(result={self.result.name}, device_name={self.device_name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationRequest:
+    """A terminal's 0x0102 (IMEI and software version are empty before 2019)."""
+
+    phone: str
+    auth_code: str
+    imei: str
+    software_version: str
+    remote_address: str
+
+    def __repr__(self) -> str:
+        return f"AuthenticationRequest(phone={self.phone!r}, imei={self.imei!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationDecision:
+    accepted: bool
+    device_name: str = ""
+
+
+class AuthBackendUnavailableError(Exception):
+    """The backend could not decide (unreachable, timed out, failed): nobody is let in."""
+
+
+class AuthBackend(Protocol):
+    """Registration and authentication of terminals, whatever decides them."""
+
+    name: str
+
+    async def register(self, request: RegistrationRequest) -> RegistrationDecision: ...
+
+    async def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision: ...
+
+    async def logout(self, phone: str) -> None: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,244 @@
+"""The in-process event hub: locations and terminal events, fanned out to subscribers.
+
+Publishing never blocks and never fails: the data plane calls ``publish`` and moves on. Each
+subscriber has its own bounded queue; when a subscriber falls behind, its oldest events are
+dropped (a live view wants the freshest positions) and the next thing it receives is a ``Gap``
+saying how many it lost. Drops are counted per subscriber and in total, never silent.
+
+Every event gets a sequence number, the seam for a durable log with resumable cursors later.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+import anyio
+
+from .protocol.bodies.location import LocationReport
+from .protocol.message import Message
+
+DEFAULT_QUEUE: Final = 4096
+
+
+class EventKind(StrEnum):
+    CONNECTED = "connected"
+    REGISTERED = "registered"
+    AUTHENTICATED = "authenticated"
+    LOGGED_OUT = "logged_out"
+    DISCONNECTED = "disconnected"
+    TRANSPARENT_DATA = "transparent_data"  # 0x0900
+    MESSAGE = "message"  # any other uplink message of an authenticated terminal
+
+
+@dataclass(frozen=True, slots=True)
+class LocationReported:
+    """A position from 0x0200, 0x0201, 0x0500 or an item of 0x0704.
+
+    ``batch_type`` is the 0x0704 type (0 normal batch, 1 blind-area re-send) or ``None``.
+    ``received_at`` is when the gateway received the message (UTC).
+    """
+
+    phone: str
+    device_name: str
+    location: LocationReport
+    msg_id: int
+    serial: int
+    batch_type: int | None
+    received_at: datetime
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalEvent:
+    """Something that happened to a terminal's session (``reason`` for disconnections)."""
+
+    kind: EventKind
+    phone: str
+    device_name: str
+    at: datetime
+    remote_address: str = ""
+    reason: str = ""
+    message: Message | None = None
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """``dropped`` events were lost here because the subscriber did not keep up."""
+
+    dropped: int
+
+
+HubEvent = LocationReported | TerminalEvent
+
+
+@dataclass(slots=True)
+class HubStats:
+    published: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    subscribers: int = 0
+
+
+class Subscription:
+    """One subscriber's bounded queue. Iterate it (``async for``) or call ``receive``."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        *,
+        phones: frozenset[str],
+        locations: bool,
+        terminal_events: bool,
+        max_queue: int,
+    ) -> None:
+        self.phones = phones
+        self.locations = locations
+        self.terminal_events = terminal_events
+        self.max_queue = max_queue
+        self.dropped = 0
+        self._hub = hub
+        self._queue: deque[HubEvent] = deque()
+        self._gap = 0
+        self._wakeup = anyio.Event()
+        self._closed = False
+
+    def _offer(self, event: HubEvent) -> int:
+        """Queue ``event``; returns how many events had to be dropped for it (0 or 1)."""
+        dropped = 0
+        if len(self._queue) >= self.max_queue:
+            self._queue.popleft()  # drop the oldest: a live view wants the freshest events
+            self._gap += 1
+            self.dropped += 1
+            dropped = 1
+        self._queue.append(event)
+        self._wakeup.set()
+        return dropped
+
+    async def receive(self) -> HubEvent | Gap:
+        """The next event, or a ``Gap`` first when events were dropped before it.
+
+        Raises ``anyio.EndOfStream`` once the subscription (or the hub) is closed and drained.
+        """
+        while True:
+            if self._gap:
+                gap, self._gap = Gap(self._gap), 0
+                return gap
+            if self._queue:
+                return self._queue.popleft()
+            if self._closed:
+                raise anyio.EndOfStream
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+
+    def __aiter__(self) -> AsyncIterator[HubEvent | Gap]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[HubEvent | Gap]:
+        while True:
+            try:
+                yield await self.receive()
+            except anyio.EndOfStream:
+                return
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._wakeup.set()
+            self._hub._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class EventHub:
+    """Fan-out of events to subscribers filtered by phone and by kind."""
+
+    def __init__(self, *, default_queue: int = DEFAULT_QUEUE) -> None:
+        self.default_queue = default_queue
+        self.stats = HubStats()
+        self._sequence = 0
+        self._everyone: set[Subscription] = set()
+        self._by_phone: dict[str, set[Subscription]] = {}
+
+    def subscribe(
+        self,
+        phones: Iterable[str] = (),
+        *,
+        locations: bool = True,
+        terminal_events: bool = True,
+        max_queue: int | None = None,
+    ) -> Subscription:
+        """A new subscription; ``phones`` empty means every terminal."""
+        queue = self.default_queue if max_queue is None else max_queue
+        if queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        subscription = Subscription(
+            self,
+            phones=frozenset(phones),
+            locations=locations,
+            terminal_events=terminal_events,
+            max_queue=queue,
+        )
+        if subscription.phones:
+            for phone in subscription.phones:
+                self._by_phone.setdefault(phone, set()).add(subscription)
+        else:
+            self._everyone.add(subscription)
+        self.stats.subscribers += 1
+        return subscription
+
+    def publish(self, event: HubEvent) -> HubEvent:
+        """Deliver ``event`` to every matching subscriber without waiting; returns it with its
+        sequence number."""
+        self._sequence += 1
+        event = _with_sequence(event, self._sequence)
+        self.stats.published += 1
+        is_location = isinstance(event, LocationReported)
+        targets = self._by_phone.get(event.phone)
+        for group in (self._everyone, targets or ()):
+            for subscription in group:
+                if subscription.locations if is_location else subscription.terminal_events:
+                    self.stats.dropped += subscription._offer(event)
+                    self.stats.delivered += 1
+        return event
+
+    def close(self) -> None:
+        """End every subscription (they drain what they hold, then stop)."""
+        for subscription in [*self._everyone, *(s for g in self._by_phone.values() for s in g)]:
+            subscription.close()
+
+    def _remove(self, subscription: Subscription) -> None:
+        if subscription in self._everyone:
+            self._everyone.discard(subscription)
+        for phone in subscription.phones:
+            group = self._by_phone.get(phone)
+            if group is not None:
+                group.discard(subscription)
+                if not group:
+                    del self._by_phone[phone]
+        self.stats.subscribers -= 1
+
+
+def _with_sequence(event: HubEvent, sequence: int) -> HubEvent:
+    if isinstance(event, LocationReported):
+        return LocationReported(
+            event.phone, event.device_name, event.location, event.msg_id, event.serial,
+            event.batch_type, event.received_at, sequence,
+        )  # fmt: skip
+    return TerminalEvent(
+        event.kind, event.phone, event.device_name, event.at, event.remote_address,
+        event.reason, event.message, sequence,
+    )  # fmt: skip

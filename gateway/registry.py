@@ -1,0 +1,317 @@
+"""The embedded device registry: known devices and their auth codes, in SQLite under the data dir.
+
+Devices are imported by operators (``jt808 devices import``) and identified by manufacturer id,
+terminal model and terminal id; optionally a phone and a plate pin them further. Registration of
+a known device issues a random auth code bound to the terminal's phone; only a SHA-256 digest of
+the code is stored (codes are 128-bit random, so a slow hash adds nothing), and the code itself
+is never logged. Authentication checks the code bound to that phone; logout revokes it.
+
+This class is synchronous (SQLite is local and fast); the async auth backend runs it in a worker
+thread. One ``DeviceRegistry`` owns one connection and serialises access with a lock.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TextIO
+
+from .auth.base import (
+    AuthenticationDecision,
+    AuthenticationRequest,
+    RegistrationDecision,
+    RegistrationRequest,
+    device_name_of,
+)
+from .protocol.bodies.registration import RegisterResult
+
+DATABASE_NAME: Final = "devices.sqlite3"
+AUTH_CODE_BYTES: Final = 16
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS devices (
+    manufacturer_id TEXT NOT NULL,
+    terminal_model  TEXT NOT NULL,
+    terminal_id     TEXT NOT NULL,
+    phone           TEXT,
+    plate           TEXT,
+    plate_color     INTEGER,
+    created_at      REAL NOT NULL,
+    PRIMARY KEY (manufacturer_id, terminal_model, terminal_id)
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    phone           TEXT PRIMARY KEY,
+    manufacturer_id TEXT NOT NULL,
+    terminal_model  TEXT NOT NULL,
+    terminal_id     TEXT NOT NULL,
+    code_sha256     BLOB NOT NULL,
+    issued_at       REAL NOT NULL,
+    FOREIGN KEY (manufacturer_id, terminal_model, terminal_id)
+        REFERENCES devices (manufacturer_id, terminal_model, terminal_id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS credentials_by_device
+    ON credentials (manufacturer_id, terminal_model, terminal_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A device the operator allows in. ``phone``/``plate`` empty: not pinned."""
+
+    manufacturer_id: str
+    terminal_model: str
+    terminal_id: str
+    phone: str = ""
+    plate: str = ""
+    plate_color: int | None = None
+
+    @property
+    def name(self) -> str:
+        return device_name_of(self.manufacturer_id, self.terminal_model, self.terminal_id)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.manufacturer_id, self.terminal_model, self.terminal_id)
+
+
+class DeviceImportError(ValueError):
+    """A CSV row cannot be imported; the message names the line and the column."""
+
+
+def normalize_phone(phone: str) -> str:
+    """Phones are compared without leading zeros (12 vs 20 BCD digits of the same number)."""
+    return phone.lstrip("0") or "0"
+
+
+def _digest(code: str) -> bytes:
+    return hashlib.sha256(code.encode("utf-8")).digest()
+
+
+class DeviceRegistry:
+    """Devices and credentials in ``<data_dir>/devices.sqlite3`` (created on first use)."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.path = Path(data_dir) / DATABASE_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an issued code survives a power cut
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> DeviceRegistry:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------
+    # Operator side
+
+    def upsert(self, devices: Iterable[Device]) -> int:
+        """Add or update devices (one transaction); returns how many rows were written."""
+        rows = [
+            (d.manufacturer_id, d.terminal_model, d.terminal_id, d.phone or None, d.plate or None,
+             d.plate_color, time.time())
+            for d in devices
+        ]  # fmt: skip
+        with self._lock, self._transaction():
+            self._db.executemany(
+                """INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (manufacturer_id, terminal_model, terminal_id) DO UPDATE SET
+                   phone = excluded.phone, plate = excluded.plate,
+                   plate_color = excluded.plate_color""",
+                rows,
+            )
+        return len(rows)
+
+    def import_csv(self, source: TextIO) -> int:
+        """Import devices from CSV with a header row (see ``parse_csv``)."""
+        return self.upsert(parse_csv(source))
+
+    def devices(self) -> list[Device]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT manufacturer_id, terminal_model, terminal_id, phone, plate, plate_color "
+                "FROM devices ORDER BY manufacturer_id, terminal_model, terminal_id"
+            ).fetchall()
+        return [
+            Device(m, model, t, phone or "", plate or "", color)
+            for m, model, t, phone, plate, color in rows
+        ]
+
+    def get(self, name_or_key: str | tuple[str, str, str]) -> Device | None:
+        key = self._resolve(name_or_key)
+        return None if key is None else next((d for d in self.devices() if d.key == key), None)
+
+    def delete(self, name_or_key: str | tuple[str, str, str]) -> bool:
+        """Remove a device and every credential issued to it; False when it did not exist."""
+        key = self._resolve(name_or_key)
+        if key is None:
+            return False
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM devices WHERE manufacturer_id = ? AND terminal_model = ? "
+                "AND terminal_id = ?",
+                key,
+            )
+        return cursor.rowcount > 0
+
+    def _resolve(self, name_or_key: str | tuple[str, str, str]) -> tuple[str, str, str] | None:
+        if isinstance(name_or_key, tuple):
+            return name_or_key
+        for device in self.devices():
+            if device.name == name_or_key:
+                return device.key
+        return None
+
+    # ----------------------------------------------------------------------------------------
+    # Terminal side (called by the local auth backend)
+
+    def register(self, request: RegistrationRequest) -> RegistrationDecision:
+        """Issue a fresh auth code to a known device (replacing any earlier one for it)."""
+        key = (request.manufacturer_id, request.terminal_model, request.terminal_id)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT phone, plate FROM devices WHERE manufacturer_id = ? AND terminal_model = ? "
+                "AND terminal_id = ?",
+                key,
+            ).fetchone()
+        name = device_name_of(*key)
+        if row is None:
+            return RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND, device_name=name)
+        pinned_phone, pinned_plate = row
+        if pinned_phone and normalize_phone(pinned_phone) != normalize_phone(request.phone):
+            # The device is bound to another SIM: someone else may be using its identity.
+            return RegistrationDecision(
+                RegisterResult.TERMINAL_ALREADY_REGISTERED, device_name=name
+            )
+        if pinned_plate and pinned_plate != request.plate:
+            return RegistrationDecision(RegisterResult.VEHICLE_NOT_FOUND, device_name=name)
+        code = secrets.token_hex(AUTH_CODE_BYTES)
+        phone = normalize_phone(request.phone)
+        with self._lock, self._transaction():
+            self._db.execute(
+                "DELETE FROM credentials WHERE manufacturer_id = ? AND terminal_model = ? "
+                "AND terminal_id = ?",
+                key,
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?)",
+                (phone, *key, _digest(code), time.time()),
+            )
+        return RegistrationDecision(RegisterResult.SUCCESS, auth_code=code, device_name=name)
+
+    def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision:
+        """Accept the code bound to this phone (compared in constant time)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT manufacturer_id, terminal_model, terminal_id, code_sha256 "
+                "FROM credentials WHERE phone = ?",
+                (normalize_phone(request.phone),),
+            ).fetchone()
+        if row is None:
+            return AuthenticationDecision(False)
+        manufacturer_id, terminal_model, terminal_id, stored = row
+        if not hmac.compare_digest(stored, _digest(request.auth_code)):
+            return AuthenticationDecision(False)
+        return AuthenticationDecision(
+            True, device_name_of(manufacturer_id, terminal_model, terminal_id)
+        )
+
+    def logout(self, phone: str) -> bool:
+        """Revoke the code bound to ``phone``; False when there was none."""
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM credentials WHERE phone = ?", (normalize_phone(phone),)
+            )
+        return cursor.rowcount > 0
+
+    def device_name_for_phone(self, phone: str) -> str:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT manufacturer_id, terminal_model, terminal_id FROM credentials "
+                "WHERE phone = ?",
+                (normalize_phone(phone),),
+            ).fetchone()
+        return "" if row is None else device_name_of(*row)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (the connection is in autocommit)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        self._db.execute("ROLLBACK" if error_type is not None else "COMMIT")
+
+
+#: CSV columns: the first three are required, the rest optional.
+CSV_COLUMNS: Final = (
+    "manufacturer_id",
+    "terminal_model",
+    "terminal_id",
+    "phone",
+    "plate",
+    "plate_color",
+)
+
+
+def parse_csv(source: TextIO) -> Iterator[Device]:
+    """Devices from CSV with a header row naming ``CSV_COLUMNS`` (order free, extra columns
+    refused so that a typo is not silently ignored)."""
+    reader = csv.DictReader(source)
+    header = reader.fieldnames or []
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    if unknown:
+        raise DeviceImportError(f"line 1: unknown column(s) {', '.join(unknown)}; "
+                                f"expected some of {', '.join(CSV_COLUMNS)}")  # fmt: skip
+    missing = [name for name in CSV_COLUMNS[:3] if name not in header]
+    if missing:
+        raise DeviceImportError(f"line 1: missing required column(s) {', '.join(missing)}")
+    for row in reader:
+        line = reader.line_num
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        for name in CSV_COLUMNS[:3]:
+            if not values.get(name):
+                raise DeviceImportError(f"line {line}: {name} is empty")
+        phone = values.get("phone", "")
+        if phone and not phone.isdigit():
+            raise DeviceImportError(f"line {line}: phone {phone!r} is not digits")
+        color_text = values.get("plate_color", "")
+        try:
+            color = int(color_text) if color_text else None
+        except ValueError:
+            raise DeviceImportError(
+                f"line {line}: plate_color {color_text!r} is not a number"
+            ) from None
+        if color is not None and not 0 <= color <= 255:
+            raise DeviceImportError(f"line {line}: plate_color {color} is outside 0..255")
+        yield Device(
+            values["manufacturer_id"],
+            values["terminal_model"],
+            values["terminal_id"],
+            phone,
+            values.get("plate", ""),
+            color,
+        )
