@@ -1,0 +1,52 @@
+"""``jt808 serve``: run the gateway with its embedded defaults (or what flags/env/TOML say)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import signal
+import sys
+
+import anyio
+
+from gateway.server import config as gateway_config
+from gateway.server.gateway import Gateway
+from gateway.server.logs import configure, get_logger
+
+HELP = "run the gateway: terminals on --listen, devices and state under --data-dir"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    gateway_config.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = gateway_config.load(args)
+    except gateway_config.ConfigError as error:
+        print(f"jt808 serve: {error}", file=sys.stderr)
+        return 2
+    configure(config.log_level)
+    try:
+        anyio.run(_serve, Gateway(config), backend="asyncio", backend_options=_loop_options())
+    except OSError as error:
+        print(f"jt808 serve: cannot listen on {config.listen}: {error.strerror}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _loop_options() -> dict[str, object]:
+    # uvloop is optional (pip install 'jt808-gateway[fast]'): use it when it is installed.
+    return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
+
+
+async def _serve(gateway: Gateway) -> None:
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(gateway.serve)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                get_logger().info("signal received", extra={"signal": signal.Signals(signum).name})
+                tasks.cancel_scope.cancel()
+                break

@@ -1,0 +1,219 @@
+"""Gateway configuration: embedded defaults < ``--config`` TOML file < ``JT808_*`` environment
+variables < command-line flags. Every setting exists in all four forms, from one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from gateway.protocol.session import SessionLimits
+
+ENV_PREFIX: Final = "JT808_"
+AUTH_MODES: Final = ("local", "insecure-accept-all")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the gateway cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_host_port(text: str, *, allow_any_port: bool = False) -> HostPort:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); ports outside 1024-65535 are refused."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"expected HOST:PORT, got {text!r}")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"port {port_text!r} is not a number") from None
+    if not allow_any_port and not 1024 <= port <= 65535:
+        raise ConfigError(
+            f"port {port} is outside 1024-65535 (ports below 1024 need root and are refused; "
+            "pick e.g. 7999)"
+        )
+    return HostPort(host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Everything ``jt808 serve`` can be told. Defaults run a working gateway."""
+
+    listen: HostPort = HostPort("0.0.0.0", 7999)
+    data_dir: Path = Path("jt808-data")
+    auth: str = "local"
+    #: Deadline for one call to the auth backend; past it the terminal gets a failure result.
+    auth_timeout: float = 5.0
+    idle_timeout: float = 180.0
+    authentication_timeout: float = 60.0
+    max_authentication_attempts: int = 3
+    max_connections: int = 10_000
+    max_frame_length: int = SessionLimits().max_frame_length
+    max_pending_commands: int = 32
+    reassembly_max_bytes: int = SessionLimits().reassembly_max_bytes
+    #: A terminal that does not read its replies for this long is disconnected.
+    send_timeout: float = 30.0
+    metrics_listen: HostPort | None = None
+    log_level: str = "info"
+
+    def session_limits(self) -> SessionLimits:
+        return SessionLimits(
+            idle_timeout=self.idle_timeout,
+            authentication_timeout=self.authentication_timeout,
+            max_authentication_attempts=self.max_authentication_attempts,
+            max_frame_length=self.max_frame_length,
+            max_pending_commands=self.max_pending_commands,
+            reassembly_max_bytes=self.reassembly_max_bytes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    metavar: str
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise ValueError(f"{text} is not positive")
+        return value
+
+    return parse
+
+
+def _auth_mode(text: str) -> str:
+    if text not in AUTH_MODES:
+        raise ValueError(f"{text!r} is not one of {', '.join(AUTH_MODES)}")
+    return text
+
+
+def _level(text: str) -> str:
+    if text.lower() not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"{text!r} is not debug, info, warning or error")
+    return text.lower()
+
+
+SETTINGS: Final = (
+    Setting("listen", "terminal listener HOST:PORT", parse_host_port,
+            "HOST:PORT"),
+    Setting("data_dir", "directory of embedded state (device registry)", Path, "DIR"),
+    Setting("auth", f"who authenticates terminals: {', '.join(AUTH_MODES)}", _auth_mode, "MODE"),
+    Setting("auth_timeout", "seconds one auth backend call may take", _positive(float), "SECONDS"),
+    Setting("idle_timeout", "close a connection silent this long", _positive(float), "SECONDS"),
+    Setting("authentication_timeout", "a connection must authenticate within this",
+            _positive(float), "SECONDS"),
+    Setting("max_authentication_attempts", "failed 0x0102/0x0100 before closing",
+            _positive(int), "N"),
+    Setting("max_connections", "terminal connections at once", _positive(int), "N"),
+    Setting("max_frame_length", "largest escaped frame accepted, bytes", _positive(int), "BYTES"),
+    Setting("max_pending_commands", "commands in flight per terminal", _positive(int), "N"),
+    Setting("reassembly_max_bytes", "sub-package bytes held per terminal", _positive(int),
+            "BYTES"),
+    Setting("send_timeout", "disconnect a terminal that does not read for this long",
+            _positive(float), "SECONDS"),
+    Setting("metrics_listen", "serve Prometheus metrics on HOST:PORT",
+            parse_host_port, "HOST:PORT"),
+    Setting("log_level", "debug, info, warning or error", _level, "LEVEL"),
+)  # fmt: skip
+_BY_NAME: Final = {s.name: s for s in SETTINGS}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML file of settings")
+    for setting in SETTINGS:
+        flag = "--" + setting.name.replace("_", "-")
+        env = ENV_PREFIX + setting.name.upper()
+        parser.add_argument(
+            flag,
+            dest=setting.name,
+            metavar=setting.metavar,
+            default=None,
+            help=f"{setting.help} (env {env}; default {_default_text(setting.name)})",
+        )
+
+
+def _default_text(name: str) -> str:
+    value = getattr(GatewayConfig(), name)
+    return "off" if value is None else str(value)
+
+
+def load(
+    args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    """Merge the layers; raise ``ConfigError`` naming the setting and the layer at fault."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file: Path | None = getattr(args, "config", None) if args is not None else None
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    if config_file is not None:
+        values.update(_from_toml(config_file))
+    for setting in SETTINGS:
+        text = environ.get(ENV_PREFIX + setting.name.upper())
+        if text is not None:
+            values[setting.name] = _parse(
+                setting, text, f"environment {ENV_PREFIX}{setting.name.upper()}"
+            )
+    if args is not None:
+        for setting in SETTINGS:
+            text = getattr(args, setting.name, None)
+            if text is not None:
+                flag = "--" + setting.name.replace("_", "-")
+                values[setting.name] = _parse(setting, text, flag)
+    return dataclasses.replace(GatewayConfig(), **values)
+
+
+def _parse(setting: Setting, text: str, where: str) -> Any:
+    try:
+        return setting.parse(str(text))
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+    values: dict[str, Any] = {}
+    for key, raw in document.items():
+        name = key.replace("-", "_")
+        setting = _BY_NAME.get(name)
+        if setting is None:
+            known = ", ".join(s.name for s in SETTINGS)
+            raise ConfigError(f"config file {path}: unknown setting {key!r} (known: {known})")
+        values[name] = _parse(setting, str(raw), f"config file {path}, {key}")
+    return values
+
+
+def flags_of(config: GatewayConfig) -> Sequence[str]:
+    """Command-line flags reproducing ``config`` (for tests and for spawning gateways)."""
+    flags: list[str] = []
+    for setting in SETTINGS:
+        value = getattr(config, setting.name)
+        if value is not None and value != getattr(GatewayConfig(), setting.name):
+            flags += ["--" + setting.name.replace("_", "-"), str(value)]
+    return flags
