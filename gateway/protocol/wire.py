@@ -200,8 +200,8 @@ class Bcd(Codec[str]):
         return f"BCD[{self.size}]"
 
 
-_TIME_MEMO: dict[bytes, datetime | None] = {}
-_TIME_MEMO_LIMIT: Final = 4096
+BCD_TIME_MEMO: dict[bytes, datetime | None] = {}
+BCD_TIME_MEMO_LIMIT: Final = 4096
 
 
 def decode_bcd_time(raw: bytes, tz: timezone = CHINA_TZ) -> datetime | None:
@@ -212,7 +212,7 @@ def decode_bcd_time(raw: bytes, tz: timezone = CHINA_TZ) -> datetime | None:
     their six time bytes, and building a datetime costs more than the rest of the basic block.
     """
     if tz is CHINA_TZ:
-        memo = _TIME_MEMO.get(raw, _MISSING_TIME)
+        memo = BCD_TIME_MEMO.get(raw, _MISSING_TIME)
         if memo is not _MISSING_TIME:
             return memo  # type: ignore[return-value]
     v = _BCD_VALUE
@@ -229,9 +229,9 @@ def decode_bcd_time(raw: bytes, tz: timezone = CHINA_TZ) -> datetime | None:
     except (ValueError, TypeError):  # not a calendar time, or a non-decimal nibble (None)
         value = None
     if tz is CHINA_TZ:
-        if len(_TIME_MEMO) >= _TIME_MEMO_LIMIT:
-            _TIME_MEMO.clear()
-        _TIME_MEMO[bytes(raw)] = value
+        if len(BCD_TIME_MEMO) >= BCD_TIME_MEMO_LIMIT:
+            BCD_TIME_MEMO.clear()
+        BCD_TIME_MEMO[bytes(raw)] = value
     return value
 
 

@@ -21,6 +21,7 @@ from ..errors import EncodeError, TruncatedBodyError
 from ..ids import MessageId
 from ..versions import V2013, V2019, ProtocolVersion
 from ..wire import (
+    BCD_TIME_MEMO,
     JSON,
     U32,
     Byte,
@@ -380,7 +381,9 @@ def _read_location(data: bytes, start: int, end: int) -> LocationReport:
     report.altitude = altitude
     report.speed = speed / 10
     report.direction = direction
-    report.time = decode_bcd_time(time)
+    # decode_bcd_time's own memo, read inline (a miss, or a cached None, takes the call)
+    moment = BCD_TIME_MEMO.get(time)
+    report.time = moment if moment is not None else decode_bcd_time(time)
     extras: list[AdditionalInfo] = []
     report.extras = extras
     report.malformed_extras = b""
