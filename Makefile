@@ -26,7 +26,7 @@ unit: $(BIN)/.installed
 
 ## Run the gateway with its embedded defaults.
 serve: $(BIN)/.installed
-	$(BIN)/jt808 --help  # becomes `jt808 serve` when the server lands (issue 3)
+	$(BIN)/jt808 serve
 
 ## Benchmarks print figures; they are never part of the test suite.
 bench: $(BIN)/.installed
