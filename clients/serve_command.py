@@ -27,13 +27,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"jt808 serve: {error}", file=sys.stderr)
         return 2
     configure(config.log_level)
+    failure: OSError | None = None
     try:
         anyio.run(_serve, Gateway(config), backend="asyncio", backend_options=_loop_options())
-    except OSError as error:
-        print(f"jt808 serve: cannot listen on {config.listen}: {error.strerror}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+    except* OSError as group:
+        failure = next(e for e in group.exceptions if isinstance(e, OSError))
+    except* KeyboardInterrupt:
         pass
+    if failure is not None:
+        reason = failure.strerror or str(failure)
+        print(f"jt808 serve: cannot listen on {config.listen}: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -43,9 +47,10 @@ def _loop_options() -> dict[str, object]:
 
 
 async def _serve(gateway: Gateway) -> None:
-    async with anyio.create_task_group() as tasks:
-        await tasks.start(gateway.serve)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # The signal receiver exists before the listener, so an early SIGTERM still exits cleanly.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(gateway.serve)
             async for signum in signals:
                 get_logger().info("signal received", extra={"signal": signal.Signals(signum).name})
                 tasks.cancel_scope.cancel()

@@ -172,6 +172,7 @@ class EventHub:
         self._sequence = 0
         self._everyone: set[Subscription] = set()
         self._by_phone: dict[str, set[Subscription]] = {}
+        self._closed = False
 
     def subscribe(
         self,
@@ -192,12 +193,15 @@ class EventHub:
             terminal_events=terminal_events,
             max_queue=queue,
         )
+        self.stats.subscribers += 1
+        if self._closed:  # a subscriber arriving after close gets an already-ended stream
+            subscription.close()
+            return subscription
         if subscription.phones:
             for phone in subscription.phones:
                 self._by_phone.setdefault(phone, set()).add(subscription)
         else:
             self._everyone.add(subscription)
-        self.stats.subscribers += 1
         return subscription
 
     def publish(self, event: HubEvent) -> HubEvent:
@@ -217,6 +221,7 @@ class EventHub:
 
     def close(self) -> None:
         """End every subscription (they drain what they hold, then stop)."""
+        self._closed = True
         for subscription in [*self._everyone, *(s for g in self._by_phone.values() for s in g)]:
             subscription.close()
 

@@ -291,6 +291,10 @@ def parse_csv(source: TextIO) -> Iterator[Device]:
         raise DeviceImportError(f"line 1: missing required column(s) {', '.join(missing)}")
     for row in reader:
         line = reader.line_num
+        if None in row:  # DictReader files values beyond the header under None
+            raise DeviceImportError(
+                f"line {line}: more values than columns (quote values that contain commas)"
+            )
         values = {k: (v or "").strip() for k, v in row.items() if k is not None}
         for name in CSV_COLUMNS[:3]:
             if not values.get(name):

@@ -349,10 +349,17 @@ class TerminalSession:
             events += self._count_authentication_failure(now)
         return events + self._process(now)
 
-    def answer_logout(self, request: LogoutReceived, now: float) -> list[SessionEvent]:
-        """Send 0x8001 for the 0x0003; the terminal must register again to come back."""
+    def answer_logout(
+        self, request: LogoutReceived, now: float, *, revoked: bool = True
+    ) -> list[SessionEvent]:
+        """Send 0x8001 for the 0x0003: result 0 once the auth code is revoked (the terminal must
+        register again to come back), result 1 when it could not be (the terminal stays in and
+        may ask again)."""
         if not self._take_decision(request):
             return []
+        if not revoked:
+            self._general_response(request.header, ResultCode.FAILURE)
+            return self._process(now)
         self._general_response(request.header, ResultCode.SUCCESS)
         self.state = SessionState.CONNECTED
         self.authenticated_at = None

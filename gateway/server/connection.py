@@ -33,7 +33,9 @@ from gateway.protocol.commands import (
     CommandEvent,
     CommandFailed,
     CommandFailure,
+    TooManyPendingCommandsError,
 )
+from gateway.protocol.errors import FrameTooLargeError
 from gateway.protocol.ids import MessageId
 from gateway.protocol.message import Message
 from gateway.protocol.session import (
@@ -52,7 +54,7 @@ from gateway.protocol.session import (
     TerminalRegistered,
     TerminalSession,
 )
-from gateway.protocol.subpackage import PartialMessageDropped
+from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
 from .logs import get_logger
 
@@ -60,6 +62,14 @@ if TYPE_CHECKING:
     from .gateway import Gateway
 
 RECEIVE_SIZE: Final = 65536
+#: Session ends that mean a configured limit was hit (for jt808_limit_hits_total).
+_LIMIT_OF_CLOSE: Final = {
+    CloseReason.AUTHENTICATION_FAILED: "max_authentication_attempts",
+    CloseReason.AUTHENTICATION_TIMEOUT: "authentication_timeout",
+    CloseReason.IDLE_TIMEOUT: "idle_timeout",
+    CloseReason.TOO_MANY_REFUSED: "max_refused_messages",
+    CloseReason.UNRECOVERABLE_STREAM: "max_bad_frames",
+}
 T = TypeVar("T")
 log = get_logger()
 
@@ -114,6 +124,15 @@ class TerminalConnection:
                 tasks.start_soon(self._timer_loop)
                 await self._read_loop()
                 tasks.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside: the gateway is shutting down. Say so, flush, re-raise.
+            with anyio.CancelScope(shield=True):
+                await self._handle(
+                    self.session.close(CloseReason.SERVER_SHUTDOWN, self.gateway.clock())
+                )
+                with anyio.move_on_after(1.0):
+                    await self.flush()
+            raise
         except Exception:  # one terminal must never take the listener down
             log.exception("connection failed", extra=self._fields())
             await self._handle(
@@ -209,9 +228,13 @@ class TerminalConnection:
         self, body: Body, *, timeout: float, msg_id: int | None = None
     ) -> CommandEvent:
         """Send a command and wait for its reply (``CommandAnswered``) or ``CommandFailed``."""
-        pending = self.session.send_command(
-            body, self.gateway.clock(), timeout=timeout, msg_id=msg_id
-        )
+        try:
+            pending = self.session.send_command(
+                body, self.gateway.clock(), timeout=timeout, msg_id=msg_id
+            )
+        except TooManyPendingCommandsError:
+            self.gateway.metrics.limits.labels("max_pending_commands").inc()
+            raise
         waiter = self._waiters[pending.command_id] = CommandWaiter()
         try:
             await self.flush()
@@ -228,6 +251,11 @@ class TerminalConnection:
     # Session events
 
     async def _handle(self, events: Iterable[SessionEvent]) -> None:
+        if not self._announced and self.session.phone:
+            # Announced before the events of the frame that revealed the phone, so that a
+            # subscriber sees CONNECTED first.
+            self._announced = True
+            self._publish(EventKind.CONNECTED)
         queue = deque(events)
         while queue:
             event = queue.popleft()
@@ -241,9 +269,6 @@ class TerminalConnection:
                 queue.extend(await self._logout(event))
             else:
                 await self._note(event)
-        if not self._announced and self.session.phone:
-            self._announced = True
-            self._publish(EventKind.CONNECTED)
         self._update_gauge()
         self._sync_counters()
 
@@ -270,6 +295,10 @@ class TerminalConnection:
                 waiter.done.set()
         elif isinstance(event, FrameRejected):
             metrics.errors.labels(type(event.error).__name__).inc()
+            if isinstance(event.error, FrameTooLargeError):
+                metrics.limits.labels("max_frame_length").inc()
+            elif isinstance(event.error, ReassemblyLimitError):
+                metrics.limits.labels(f"reassembly_{event.error.limit}").inc()
             log.info("frame rejected", extra=self._fields(error=str(event.error)))
         elif isinstance(event, MessageRefused):
             metrics.errors.labels("refused").inc()
@@ -289,8 +318,12 @@ class TerminalConnection:
             )
         elif isinstance(event, SessionClosed):
             metrics.disconnects.labels(event.reason.value).inc()
+            limit = _LIMIT_OF_CLOSE.get(event.reason)
+            if limit is not None:
+                metrics.limits.labels(limit).inc()
             log.info("disconnected", extra=self._fields(reason=event.reason.value))
-            self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
+            if self._announced:  # a link that never said who it was has nobody to report
+                self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
 
     def _deliver(self, message: Message) -> None:
         gateway = self.gateway
@@ -388,8 +421,12 @@ class TerminalConnection:
         )
 
     async def _logout(self, event: LogoutReceived) -> list[SessionEvent]:
-        await self._ask("logout", self.gateway.auth.logout(event.header.phone), None)
-        return self.session.answer_logout(event, self.gateway.clock())
+        revoked = await self._ask("logout", self._revoke(event.header.phone), False)
+        return self.session.answer_logout(event, self.gateway.clock(), revoked=revoked)
+
+    async def _revoke(self, phone: str) -> bool:
+        await self.gateway.auth.logout(phone)
+        return True
 
     async def _ask(self, operation: str, call: Awaitable[T], failure: T) -> T:
         """Await a backend call within the deadline; on any failure return ``failure``."""

@@ -144,6 +144,7 @@ class Gateway:
             for connection in list(self.connections):
                 await connection.close(CloseReason.SERVER_SHUTDOWN)
             self.hub.close()
+            self.metrics.stop()
             await self.auth.aclose()
 
 

@@ -3,6 +3,8 @@ in tests). Served on ``--metrics-listen`` when given."""
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from .config import HostPort
@@ -56,4 +58,13 @@ class GatewayMetrics:
 
     def serve(self, address: HostPort) -> None:
         """Serve /metrics on ``address`` (a daemon thread of prometheus_client)."""
-        start_http_server(address.port, addr=address.host, registry=self.registry)
+        server, _thread = start_http_server(address.port, addr=address.host, registry=self.registry)
+        self._server: WSGIServer | None = server
+
+    def stop(self) -> None:
+        """Stop serving /metrics (the gateway stopped)."""
+        server = getattr(self, "_server", None)
+        if server is not None:
+            self._server = None
+            server.shutdown()
+            server.server_close()

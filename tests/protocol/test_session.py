@@ -78,19 +78,13 @@ from .null_modem import (
     whole,
     with_bad_checksum,
 )
-from .real_frames import real_frames_by_id
-
-VECTORS: dict[str, dict[str, Any]] = real_frames_by_id()
+from .real_frames import real_frame_bytes
 
 ALL_VERSIONS = pytest.mark.parametrize("version", [V2011, V2013, V2019])
 SUBPACKAGE_VERSIONS = pytest.mark.parametrize("version", [V2013, V2019])
 
 GENERAL = MessageId.PLATFORM_GENERAL_RESPONSE
 UNKNOWN_ID = 0x0F01  # an id no body layout claims
-
-
-def real(vector_id: str) -> bytes:
-    return bytes.fromhex(VECTORS[vector_id]["hex"])
 
 
 def ack(serial: int, msg_id: int, result: int = ResultCode.SUCCESS) -> PlatformGeneralResponse:
@@ -231,7 +225,7 @@ def test_a_2011_registration_body_makes_a_2011_session_answered_in_the_2013_head
     terminal = Terminal(V2011, phone="012345678901")
     modem = NullModem(terminal)
 
-    [decision] = modem.send(real("v196"))  # a real 2011 0x0100 (32-byte body)
+    [decision] = modem.send(real_frame_bytes("v196"))  # a real 2011 0x0100 (32-byte body)
 
     assert isinstance(decision, RegistrationReceived)
     assert modem.session.version is V2011
@@ -289,36 +283,36 @@ def test_real_2013_heartbeat_gets_the_reference_reply() -> None:
 
     modem.send(bytes.fromhex("7e000200000123456789017fff0a7e"))
 
-    assert modem.session.data_to_send() == real("v244")
+    assert modem.session.data_to_send() == real_frame_bytes("v244")
 
 
 def test_real_2019_heartbeat_gets_the_reference_reply() -> None:
     modem = NullModem(Terminal(V2019))
 
-    modem.send(real("v246"))
+    modem.send(real_frame_bytes("v246"))
 
-    assert modem.session.data_to_send() == real("v245")
+    assert modem.session.data_to_send() == real_frame_bytes("v245")
 
 
 def test_real_2019_registration_gets_the_reference_0x8100() -> None:
     modem = NullModem(Terminal(V2019))
 
-    [decision] = modem.send(real("v198"))
+    [decision] = modem.send(real_frame_bytes("v198"))
     assert isinstance(decision, RegistrationReceived)
     modem.answer_registration(RegisterResult.SUCCESS, "17299841738")
 
-    assert modem.session.data_to_send() == real("v248")
+    assert modem.session.data_to_send() == real_frame_bytes("v248")
 
 
 def test_real_2019_authentication_gets_the_reference_0x8001() -> None:
     modem = NullModem(Terminal(V2019))
 
-    [decision] = modem.send(real("v195"))
+    [decision] = modem.send(real_frame_bytes("v195"))
     assert isinstance(decision, AuthenticationReceived)
     assert decision.auth_code == "17299841738"
     modem.answer_authentication(True)
 
-    assert modem.session.data_to_send() == real("v247")
+    assert modem.session.data_to_send() == real_frame_bytes("v247")
 
 
 def test_real_2013_location_gets_the_reference_0x8001() -> None:
@@ -584,6 +578,19 @@ def test_logout_is_a_decision_answered_with_0x8001_and_the_session_goes_back_to_
     assert bodies(modem.replies()) == [ack(terminal.last_serial, 0x0003)]
     assert modem.session.state is SessionState.CONNECTED
     assert modem.session.authenticated_at is None
+
+
+def test_a_logout_the_backend_could_not_revoke_is_answered_1_and_the_session_stays() -> None:
+    modem = logged_in(V2013)
+    terminal = modem.terminal
+    [decision] = modem.send(terminal.frame(TerminalLogout()))
+    assert isinstance(decision, LogoutReceived)
+
+    events = modem.session.answer_logout(decision, modem.now, revoked=False)
+
+    assert events == []
+    assert bodies(modem.replies()) == [ack(terminal.last_serial, 0x0003, result=1)]
+    assert modem.session.state is SessionState.AUTHENTICATED
 
 
 def test_data_after_logout_is_refused() -> None:

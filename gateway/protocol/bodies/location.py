@@ -558,15 +558,26 @@ class LocationBatch(Body):
         return view
 
 
+#: Messages whose body is (or carries, to its end) a full location report.
+_LOCATION_REPLIES: Final = frozenset(
+    {MessageId.QUERY_LOCATION_RESPONSE, MessageId.VEHICLE_CONTROL_RESPONSE}
+)
+
+
 def location_reports(body: Body) -> list[LocationReport]:
-    """Every location a body carries (0x0200, 0x0201, 0x0500, 0x0704), for consumers that want
-    positions whatever message brought them."""
+    """Every position a location message carries (0x0200, 0x0201, 0x0500, 0x0704), for
+    consumers that want positions whatever message brought them. Other messages that embed a
+    location block (0x0801 media, 0x0802 search results) are not location reports: [].
+    """
     if isinstance(body, LocationReport):
         return [body]
     if isinstance(body, LocationBatch):
         return list(body.items)
-    location = getattr(body, "location", None)
-    return [location] if isinstance(location, LocationReport) else []
+    if body.MSG_ID in _LOCATION_REPLIES:
+        location = getattr(body, "location", None)
+        if isinstance(location, LocationReport):
+            return [location]
+    return []
 
 
 __all__ = [

@@ -1,0 +1,190 @@
+"""``jt808 serve`` as a real process: start, serve a terminal, stop on SIGTERM, refuse bad
+settings with a clear message and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final
+
+import anyio
+import anyio.abc
+import pytest
+
+from gateway.protocol import V2013, V2019
+from gateway.server.config import HostPort
+
+from .harness import free_port
+from .terminal_client import TerminalClient
+
+REPO: Final = Path(__file__).resolve().parents[2]
+COMMAND: Final = (sys.executable, "-m", "clients.cli", "serve")
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without ``JT808_*`` settings, plus ``extra``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("JT808_")}
+    environment.update(extra)
+    return environment
+
+
+def run_serve(
+    *args: str, environment: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``jt808 serve ARGS`` to completion (for settings it must refuse)."""
+    return subprocess.run(
+        [*COMMAND, *args],
+        cwd=REPO,
+        env=dict(environment or clean_environment()),
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+
+
+class ServeProcess:
+    """A running ``jt808 serve`` whose stderr (the log) is collected line by line."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._changed = anyio.Event()
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    async def collect(self) -> None:
+        assert self.process.stderr is not None
+        pending = b""
+        async for chunk in self.process.stderr:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            self.lines += [line.decode() for line in complete]
+            self._changed.set()
+            self._changed = anyio.Event()
+        if pending:
+            self.lines.append(pending.decode())
+        self._changed.set()
+
+    async def wait_for_line(self, text: str, timeout: float = 5.0) -> str:
+        """The first log line containing ``text``."""
+        with anyio.fail_after(timeout):
+            while True:
+                for line in self.lines:
+                    if text in line:
+                        return line
+                if self.process.returncode is not None:
+                    raise AssertionError(
+                        f"jt808 serve exited without logging {text!r}:\n{self.log}"
+                    )
+                await self._changed.wait()
+
+
+@asynccontextmanager
+async def serving(
+    *args: str, environment: Mapping[str, str] | None = None
+) -> AsyncIterator[ServeProcess]:
+    """``jt808 serve ARGS`` running until the block ends (then killed if still alive)."""
+    process = await anyio.open_process(
+        [*COMMAND, *args],
+        cwd=REPO,
+        env=dict(environment or clean_environment()),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with process, anyio.create_task_group() as tasks:
+            server = ServeProcess(process)
+            tasks.start_soon(server.collect)
+            try:
+                await server.wait_for_line("listening")
+                yield server
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                with anyio.move_on_after(5, shield=True):
+                    await process.wait()
+    except BaseExceptionGroup as group:  # let a failed assertion come out as itself
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+@pytest.mark.anyio
+async def test_serve_accepts_a_terminal_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    address = HostPort("127.0.0.1", free_port())
+    with anyio.fail_after(20):
+        async with serving(
+            "--listen", str(address), "--auth", "insecure-accept-all",
+            "--data-dir", str(tmp_path / "data"),
+        ) as server:  # fmt: skip
+            listening = server.wait_for_line("listening")
+            assert f"address={address}" in await listening
+            assert "INSECURE" in server.log
+            async with TerminalClient.connect(address, V2019) as terminal:
+                await terminal.log_in(terminal_id="ANY-DEVICE")  # unknown, let in anyway
+                server.process.send_signal(signal.SIGTERM)
+                await terminal.closed()
+                with anyio.fail_after(5):
+                    assert await server.process.wait() == 0
+            await server.wait_for_line("shutting down")
+
+
+@pytest.mark.anyio
+async def test_serve_honours_jt808_idle_timeout_from_the_environment(tmp_path: Path) -> None:
+    address = HostPort("127.0.0.1", free_port())
+    environment = clean_environment(JT808_IDLE_TIMEOUT="0.5", JT808_AUTH="insecure-accept-all")
+    with anyio.fail_after(20):
+        async with serving(
+            "--listen", str(address), "--data-dir", str(tmp_path / "data"),
+            environment=environment,
+        ) as server:  # fmt: skip
+            async with TerminalClient.connect(address, V2013) as terminal:
+                await terminal.log_in()
+                started = anyio.current_time()
+                assert await terminal.closed() == []
+                assert 0.3 <= anyio.current_time() - started < 3
+            assert "reason=idle_timeout" in await server.wait_for_line("disconnected")
+            server.process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(5):
+                assert await server.process.wait() == 0
+
+
+def test_serve_refuses_a_privileged_listen_port_with_exit_code_2(tmp_path: Path) -> None:
+    result = run_serve("--listen", "127.0.0.1:80", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "--listen" in result.stderr
+    assert "port 80 is outside 1024-65535" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_unknown_key_in_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text("idle_timeout = 30\nidle_timout = 30\n", encoding="utf-8")
+    result = run_serve("--config", str(config))
+    assert result.returncode == 2
+    assert f"config file {config}: unknown setting 'idle_timout'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_port_in_use_exits_1_with_a_clear_message(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_serve(
+            "--listen", f"127.0.0.1:{port}", "--auth", "insecure-accept-all",
+            "--data-dir", str(tmp_path),
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
