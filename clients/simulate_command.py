@@ -1,0 +1,306 @@
+"""``jt808 simulate``: simulated terminals against a gateway, as a demo or as a load test.
+
+Each terminal connects to ``--server``, registers (or authenticates at once with
+``--auth-code``), sends heartbeats and location reports along its own track, and answers the
+platform's commands like a real device. Try it against a lab gateway::
+
+    jt808 serve --auth insecure-accept-all
+    jt808 simulate --terminals 10 --count 100
+
+A progress line goes to stderr every second; the summary (terminals, reports sent and
+acknowledged, ack latency percentiles, throughput, errors) to stdout when the run ends, as text
+or, with ``--json``, as one JSON object. Exit status: 0 when every terminal authenticated and
+every report was acknowledged without errors, 1 otherwise, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import signal
+import sys
+from typing import TextIO
+
+import anyio
+
+from clients.simulator.runner import (
+    MAX_BATCH,
+    MAX_TERMINALS,
+    MAX_WINDOW,
+    Simulation,
+    SimulationConfig,
+    SimulationSummary,
+    raise_open_files_limit,
+)
+from gateway.protocol.versions import ProtocolVersion
+from gateway.server.config import ConfigError, parse_host_port
+
+HELP = "simulate terminals reporting to a gateway (demo and load generator)"
+
+EPILOG = """\
+Every run is bounded: without --count and --duration each terminal sends 100 reports.
+--rate 0 sends as fast as acknowledgements allow, keeping --window reports unacknowledged per
+terminal. Exit status: 0 all terminals authenticated and all reports acknowledged, 1 otherwise,
+2 usage error.
+"""
+
+DEFAULT_COUNT = 100
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add = parser.add_argument
+    add(
+        "--server",
+        default="127.0.0.1:7999",
+        metavar="HOST:PORT",
+        help="gateway terminal listener (default 127.0.0.1:7999)",
+    )
+    add(
+        "--terminals",
+        type=int,
+        default=10,
+        metavar="N",
+        help=f"simulated terminals, 1..{MAX_TERMINALS} (default 10)",
+    )
+    add(
+        "--version",
+        type=int,
+        choices=[int(v) for v in ProtocolVersion],
+        default=2013,
+        help="JT/T 808 revision the terminals speak (default 2013)",
+    )
+    add(
+        "--rate",
+        type=float,
+        default=10.0,
+        metavar="R",
+        help="reports a second per terminal; 0 = as fast as acknowledgements allow (default 10)",
+    )
+    add(
+        "--window",
+        type=int,
+        default=8,
+        metavar="W",
+        help=f"unacknowledged report messages per terminal with --rate 0, 1..{MAX_WINDOW} "
+        "(default 8)",
+    )
+    add(
+        "--count",
+        type=int,
+        default=None,
+        metavar="M",
+        help=f"reports per terminal (default {DEFAULT_COUNT} unless --duration is given)",
+    )
+    add(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop sending after S seconds (with --count: whichever comes first)",
+    )
+    add(
+        "--heartbeat",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="send 0x0002 after S quiet seconds; 0 = never (default 30)",
+    )
+    add(
+        "--batch",
+        type=int,
+        default=0,
+        metavar="K",
+        help=f"send reports as 0x0704 batches of K (2013+), 1..{MAX_BATCH}; 0 = single 0x0200",
+    )
+    add(
+        "--blind-area",
+        action="store_true",
+        help="mark batches as blind-area re-sends (0x0704 type 1); needs --batch",
+    )
+    add(
+        "--upload-size",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="each terminal uploads one 0x0801 photo of BYTES (sub-packaged) after logging in",
+    )
+    add(
+        "--phone-start",
+        type=int,
+        default=13_800_000_000,
+        metavar="NUMBER",
+        help="phone number of the first terminal; the others count up (default 13800000000)",
+    )
+    add(
+        "--manufacturer",
+        default="SIM",
+        metavar="ID",
+        help="manufacturer id of every terminal (5 bytes, 11 in 2019; default SIM)",
+    )
+    add(
+        "--model",
+        default="SIM-TK",
+        metavar="PREFIX",
+        help="terminal model prefix, completed with the revision, e.g. SIM-TK13 (default SIM-TK)",
+    )
+    add(
+        "--auth-code",
+        default=None,
+        metavar="CODE",
+        help="authenticate with CODE without registering first",
+    )
+    add(
+        "--connect-rate",
+        type=float,
+        default=200.0,
+        metavar="PER_S",
+        help="new connections a second (default 200)",
+    )
+    add(
+        "--connect-concurrency",
+        type=int,
+        default=64,
+        metavar="N",
+        help="connections logging in at once at most (default 64)",
+    )
+    add(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to connect, register and authenticate (default 10)",
+    )
+    add(
+        "--ack-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait for an acknowledgement before counting it lost (default 10)",
+    )
+    add(
+        "--reconnect",
+        action="store_true",
+        help="reconnect a terminal whose connection drops (up to --max-reconnects times)",
+    )
+    add(
+        "--max-reconnects",
+        type=int,
+        default=3,
+        metavar="N",
+        help="reconnections per terminal with --reconnect (default 3)",
+    )
+    add("--json", action="store_true", help="print the summary as one JSON object")
+    add("--quiet", action="store_true", help="no progress line on stderr")
+
+
+def config_from(args: argparse.Namespace) -> SimulationConfig:
+    """The run the flags describe; raises ``ValueError`` (or ``ConfigError``) naming the flag."""
+    server = parse_host_port(args.server, allow_any_port=True)
+    count = args.count
+    if count is None and args.duration is None:
+        count = DEFAULT_COUNT
+    return SimulationConfig(
+        host=server.host,
+        port=server.port,
+        terminals=args.terminals,
+        version=ProtocolVersion(args.version),
+        rate=args.rate,
+        window=args.window,
+        count=count,
+        duration=args.duration,
+        heartbeat=args.heartbeat,
+        batch=args.batch,
+        blind_area=args.blind_area,
+        upload_size=args.upload_size,
+        phone_start=args.phone_start,
+        manufacturer=args.manufacturer,
+        model=args.model,
+        auth_code=args.auth_code,
+        connect_rate=args.connect_rate,
+        connect_concurrency=args.connect_concurrency,
+        connect_timeout=args.connect_timeout,
+        ack_timeout=args.ack_timeout,
+        reconnect=args.reconnect,
+        max_reconnects=args.max_reconnects,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from(args)
+    except (ConfigError, ValueError) as error:
+        print(f"jt808 simulate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    needed = config.terminals + 64
+    if raise_open_files_limit(needed) < needed:
+        print(
+            f"jt808 simulate: warning: the open-files limit is below {needed}; "
+            "some terminals may fail to connect (raise it with ulimit -n)",
+            file=sys.stderr,
+        )
+    progress = None if args.quiet else _ProgressLine(sys.stderr)
+    simulation = Simulation(config, progress=progress)
+    summary = anyio.run(_simulate, simulation, backend="asyncio", backend_options=_loop_options())
+    if progress is not None:
+        progress.done()
+    if args.json:
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+    else:
+        sys.stdout.write(summary.text())
+    return EXIT_OK if summary.ok else EXIT_INCOMPLETE
+
+
+async def _simulate(simulation: Simulation) -> SimulationSummary:
+    """Run, stopping cleanly on the first SIGINT/SIGTERM (the terminals settle what they sent)
+    and at once on the second."""
+    summary: SimulationSummary | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_watch_signals, simulation, tasks.cancel_scope)
+        summary = await simulation.run()
+        tasks.cancel_scope.cancel()
+    return summary or simulation.summary()
+
+
+async def _watch_signals(simulation: Simulation, scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if simulation.sending_over:
+                scope.cancel()
+                return
+            simulation.stop()
+
+
+class _ProgressLine:
+    """One line a second: rewritten in place on a terminal, appended otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.in_place = stream.isatty()
+        self._written = False
+
+    def __call__(self, line: str) -> None:
+        if self.in_place:
+            self.stream.write("\r\x1b[2K" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self._written = True
+
+    def done(self) -> None:
+        if self.in_place and self._written:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _loop_options() -> dict[str, object]:
+    # uvloop is optional (pip install 'jt808-gateway[fast]'): use it when it is installed.
+    return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
+
+
+__all__ = ["DEFAULT_COUNT", "HELP", "add_arguments", "config_from", "run"]
