@@ -11,7 +11,7 @@ Every event gets a sequence number, the seam for a durable log with resumable cu
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -166,8 +166,14 @@ class Subscription:
 class EventHub:
     """Fan-out of events to subscribers filtered by phone and by kind."""
 
-    def __init__(self, *, default_queue: int = DEFAULT_QUEUE) -> None:
+    def __init__(
+        self,
+        *,
+        default_queue: int = DEFAULT_QUEUE,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
         self.default_queue = default_queue
+        self.on_drop = on_drop  # told how many events a publish dropped (metrics)
         self.stats = HubStats()
         self._sequence = 0
         self._everyone: set[Subscription] = set()
@@ -215,8 +221,12 @@ class EventHub:
         for group in (self._everyone, targets or ()):
             for subscription in group:
                 if subscription.locations if is_location else subscription.terminal_events:
-                    self.stats.dropped += subscription._offer(event)
+                    dropped = subscription._offer(event)
                     self.stats.delivered += 1
+                    if dropped:
+                        self.stats.dropped += dropped
+                        if self.on_drop is not None:
+                            self.on_drop(dropped)
         return event
 
     def close(self) -> None:

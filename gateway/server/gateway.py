@@ -85,8 +85,8 @@ class Gateway:
         self.clock = clock
         self.wall_clock = wall_clock
         self.auth = auth if auth is not None else make_auth_backend(config)
-        self.hub = EventHub()
         self.metrics = GatewayMetrics()
+        self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None

@@ -181,3 +181,15 @@ async def test_subscription_made_after_the_hub_closed_ends_at_once() -> None:
 def test_max_queue_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_queue"):
         EventHub().subscribe(max_queue=0)
+
+
+def test_drops_are_reported_to_the_on_drop_callback() -> None:
+    reported: list[int] = []
+    hub = EventHub(on_drop=reported.append)
+    subscription = hub.subscribe(max_queue=1)
+    for _ in range(3):
+        hub.publish(
+            LocationReported("013912345678", "", location(), 0x0200, 0, None, datetime.now(UTC))
+        )
+    assert reported == [1, 1]
+    assert hub.stats.dropped == 2 == subscription.dropped
