@@ -31,3 +31,9 @@ def real_frames() -> list[dict[str, Any]]:
 
 def real_frames_by_id() -> dict[str, dict[str, Any]]:
     return {vector["id"]: vector for vector in _load()}
+
+
+def real_frame_bytes(vector_id: str) -> bytes:
+    """The bytes of one vector's hex (a whole frame, for the vectors of kind ``frame``)."""
+    hex_text: str = real_frames_by_id()[vector_id]["hex"]
+    return bytes.fromhex(hex_text)

@@ -7,7 +7,6 @@ from datetime import datetime, time
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.protocol import V2011, V2013, V2019, ProtocolVersion, TruncatedBodyError
@@ -36,9 +35,9 @@ from gateway.protocol.body import Body
 from gateway.protocol.errors import EncodeError
 from gateway.protocol.wire import CHINA_TZ, wire_fields
 
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
 from .strategies import (
     CUSTOM,
-    assert_round_trip,
     bcd_times,
     codec_strategy,
     decode_layout,
@@ -118,17 +117,10 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (QueryAreas, (V2019,)),
     (QueryAreasResponse, (V2019,)),
 ]
-CASES = [(cls, version) for cls, versions in BODIES for version in versions]
 
-
-@pytest.mark.parametrize(
-    ("cls", "version"), CASES, ids=[f"{c.__name__}-{v.value}" for c, v in CASES]
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
 )
-@given(data=st.data())
-def test_area_bodies_round_trip(
-    cls: type[Body], version: ProtocolVersion, data: st.DataObject
-) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,15 +270,7 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     (QueryAreasResponse(query_type=4, items=[ROUTE]), V2019, "0400000001" + ROUTE_2019),
 ]
 
-
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN,
-    ids=[f"{type(b).__name__}-{v.value}-{i}" for i, (b, v, _) in enumerate(GOLDEN)],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version).hex() == golden
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,25 +399,13 @@ def test_query_response_json_view_lists_the_items() -> None:
 # --------------------------------------------------------------------------------------------
 # Truncation.
 
-TRUNCATABLE = [
-    (type(body), version, golden)
-    for body, version, golden in GOLDEN
-    if not isinstance(body, QueryAreasResponse)
-]
-
-
-@pytest.mark.parametrize(
-    ("cls", "version", "golden"),
-    TRUNCATABLE,
-    ids=[f"{c.__name__}-{v.value}-{i}" for i, (c, v, _) in enumerate(TRUNCATABLE)],
+test_every_truncation_is_a_truncated_body_error = truncation_test(
+    [
+        (type(body), version, golden, None)
+        for body, version, golden in GOLDEN
+        if not isinstance(body, QueryAreasResponse)
+    ]
 )
-def test_every_truncation_is_a_truncated_body_error(
-    cls: type[Body], version: ProtocolVersion, golden: str
-) -> None:
-    data = bytes.fromhex(golden)
-    for cut in range(len(data)):
-        with pytest.raises(TruncatedBodyError):
-            cls.decode(data[:cut], version)
 
 
 @pytest.mark.parametrize("cut", range(5))

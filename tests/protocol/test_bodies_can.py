@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import time
 
 import pytest
@@ -12,7 +11,6 @@ from hypothesis import strategies as st
 from gateway.protocol import (
     V2013,
     V2019,
-    BodyError,
     EncodeError,
     ProtocolVersion,
     TruncatedBodyError,
@@ -26,8 +24,10 @@ from gateway.protocol.bodies.can import (
     CanFrameType,
     CanItem,
 )
+from gateway.protocol.body import Body
 
-from .strategies import CUSTOM, assert_round_trip, decode_layout, encode_layout, layout_strategy
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
+from .strategies import CUSTOM, decode_layout, encode_layout, layout_strategy
 
 VERSIONS = (V2013, V2019)
 
@@ -42,16 +42,19 @@ CUSTOM[CanBusData] = lambda version: st.builds(
     items=st.lists(layout_strategy(CanItem, version), min_size=1, max_size=4),
 )
 
+BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [(CanBusData, VERSIONS)]
 
-@pytest.mark.parametrize("version", VERSIONS)
-@given(data=st.data())
-def test_can_bus_data_round_trips(version: ProtocolVersion, data: st.DataObject) -> None:
-    # Bytes round-trip for every body; values too, except ``None``, which reads back as midnight.
-    body = data.draw(layout_strategy(CanBusData, version))
-    decoded = assert_round_trip(body, version)
-    assert decoded.items == body.items
-    if body.receive_time is not None:
-        assert decoded.receive_time == body.receive_time
+
+def _values_survive(drawn: CanBusData, decoded: CanBusData) -> None:
+    """Bytes round-trip for every body; values too, except ``None``, read back as midnight."""
+    assert decoded.items == drawn.items
+    if drawn.receive_time is not None:
+        assert decoded.receive_time == drawn.receive_time
+
+
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES, check_decoded=_values_survive)
+)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -59,17 +62,6 @@ def test_can_bus_data_round_trips(version: ProtocolVersion, data: st.DataObject)
 def test_every_valid_receive_time_round_trips(version: ProtocolVersion, receive_time: time) -> None:
     body = CanBusData(receive_time=receive_time, items=[CanItem(can_id=0xFFFFFFFF, data=bytes(8))])
     assert decode_layout(CanBusData, encode_layout(body, version), version) == body
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-@given(data=st.data())
-def test_every_prefix_of_a_body_decodes_or_raises_body_error(
-    version: ProtocolVersion, data: st.DataObject
-) -> None:
-    wire = encode_layout(data.draw(layout_strategy(CanBusData, version)), version)
-    for size in range(len(wire)):
-        with contextlib.suppress(BodyError):
-            CanBusData.decode(wire[:size], version)
 
 
 @given(
@@ -106,11 +98,7 @@ GOLDEN_BODY = CanBusData(
 )
 GOLDEN_HEX = "0002 102030 0123 e0000123 0001020304050607 000007df 02010c0000000000"
 
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_golden_bytes(version: ProtocolVersion) -> None:
-    assert encode_layout(GOLDEN_BODY, version) == bytes.fromhex(GOLDEN_HEX)
-    assert decode_layout(CanBusData, bytes.fromhex(GOLDEN_HEX), version) == GOLDEN_BODY
+test_golden_bytes = golden_bytes_test([(GOLDEN_BODY, VERSIONS, GOLDEN_HEX)])
 
 
 def test_can_id_bits_are_exposed_as_properties() -> None:
@@ -198,12 +186,9 @@ def test_no_receive_time_is_written_as_zeros_which_read_back_as_midnight() -> No
 # --------------------------------------------------------------------------------------------
 # Count and truncation.
 
-
-def test_truncated_bodies_raise_truncated_body_error() -> None:
-    wire = bytes.fromhex(GOLDEN_HEX)
-    for size in range(len(wire)):
-        with pytest.raises(TruncatedBodyError):
-            CanBusData.decode(wire[:size], V2013)
+test_truncated_bodies_raise_truncated_body_error = truncation_test(
+    [(CanBusData, V2013, GOLDEN_HEX, None)]
+)
 
 
 def test_a_count_larger_than_the_items_present_is_truncated() -> None:

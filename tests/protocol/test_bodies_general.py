@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from gateway.protocol import V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.bodies.general import (
     Heartbeat,
@@ -26,7 +22,8 @@ from gateway.protocol.bodies.registration import (
 )
 from gateway.protocol.body import Body
 
-from .strategies import assert_round_trip, decode_layout, encode_layout, layout_strategy
+from .body_properties import body_property_tests, golden_bytes_test
+from .strategies import decode_layout, encode_layout
 
 BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (TerminalGeneralResponse, (V2011, V2013, V2019)),
@@ -42,15 +39,9 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (TerminalAuthenticate, (V2011, V2013, V2019)),
 ]
 
-CASES = [(cls, version) for cls, versions in BODIES for version in versions]
-
-
-@pytest.mark.parametrize(
-    ("cls", "version"), CASES, ids=[f"{c.__name__}-{v.value}" for c, v in CASES]
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
 )
-@given(data=st.data())
-def test_body_round_trips(cls: type[Body], version: ProtocolVersion, data: st.DataObject) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
 
 
 GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
@@ -95,11 +86,7 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     ),
 ]
 
-
-@pytest.mark.parametrize(("body", "version", "golden"), GOLDEN)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version).hex() == golden
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
 
 def test_server_time_is_utc_while_other_times_are_gmt8() -> None:

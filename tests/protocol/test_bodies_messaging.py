@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from gateway.protocol import (
     V2011,
@@ -47,13 +45,12 @@ from gateway.protocol.bodies.messaging import (
 )
 from gateway.protocol.body import Body
 
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
 from .real_frames import real_frames_by_id
 from .strategies import (
     CUSTOM,
-    assert_round_trip,
     decode_layout,
     encode_layout,
-    layout_strategy,
     text_fitting,
 )
 
@@ -61,29 +58,22 @@ ALL = (V2011, V2013, V2019)
 
 CUSTOM[CALL_BACK_NUMBER] = lambda version: text_fitting(20)
 
-BODIES: list[type[Body]] = [
-    TextMessage,
-    EventSetting,
-    EventReport,
-    Question,
-    QuestionAnswer,
-    InfoMenuSetting,
-    InfoOrder,
-    InfoService,
-    CallBack,
-    SetPhoneBook,
+BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
+    (TextMessage, ALL),
+    (EventSetting, ALL),
+    (EventReport, ALL),
+    (Question, ALL),
+    (QuestionAnswer, ALL),
+    (InfoMenuSetting, ALL),
+    (InfoOrder, ALL),
+    (InfoService, ALL),
+    (CallBack, ALL),
+    (SetPhoneBook, ALL),
 ]
-CASES = [(cls, version) for cls in BODIES for version in ALL]
 
-
-@pytest.mark.parametrize(
-    ("cls", "version"), CASES, ids=[f"{c.__name__}-{v.value}" for c, v in CASES]
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
 )
-@given(data=st.data())
-def test_messaging_bodies_round_trip(
-    cls: type[Body], version: ProtocolVersion, data: st.DataObject
-) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,15 +140,7 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     ),
 ]
 
-
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN,
-    ids=[f"{type(b).__name__}-{v.value}-{i}" for i, (b, v, _) in enumerate(GOLDEN)],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version).hex() == golden
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
 
 def test_text_type_exists_only_in_2019() -> None:
@@ -249,25 +231,13 @@ def test_real_question_answer() -> None:
 # --------------------------------------------------------------------------------------------
 # Truncation.
 
-SELF_DELIMITING = [
-    (type(body), version, golden)
-    for body, version, golden in GOLDEN
-    if not isinstance(body, TextMessage | Question | CallBack)
-]
-
-
-@pytest.mark.parametrize(
-    ("cls", "version", "golden"),
-    SELF_DELIMITING,
-    ids=[f"{c.__name__}-{v.value}-{i}" for i, (c, v, _) in enumerate(SELF_DELIMITING)],
+test_every_truncation_is_a_truncated_body_error = truncation_test(
+    [
+        (type(body), version, golden, None)
+        for body, version, golden in GOLDEN
+        if not isinstance(body, TextMessage | Question | CallBack)
+    ]
 )
-def test_every_truncation_is_a_truncated_body_error(
-    cls: type[Body], version: ProtocolVersion, golden: str
-) -> None:
-    data = bytes.fromhex(golden)
-    for cut in range(len(data)):
-        with pytest.raises(TruncatedBodyError):
-            cls.decode(data[:cut], version)
 
 
 @pytest.mark.parametrize(

@@ -3,26 +3,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.protocol import (
     V2011,
     V2013,
     V2019,
-    BodyError,
     EncodeError,
     Fragment,
     ProtocolVersion,
     RawBody,
-    TruncatedBodyError,
     decode_body,
     decode_frame,
     encode_message,
@@ -53,13 +47,13 @@ from gateway.protocol.bodies.multimedia import (
 from gateway.protocol.body import Body
 from gateway.protocol.wire import CHINA_TZ, Reader, encode_bcd_time
 
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
+from .real_frames import real_frame_bytes
 from .strategies import (
     CUSTOM,
-    assert_round_trip,
     bcd_times,
     decode_layout,
     encode_layout,
-    layout_strategy,
 )
 
 
@@ -93,25 +87,10 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (StartRecording, ALL),
     (UploadOneMedia, SINCE_2013),
 ]
-CASES = [(cls, version) for cls, versions in BODIES for version in versions]
-CASE_IDS = [f"{cls.__name__}-{version.value}" for cls, version in CASES]
 
-
-@pytest.mark.parametrize(("cls", "version"), CASES, ids=CASE_IDS)
-@given(data=st.data())
-def test_body_round_trips(cls: type[Body], version: ProtocolVersion, data: st.DataObject) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
-
-
-@pytest.mark.parametrize(("cls", "version"), CASES, ids=CASE_IDS)
-@given(data=st.data())
-def test_every_prefix_of_a_body_decodes_or_raises_body_error(
-    cls: type[Body], version: ProtocolVersion, data: st.DataObject
-) -> None:
-    wire = encode_layout(data.draw(layout_strategy(cls, version)), version)
-    for size in range(len(wire)):
-        with contextlib.suppress(BodyError):
-            cls.decode(wire[:size], version)
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,49 +245,27 @@ GOLDEN: list[tuple[Body, tuple[ProtocolVersion, ...], str]] = [
     ),
     (UploadOneMedia(media_id=0x271D, delete=0), SINCE_2013, "0000271d 00"),
 ]
-GOLDEN_CASES = [
-    (body, version, golden) for body, versions, golden in GOLDEN for version in versions
-]
 
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN_CASES,
-    ids=[f"{type(b).__name__}-{v.value}-{g[:12]}" for b, v, g in GOLDEN_CASES],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version) == bytes.fromhex(golden)
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
-
-
-#: (layout, a complete body, every prefix length that must be a ``TruncatedBodyError``)
-TRUNCATED: list[tuple[type[Body], str, list[int]]] = [
-    (MultimediaEvent, "01020304 02 04 05 03", list(range(8))),
+#: (layout, revision, a complete body, every prefix length that must be a
+#: ``TruncatedBodyError``; None: every one shorter than the body)
+TRUNCATED: list[tuple[type[Body], ProtocolVersion, str, list[int] | None]] = [
+    (MultimediaEvent, V2013, "01020304 02 04 05 03", None),
     # The media data may be empty: 36 bytes and more decode.
-    (MultimediaData, "00001234 00 00 02 01 " + LOCATION_HEX + " ffd8ffd9", list(range(36))),
+    (MultimediaData, V2013, "00001234 00 00 02 01 " + LOCATION_HEX + " ffd8ffd9", list(range(36))),
     # 4 bytes is the "all received" form.
-    (MultimediaDataResponse, "00000081 02 0001 0203", [0, 1, 2, 3, 5, 6, 7, 8]),
-    (TakePhoto, "01 0003 000a 00 02 01 80 40 40 80", list(range(12))),
-    (TakePhotoResponse, "1234 00 0002 00000010 0a0b0c0d", list(range(13))),
-    (SearchMedia, "01 02 01 190104090000 190104183000", list(range(15))),
-    (SearchMediaResponse, "0007 0001 0000271d 00 01 01 " + LOCATION_HEX, list(range(39))),
-    (UploadStoredMedia, "01 02 01 190104090000 190104183000 01", list(range(16))),
-    (StartRecording, "01 001e 00 01", list(range(5))),
-    (UploadOneMedia, "0000271d 00", list(range(5))),
+    (MultimediaDataResponse, V2013, "00000081 02 0001 0203", [0, 1, 2, 3, 5, 6, 7, 8]),
+    (TakePhoto, V2013, "01 0003 000a 00 02 01 80 40 40 80", None),
+    (TakePhotoResponse, V2013, "1234 00 0002 00000010 0a0b0c0d", None),
+    (SearchMedia, V2013, "01 02 01 190104090000 190104183000", None),
+    (SearchMediaResponse, V2013, "0007 0001 0000271d 00 01 01 " + LOCATION_HEX, None),
+    (UploadStoredMedia, V2013, "01 02 01 190104090000 190104183000 01", None),
+    (StartRecording, V2013, "01 001e 00 01", None),
+    (UploadOneMedia, V2013, "0000271d 00", None),
 ]
 
-
-@pytest.mark.parametrize(
-    ("cls", "golden", "sizes"), TRUNCATED, ids=[cls.__name__ for cls, _, _ in TRUNCATED]
-)
-def test_truncated_bodies_raise_truncated_body_error(
-    cls: type[Body], golden: str, sizes: list[int]
-) -> None:
-    wire = bytes.fromhex(golden)
-    cls.decode(wire, V2013)
-    for size in sizes:
-        with pytest.raises(TruncatedBodyError):
-            cls.decode(wire[:size], V2013)
+test_truncated_bodies_raise_truncated_body_error = truncation_test(TRUNCATED)
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,14 +458,13 @@ def test_0801_packets_and_encrypted_bodies_are_not_decoded_as_multimedia_data(
 
 #: The ten packets of one JPEG upload (SmallChi/JT808 src/JT808.Protocol.Test/Simples/Demo5.cs),
 #: vectors v180-v189 of ``vectors/real-frames.json``: too long to repeat here.
-_VECTORS = json.loads((Path(__file__).parent / "vectors" / "real-frames.json").read_text("utf-8"))
-DEMO5_PARTS = [v["hex"] for v in _VECTORS if v["id"] in {f"v{n}" for n in range(180, 190)}]
+DEMO5_PARTS = [real_frame_bytes(f"v{n}") for n in range(180, 190)]
 
 
 def test_real_sub_packaged_0801_reassembles_into_a_jpeg_with_its_location() -> None:
     # SmallChi's Demo5 frames were built with SkipCRCCode: their check codes are not valid.
     assert len(DEMO5_PARTS) == 10
-    messages = [decode_frame(bytes.fromhex(part), verify_checksum=False) for part in DEMO5_PARTS]
+    messages = [decode_frame(part, verify_checksum=False) for part in DEMO5_PARTS]
     packets: dict[int, bytes] = {}
     for message in messages:
         assert isinstance(message.body, Fragment)

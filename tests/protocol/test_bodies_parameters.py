@@ -15,7 +15,6 @@ from gateway.protocol import (
     BodyError,
     EncodeError,
     ProtocolVersion,
-    TruncatedBodyError,
     decode_body,
     decode_frame,
 )
@@ -35,21 +34,9 @@ from gateway.protocol.bodies.parameters import (
 from gateway.protocol.body import Body
 from gateway.protocol.ids import MessageId
 
-from .real_frames import real_frames
-from .strategies import (
-    assert_round_trip,
-    decode_layout,
-    encode_layout,
-    layout_strategy,
-    text_fitting,
-)
-
-VECTORS: list[dict[str, Any]] = real_frames()
-
-
-def vector_frame(vector_id: str) -> bytes:
-    return bytes.fromhex(next(v["hex"] for v in VECTORS if v["id"] == vector_id))
-
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
+from .real_frames import real_frame_bytes
+from .strategies import decode_layout, encode_layout, text_fitting
 
 # --------------------------------------------------------------------------------------------
 # Round trips in every revision each message exists in.
@@ -60,15 +47,10 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (QueryParameters, (V2013, V2019)),
     (QueryParametersResponse, (V2011, V2013, V2019)),
 ]
-CASES = [(cls, version) for cls, versions in BODIES for version in versions]
 
-
-@pytest.mark.parametrize(
-    ("cls", "version"), CASES, ids=[f"{c.__name__}-{v.value}" for c, v in CASES]
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
 )
-@given(data=st.data())
-def test_body_round_trips(cls: type[Body], version: ProtocolVersion, data: st.DataObject) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
 
 
 def test_registered_ids_and_first_revisions() -> None:
@@ -157,15 +139,7 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     ),
 ]
 
-
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN,
-    ids=[f"{type(b).__name__}-{v.value}-{i}" for i, (b, v, _) in enumerate(GOLDEN)],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version).hex() == golden.replace(" ", "")
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
 
 def test_typed_values_of_the_2019_golden_body() -> None:
@@ -183,13 +157,13 @@ def test_typed_values_of_the_2019_golden_body() -> None:
 
 
 def test_real_set_parameters_one_dword() -> None:
-    message = decode_frame(vector_frame("v160"))
+    message = decode_frame(real_frame_bytes("v160"))
     assert isinstance(message.body, SetParameters)
     assert [(p.id, p.value) for p in message.body.parameters] == [(0x0001, 10)]
 
 
 def test_real_set_parameters_can_id_collection_is_eight_bytes() -> None:
-    message = decode_frame(vector_frame("v161"))
+    message = decode_frame(real_frame_bytes("v161"))
     assert isinstance(message.body, SetParameters)
     (item,) = message.body.parameters
     assert (item.id, item.name, item.value) == (0x0110, "can_id_collection", b"\xff" * 8)
@@ -207,21 +181,21 @@ def test_real_set_parameters_default_report_interval_from_traccar() -> None:
 )
 def test_real_query_all_parameters_is_empty(vector_id: str, version: ProtocolVersion) -> None:
     # v163 sets no version flag but carries a 2019 header; the header's length check finds it.
-    message = decode_frame(vector_frame(vector_id))
+    message = decode_frame(real_frame_bytes(vector_id))
     assert message.header.version is version
     assert message.body == QueryAllParameters()
     assert message.trailing == b""
 
 
 def test_real_response_with_one_dword() -> None:
-    message = decode_frame(vector_frame("v131"))
+    message = decode_frame(real_frame_bytes("v131"))
     assert message.body == QueryParametersResponse(
         reply_serial=20, parameters=[Parameter(id=1, raw=bytes.fromhex("0000000a"))]
     )
 
 
 def test_real_response_with_a_string() -> None:
-    message = decode_frame(vector_frame("v132"))
+    message = decode_frame(real_frame_bytes("v132"))
     assert isinstance(message.body, QueryParametersResponse)
     assert message.body.reply_serial == 20
     assert [(p.id, p.value) for p in message.body.parameters] == [
@@ -231,7 +205,7 @@ def test_real_response_with_a_string() -> None:
 
 
 def test_real_response_keeps_a_jtt1078_parameter_raw() -> None:
-    message = decode_frame(vector_frame("v133"))
+    message = decode_frame(real_frame_bytes("v133"))
     assert isinstance(message.body, QueryParametersResponse)
     (item,) = message.body.parameters
     assert (item.id, len(item.raw), item.name, item.value) == (0x0077, 0xBE, None, None)
@@ -240,7 +214,7 @@ def test_real_response_keeps_a_jtt1078_parameter_raw() -> None:
 
 def test_real_response_with_fewer_items_than_its_count_delivers_what_it_has() -> None:
     # The device declares 9 items and sends 7, ending cleanly after the 7th.
-    message = decode_frame(vector_frame("v134"))
+    message = decode_frame(real_frame_bytes("v134"))
     assert isinstance(message.body, QueryParametersResponse)
     values = {p.id: p.value for p in message.body.parameters}
     assert len(message.body.parameters) == 7
@@ -250,7 +224,7 @@ def test_real_response_with_fewer_items_than_its_count_delivers_what_it_has() ->
 
 
 def test_real_2019_response_with_91_parameters() -> None:
-    message = decode_frame(vector_frame("v202"))
+    message = decode_frame(real_frame_bytes("v202"))
     assert message.header.version is V2019
     body = message.body
     assert isinstance(body, QueryParametersResponse)
@@ -282,8 +256,8 @@ def test_real_2019_response_with_91_parameters() -> None:
 
 
 def test_merged_sub_packaged_response_decodes_from_the_reassembled_body() -> None:
-    first = decode_frame(vector_frame("v175")).body
-    second = decode_frame(vector_frame("v176")).body
+    first = decode_frame(real_frame_bytes("v175")).body
+    second = decode_frame(real_frame_bytes("v176")).body
     merged = first.data + second.data  # type: ignore[attr-defined]
     body, trailing = decode_body(MessageId.QUERY_PARAMETERS_RESPONSE, merged, V2013)
     assert trailing == b""
@@ -478,38 +452,37 @@ def test_encoding_refuses_more_than_255_items() -> None:
 # --------------------------------------------------------------------------------------------
 # Truncated and malformed bodies.
 
+TWO_ITEMS = "02" + HEARTBEAT_30 + SERVER_127_0_0_1
+#: Cuts between two items are a short count, tolerated (see the v134 test): every other cut.
+TWO_ITEMS_CUTS = [
+    size
+    for size in range(len(bytes.fromhex(TWO_ITEMS)))
+    if size not in {1, 1 + len(bytes.fromhex(HEARTBEAT_30))}
+]
+ONE_ITEM_RESPONSE = "1234 01" + HEARTBEAT_30
 
-@pytest.mark.parametrize("version", [V2011, V2013, V2019])
-def test_truncated_set_parameters_raise_truncated_body_error(version: ProtocolVersion) -> None:
-    wire = bytes.fromhex("02" + HEARTBEAT_30 + SERVER_127_0_0_1)
-    boundaries = {1, 1 + len(bytes.fromhex(HEARTBEAT_30))}
-    for size in range(len(wire)):
-        if size in boundaries:
-            continue  # ends between items: a short count, tolerated (see the v134 test)
-        with pytest.raises(TruncatedBodyError):
-            SetParameters.decode(wire[:size], version)
+TRUNCATED: list[tuple[type[Body], ProtocolVersion, str, list[int] | None]] = [
+    *[(SetParameters, version, TWO_ITEMS, TWO_ITEMS_CUTS) for version in (V2011, V2013, V2019)],
+    # Three bytes (serial and count, then no item) is a short count too.
+    *[
+        (
+            QueryParametersResponse,
+            version,
+            ONE_ITEM_RESPONSE,
+            [*range(3), *range(4, len(bytes.fromhex(ONE_ITEM_RESPONSE)))],
+        )
+        for version in (V2011, V2013, V2019)
+    ],
+    *[(QueryParameters, version, "02 00000001 00000013", None) for version in (V2013, V2019)],
+]
+
+test_truncated_bodies_raise_truncated_body_error = truncation_test(TRUNCATED)
 
 
 def test_set_parameters_cut_between_items_delivers_the_items_present() -> None:
     body = SetParameters.decode(bytes.fromhex("02" + HEARTBEAT_30), V2013)
     assert [p.value for p in body.parameters] == [30]
     assert SetParameters.decode(bytes.fromhex("02"), V2013) == SetParameters(parameters=[])
-
-
-@pytest.mark.parametrize("version", [V2011, V2013, V2019])
-def test_truncated_response_raises_truncated_body_error(version: ProtocolVersion) -> None:
-    wire = bytes.fromhex("1234 01" + HEARTBEAT_30)
-    for size in [*range(3), *range(4, len(wire))]:
-        with pytest.raises(TruncatedBodyError):
-            QueryParametersResponse.decode(wire[:size], version)
-
-
-@pytest.mark.parametrize("version", [V2013, V2019])
-def test_truncated_query_parameters_raise_truncated_body_error(version: ProtocolVersion) -> None:
-    wire = bytes.fromhex("02 00000001 00000013")
-    for size in range(len(wire)):
-        with pytest.raises(TruncatedBodyError):
-            QueryParameters.decode(wire[:size], version)
 
 
 def test_bytes_after_the_declared_items_are_kept_as_trailing() -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import tracemalloc
 import zlib
@@ -19,7 +18,6 @@ from gateway.protocol import (
     BodyError,
     EncodeError,
     ProtocolVersion,
-    TruncatedBodyError,
     decode_frame,
     encode_message,
 )
@@ -35,35 +33,21 @@ from gateway.protocol.bodies.passthrough import (
 )
 from gateway.protocol.body import Body
 
-from .strategies import assert_round_trip, decode_layout, encode_layout, layout_strategy
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
+from .strategies import decode_layout, encode_layout
 
 ALL = (V2011, V2013, V2019)
-BODIES: list[type[Body]] = [
-    DownlinkPassthrough,
-    UplinkPassthrough,
-    CompressedUpload,
-    PlatformRsaKey,
-    TerminalRsaKey,
+BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
+    (DownlinkPassthrough, ALL),
+    (UplinkPassthrough, ALL),
+    (CompressedUpload, ALL),
+    (PlatformRsaKey, ALL),
+    (TerminalRsaKey, ALL),
 ]
-CASES = [(cls, version) for cls in BODIES for version in ALL]
-CASE_IDS = [f"{cls.__name__}-{version.value}" for cls, version in CASES]
 
-
-@pytest.mark.parametrize(("cls", "version"), CASES, ids=CASE_IDS)
-@given(data=st.data())
-def test_body_round_trips(cls: type[Body], version: ProtocolVersion, data: st.DataObject) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
-
-
-@pytest.mark.parametrize(("cls", "version"), CASES, ids=CASE_IDS)
-@given(data=st.data())
-def test_every_prefix_of_a_body_decodes_or_raises_body_error(
-    cls: type[Body], version: ProtocolVersion, data: st.DataObject
-) -> None:
-    wire = encode_layout(data.draw(layout_strategy(cls, version)), version)
-    for size in range(len(wire)):
-        with contextlib.suppress(BodyError):
-            cls.decode(wire[:size], version)
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,53 +56,36 @@ def test_every_prefix_of_a_body_decodes_or_raises_body_error(
 # A 1024-bit modulus: top bit set, then a recognisable pattern, odd.
 MODULUS = bytes([0xC5]) + bytes(range(1, 127)) + bytes([0x0B])
 
-GOLDEN: list[tuple[Body, str]] = [
+GOLDEN: list[tuple[Body, tuple[ProtocolVersion, ...], str]] = [
     (
         DownlinkPassthrough(type=PassthroughType.SERIAL_PORT_1, data=b"AT\r\n"),
+        ALL,
         "41 41540d0a",
     ),
-    (DownlinkPassthrough(type=0xF0, data=b""), "f0"),
+    (DownlinkPassthrough(type=0xF0, data=b""), ALL, "f0"),
     (
         UplinkPassthrough(type=PassthroughType.GNSS_DETAIL, data=bytes.fromhex("b562")),
+        ALL,
         "00 b562",
     ),
-    (CompressedUpload(data=bytes.fromhex("1f8b0800")), "00000004 1f8b0800"),
-    (PlatformRsaKey(exponent=65537, modulus=MODULUS), "00010001 " + MODULUS.hex()),
-    (TerminalRsaKey(exponent=3, modulus=MODULUS), "00000003 " + MODULUS.hex()),
-]
-GOLDEN_CASES = [(body, version, golden) for body, golden in GOLDEN for version in ALL]
-
-
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN_CASES,
-    ids=[f"{type(b).__name__}-{v.value}-{g[:12]}" for b, v, g in GOLDEN_CASES],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version) == bytes.fromhex(golden)
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
-
-
-TRUNCATED: list[tuple[type[Body], str, list[int]]] = [
-    (DownlinkPassthrough, "41 41540d0a", [0]),
-    (UplinkPassthrough, "00 b562", [0]),
-    (CompressedUpload, "00000004 1f8b0800", list(range(8))),
-    (PlatformRsaKey, "00010001 " + MODULUS.hex(), list(range(132))),
-    (TerminalRsaKey, "00000003 " + MODULUS.hex(), list(range(132))),
+    (CompressedUpload(data=bytes.fromhex("1f8b0800")), ALL, "00000004 1f8b0800"),
+    (PlatformRsaKey(exponent=65537, modulus=MODULUS), ALL, "00010001 " + MODULUS.hex()),
+    (TerminalRsaKey(exponent=3, modulus=MODULUS), ALL, "00000003 " + MODULUS.hex()),
 ]
 
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
-@pytest.mark.parametrize(
-    ("cls", "golden", "sizes"), TRUNCATED, ids=[cls.__name__ for cls, _, _ in TRUNCATED]
-)
-def test_truncated_bodies_raise_truncated_body_error(
-    cls: type[Body], golden: str, sizes: list[int]
-) -> None:
-    wire = bytes.fromhex(golden)
-    cls.decode(wire, V2013)
-    for size in sizes:
-        with pytest.raises(TruncatedBodyError):
-            cls.decode(wire[:size], V2013)
+#: (layout, revision, a complete body, every prefix length that must be a
+#: ``TruncatedBodyError``; None: every one shorter than the body)
+TRUNCATED: list[tuple[type[Body], ProtocolVersion, str, list[int] | None]] = [
+    (DownlinkPassthrough, V2013, "41 41540d0a", [0]),
+    (UplinkPassthrough, V2013, "00 b562", [0]),
+    (CompressedUpload, V2013, "00000004 1f8b0800", None),
+    (PlatformRsaKey, V2013, "00010001 " + MODULUS.hex(), None),
+    (TerminalRsaKey, V2013, "00000003 " + MODULUS.hex(), None),
+]
+
+test_truncated_bodies_raise_truncated_body_error = truncation_test(TRUNCATED)
 
 
 def test_passthrough_json_names_are_type_and_hex_data() -> None:

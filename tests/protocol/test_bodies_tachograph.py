@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
@@ -14,10 +14,8 @@ from gateway.protocol import (
     V2011,
     V2013,
     V2019,
-    BodyError,
     EncodeError,
     ProtocolVersion,
-    TruncatedBodyError,
     decode_body,
 )
 from gateway.protocol.bodies.tachograph import (
@@ -33,13 +31,13 @@ from gateway.protocol.bodies.tachograph import (
 from gateway.protocol.body import Body
 from gateway.protocol.wire import CHINA_TZ
 
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
 from .strategies import (
     CUSTOM,
     assert_round_trip,
     bcd_times,
     decode_layout,
     encode_layout,
-    layout_strategy,
     text_fitting,
 )
 
@@ -85,25 +83,10 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (RequestDriverIdentity, (V2013, V2019)),
     (DriverIdentityReport, ALL),
 ]
-CASES = [(cls, version) for cls, versions in BODIES for version in versions]
-CASE_IDS = [f"{cls.__name__}-{version.value}" for cls, version in CASES]
 
-
-@pytest.mark.parametrize(("cls", "version"), CASES, ids=CASE_IDS)
-@given(data=st.data())
-def test_body_round_trips(cls: type[Body], version: ProtocolVersion, data: st.DataObject) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
-
-
-@pytest.mark.parametrize(("cls", "version"), CASES, ids=CASE_IDS)
-@given(data=st.data())
-def test_every_prefix_of_a_body_decodes_or_raises_body_error(
-    cls: type[Body], version: ProtocolVersion, data: st.DataObject
-) -> None:
-    wire = encode_layout(data.draw(layout_strategy(cls, version)), version)
-    for size in range(len(wire)):
-        with contextlib.suppress(BodyError):
-            cls.decode(wire[:size], version)
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
+)
 
 
 @pytest.mark.parametrize("version", ALL)
@@ -148,16 +131,7 @@ INSERTED = DriverIdentityReport(
     licence_expiry=date(2025, 12, 31),
 )
 INSERTED_2013_HEX = f"01 190104092952 00 {NAME_HEX} {QUALIFICATION_HEX_20} {AUTHORITY_HEX} 20251231"
-INSERTED_2019 = DriverIdentityReport(
-    status=CardStatus.INSERTED,
-    time=CARD_TIME,
-    read_result=CardReadResult.SUCCESS,
-    driver_name=NAME,
-    qualification_number=QUALIFICATION,
-    issuing_authority="JTB",
-    licence_expiry=date(2025, 12, 31),
-    id_card_number=ID_CARD,
-)
+INSERTED_2019 = replace(INSERTED, id_card_number=ID_CARD)
 LEGACY_2011 = DriverIdentityReport(
     status=None,
     driver_name=NAME,
@@ -205,49 +179,22 @@ GOLDEN: list[tuple[Body, tuple[ProtocolVersion, ...], str]] = [
     ),
     (LEGACY_2011, (V2011, V2013), LEGACY_2011_HEX),
 ]
-GOLDEN_CASES = [
-    (body, version, golden) for body, versions, golden in GOLDEN for version in versions
-]
 
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN_CASES,
-    ids=[f"{type(b).__name__}-{v.value}-{g[:12]}" for b, v, g in GOLDEN_CASES],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version) == bytes.fromhex(golden)
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
-
-
-def _shorter_than(golden: str) -> list[int]:
-    return list(range(len(bytes.fromhex(golden))))
-
-
-TRUNCATED: list[tuple[type[Body], ProtocolVersion, str, list[int]]] = [
-    (TachographCollect, V2013, "08", [0]),
+#: (layout, revision, a complete body, every prefix length that must be a
+#: ``TruncatedBodyError``; None: every one shorter than the body)
+TRUNCATED: list[tuple[type[Body], ProtocolVersion, str, list[int] | None]] = [
+    (TachographCollect, V2013, "08", None),
     (TachographUpload, V2013, "0102 08 557a0800", [0, 1, 2]),
-    (TachographParameterDownload, V2013, "82", [0]),
-    (ElectronicWaybill, V2013, "00000007 77617962696c6c", list(range(11))),
-    (DriverIdentityReport, V2013, INSERTED_2013_HEX, _shorter_than(INSERTED_2013_HEX)),
-    (DriverIdentityReport, V2019, "02 190104092952", list(range(7))),
-    (DriverIdentityReport, V2011, LEGACY_2011_HEX, _shorter_than(LEGACY_2011_HEX)),
+    (TachographParameterDownload, V2013, "82", None),
+    (ElectronicWaybill, V2013, "00000007 77617962696c6c", None),
+    (DriverIdentityReport, V2013, INSERTED_2013_HEX, None),
+    (DriverIdentityReport, V2019, "02 190104092952", None),
+    (DriverIdentityReport, V2011, LEGACY_2011_HEX, None),
 ]
 
-
-@pytest.mark.parametrize(
-    ("cls", "version", "golden", "sizes"),
-    TRUNCATED,
-    ids=[f"{cls.__name__}-{v.value}" for cls, v, _, _ in TRUNCATED],
-)
-def test_truncated_bodies_raise_truncated_body_error(
-    cls: type[Body], version: ProtocolVersion, golden: str, sizes: list[int]
-) -> None:
-    wire = bytes.fromhex(golden)
-    cls.decode(wire, version)
-    for size in sizes:
-        with pytest.raises(TruncatedBodyError):
-            cls.decode(wire[:size], version)
+test_truncated_bodies_raise_truncated_body_error = truncation_test(TRUNCATED)
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,7 +42,13 @@ from gateway.protocol.framing import split_frame
 from gateway.protocol.ids import MessageId
 from gateway.protocol.wire import Reader, encode_text
 
-from .real_frames import real_frames
+from .body_properties import (
+    body_property_tests,
+    every_prefix_test,
+    golden_bytes_test,
+    truncation_test,
+)
+from .real_frames import real_frame_bytes
 from .strategies import (
     CUSTOM,
     assert_round_trip,
@@ -50,12 +57,6 @@ from .strategies import (
     layout_strategy,
     text_fitting,
 )
-
-VECTORS: list[dict[str, Any]] = real_frames()
-
-
-def vector_frame(vector_id: str) -> bytes:
-    return bytes.fromhex(next(v["hex"] for v in VECTORS if v["id"] == vector_id))
 
 
 def _control_fields(version: ProtocolVersion) -> st.SearchStrategy[list[str]]:
@@ -79,44 +80,41 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (UpgradePackage, (V2013,)),
     (UpgradeResult, (V2013, V2019)),
 ]
-CASES = [(cls, version) for cls, versions in BODIES for version in versions]
 
-
-@pytest.mark.parametrize(
-    ("cls", "version"), CASES, ids=[f"{c.__name__}-{v.value}" for c, v in CASES]
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES)
 )
-@given(data=st.data())
-def test_body_round_trips(cls: type[Body], version: ProtocolVersion, data: st.DataObject) -> None:
-    assert_round_trip(data.draw(layout_strategy(cls, version)), version)
+
+#: The 2019 bodies with a 5- or 11-byte manufacturer id: how its width is read, and where it
+#: starts in the body.
+MANUFACTURER_2019: list[tuple[type[Body], Callable[[Reader], int], int]] = [
+    (QueryAttributesResponse, ATTRIBUTES_MANUFACTURER_2019.width_at, 2),
+    (UpgradePackage, UPGRADE_MANUFACTURER_2019.width_at, 1),
+]
+
+test_every_prefix_of_a_2019_body_with_a_manufacturer_id_decodes_or_raises_body_error = (
+    every_prefix_test([(cls, (V2019,)) for cls, _, _ in MANUFACTURER_2019])
+)
 
 
 def _written_width(manufacturer_id: str) -> int:
     return 5 if len(encode_text(manufacturer_id)) <= 5 else 11
 
 
+@pytest.mark.parametrize(
+    ("cls", "width_at", "offset"),
+    MANUFACTURER_2019,
+    ids=[c.__name__ for c, _, _ in MANUFACTURER_2019],
+)
 @given(data=st.data())
-def test_attributes_2019_round_trip_with_5_or_11_byte_manufacturer(data: st.DataObject) -> None:
-    value = data.draw(layout_strategy(QueryAttributesResponse, V2019))
+def test_2019_round_trip_with_5_or_11_byte_manufacturer(
+    cls: type[Body], width_at: Callable[[Reader], int], offset: int, data: st.DataObject
+) -> None:
+    value: Any = data.draw(layout_strategy(cls, V2019))
     wire = encode_layout(value, V2019)
     # An 11-byte body whose bytes also happen to read exactly with 5 is read with 5: that
     # ambiguity is in the wire format, so such draws are not a round-trip counterexample.
-    assume(
-        ATTRIBUTES_MANUFACTURER_2019.width_at(Reader(wire, V2019, pos=2))
-        == _written_width(value.manufacturer_id)
-    )
-    assert_round_trip(value, V2019)
-
-
-@given(data=st.data())
-def test_upgrade_package_2019_round_trip_with_5_or_11_byte_manufacturer(
-    data: st.DataObject,
-) -> None:
-    value = data.draw(layout_strategy(UpgradePackage, V2019))
-    wire = encode_layout(value, V2019)
-    assume(
-        UPGRADE_MANUFACTURER_2019.width_at(Reader(wire, V2019, pos=1))
-        == _written_width(value.manufacturer_id)
-    )
+    assume(width_at(Reader(wire, V2019, pos=offset)) == _written_width(value.manufacturer_id))
     assert_round_trip(value, V2019)
 
 
@@ -218,15 +216,7 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     (UpgradeResult(upgrade_type=0x34, result=2), V2019, "34 02"),
 ]
 
-
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN,
-    ids=[f"{type(b).__name__}-{v.value}-{i}" for i, (b, v, _) in enumerate(GOLDEN)],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version).hex() == golden.replace(" ", "")
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +229,7 @@ def test_real_control_reset_from_traccar() -> None:
 
 
 def test_real_control_factory_reset_has_no_fields() -> None:
-    message = decode_frame(vector_frame("v167"))
+    message = decode_frame(real_frame_bytes("v167"))
     assert message.body == TerminalControl(command=5, fields=[])
     assert isinstance(message.body, TerminalControl)
     assert message.body.command_type is TerminalCommand.FACTORY_RESET
@@ -248,7 +238,7 @@ def test_real_control_factory_reset_has_no_fields() -> None:
 def test_real_control_with_binary_ports_is_kept_byte_for_byte() -> None:
     # SmallChi writes the 2013 binary types inside the ';' list (ports 0x2266/0x0CEA, time
     # limit 0x003C). Read as text, those fields are not numbers, but nothing is lost.
-    wire = vector_frame("v166")
+    wire = real_frame_bytes("v166")
     message = decode_frame(wire)
     body = message.body
     assert isinstance(body, TerminalControl)
@@ -323,7 +313,7 @@ def test_truncated_control_raises_truncated_body_error(version: ProtocolVersion)
 
 
 def test_real_2013_attributes() -> None:
-    message = decode_frame(vector_frame("v135"))
+    message = decode_frame(real_frame_bytes("v135"))
     assert message.body == QueryAttributesResponse(
         terminal_type=5,
         manufacturer_id="10601",
@@ -338,7 +328,7 @@ def test_real_2013_attributes() -> None:
 
 
 def test_real_2019_attributes_with_an_11_byte_manufacturer() -> None:
-    message = decode_frame(vector_frame("v136"))
+    message = decode_frame(real_frame_bytes("v136"))
     assert message.header.version is V2019
     body = message.body
     assert isinstance(body, QueryAttributesResponse)
@@ -352,7 +342,7 @@ def test_real_2019_attributes_with_an_11_byte_manufacturer() -> None:
 
 def test_real_2019_attributes_with_the_standard_5_byte_manufacturer() -> None:
     # SmallChi calls this frame non-standard; it is exactly the 2019 table-20 layout.
-    message = decode_frame(vector_frame("v137"))
+    message = decode_frame(real_frame_bytes("v137"))
     body = message.body
     assert isinstance(body, QueryAttributesResponse)
     assert message.trailing == b""
@@ -375,20 +365,6 @@ def test_2019_attributes_that_fit_neither_width_read_the_standard_5_and_keep_the
     assert trailing == b"\xff\xff"
     with pytest.raises(BodyError):
         QueryAttributesResponse.decode(wire, V2019)
-
-
-def test_2019_attributes_too_short_for_either_width_are_truncated() -> None:
-    wire = bytes.fromhex(ATTRIBUTES_2019_11)
-    for size in range(len(wire)):
-        with pytest.raises(TruncatedBodyError):
-            QueryAttributesResponse.decode(wire[:size], V2019)
-
-
-def test_truncated_2013_attributes_raise_truncated_body_error() -> None:
-    wire = bytes.fromhex(ATTRIBUTES_2013)
-    for size in range(len(wire)):
-        with pytest.raises(TruncatedBodyError):
-            QueryAttributesResponse.decode(wire[:size], V2013)
 
 
 def test_2019_manufacturer_longer_than_11_bytes_is_refused() -> None:
@@ -419,30 +395,23 @@ def test_2013_upgrade_package_reads_5_bytes_whatever_the_length() -> None:
         UpgradePackage.decode(wire, V2013)
 
 
-@pytest.mark.parametrize(
-    ("version", "golden"),
-    [
-        (V2013, "00 3730313131 04 56312e32 00000003 010203"),
-        (V2019, "34 3730313131 00 00000002 7e7d"),
-        (V2019, "0c 41434d452d474e53532d31 01 31 00000000"),
-    ],
-)
-def test_truncated_upgrade_package_raises_truncated_body_error(
-    version: ProtocolVersion, golden: str
-) -> None:
-    wire = bytes.fromhex(golden)
-    for size in range(len(wire)):
-        with pytest.raises(TruncatedBodyError):
-            UpgradePackage.decode(wire[:size], version)
-
-
-@pytest.mark.parametrize("version", [V2013, V2019])
-def test_truncated_upgrade_result_raises_truncated_body_error(version: ProtocolVersion) -> None:
-    for wire in (b"", b"\x00"):
-        with pytest.raises(TruncatedBodyError):
-            UpgradeResult.decode(wire, version)
-
-
 def test_upgrade_enums_follow_the_standard() -> None:
     assert [int(t) for t in UpgradeType] == [0, 0x0C, 0x34]
     assert [int(r) for r in UpgradeResultCode] == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# Truncation: every prefix shorter than these whole bodies.
+
+TRUNCATED: list[tuple[type[Body], ProtocolVersion, str, list[int] | None]] = [
+    (QueryAttributesResponse, V2013, ATTRIBUTES_2013, None),
+    # Too short for either manufacturer width.
+    (QueryAttributesResponse, V2019, ATTRIBUTES_2019_11, None),
+    (UpgradePackage, V2013, "00 3730313131 04 56312e32 00000003 010203", None),
+    (UpgradePackage, V2019, "34 3730313131 00 00000002 7e7d", None),
+    (UpgradePackage, V2019, "0c 41434d452d474e53532d31 01 31 00000000", None),
+    (UpgradeResult, V2013, "00 01", None),
+    (UpgradeResult, V2019, "34 02", None),
+]
+
+test_truncated_bodies_raise_truncated_body_error = truncation_test(TRUNCATED)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.protocol import (
@@ -37,15 +37,9 @@ from gateway.protocol.bodies.vehicle import (
 from gateway.protocol.body import Body
 from gateway.protocol.wire import CHINA_TZ
 
+from .body_properties import body_property_tests, golden_bytes_test, truncation_test
 from .real_frames import real_frames_by_id
-from .strategies import (
-    CUSTOM,
-    assert_round_trip,
-    bcd_times,
-    decode_layout,
-    encode_layout,
-    layout_strategy,
-)
+from .strategies import CUSTOM, bcd_times, decode_layout, encode_layout
 
 ALL = (V2011, V2013, V2019)
 U16 = st.integers(0, 0xFFFF)
@@ -114,19 +108,19 @@ def _vehicle_controls(draw: st.DrawFn, version: ProtocolVersion) -> VehicleContr
 
 CUSTOM[VehicleControl] = _vehicle_controls
 
-CASES = [(cls, version) for cls in (VehicleControl, VehicleControlResponse) for version in ALL]
+BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
+    (VehicleControl, ALL),
+    (VehicleControlResponse, ALL),
+]
 
 
-@pytest.mark.parametrize(
-    ("cls", "version"), CASES, ids=[f"{c.__name__}-{v.value}" for c, v in CASES]
+def _decoded_equals_drawn(drawn: Body, decoded: Body) -> None:
+    assert decoded == drawn
+
+
+test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
+    body_property_tests(BODIES, check_decoded=_decoded_equals_drawn)
 )
-@given(data=st.data())
-def test_vehicle_bodies_round_trip(
-    cls: type[Body], version: ProtocolVersion, data: st.DataObject
-) -> None:
-    value: Any = data.draw(layout_strategy(cls, version))
-    decoded = assert_round_trip(value, version)
-    assert decoded == value
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,15 +177,9 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     (
         VehicleControlResponse(
             reply_serial=7,
-            location=LocationReport(
-                alarm=0,
+            location=replace(
+                LOCATION_VALUE,
                 status=StatusFlag.POSITIONED,
-                latitude=30.0,
-                longitude=120.0,
-                altitude=16,
-                speed=0.0,
-                direction=90,
-                time=datetime(2024, 1, 1, 8, 0, 0, tzinfo=CHINA_TZ),
                 extras=[AdditionalInfo(0x30, b"\x1f")],
             ),
         ),
@@ -200,15 +188,7 @@ GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [
     ),
 ]  # fmt: skip
 
-
-@pytest.mark.parametrize(
-    ("body", "version", "golden"),
-    GOLDEN,
-    ids=[f"{type(b).__name__}-{v.value}-{i}" for i, (b, v, _) in enumerate(GOLDEN)],
-)
-def test_golden_bytes(body: Body, version: ProtocolVersion, golden: str) -> None:
-    assert encode_layout(body, version).hex() == golden
-    assert decode_layout(type(body), bytes.fromhex(golden), version) == body
+test_golden_bytes = golden_bytes_test(GOLDEN)
 
 
 def test_2019_vendor_control_keeps_the_rest_of_the_body_raw() -> None:
@@ -303,11 +283,7 @@ def test_truncated_vehicle_control_is_a_truncated_body_error(
         VehicleControl.decode(bytes.fromhex(data), version)
 
 
-@pytest.mark.parametrize("version", ALL)
-def test_vehicle_control_response_shorter_than_serial_and_basic_block_is_truncated(
-    version: ProtocolVersion,
-) -> None:
-    data = bytes.fromhex("1234" + LOCATION_BLOCK)
-    for cut in range(len(data)):
-        with pytest.raises(TruncatedBodyError):
-            VehicleControlResponse.decode(data[:cut], version)
+#: Shorter than the reply serial and the basic location block.
+test_vehicle_control_response_shorter_than_serial_and_basic_block_is_truncated = truncation_test(
+    [(VehicleControlResponse, version, "1234" + LOCATION_BLOCK, None) for version in ALL]
+)

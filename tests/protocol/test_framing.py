@@ -36,7 +36,7 @@ from gateway.protocol.framing import (
 )
 from gateway.protocol.message import decode_packet
 
-from .real_frames import real_frames
+from .real_frames import real_frames, real_frames_by_id
 
 VECTORS: list[dict[str, Any]] = real_frames()
 
@@ -44,7 +44,7 @@ Event = bytes | FramingError
 
 
 def vector(vector_id: str) -> dict[str, Any]:
-    return next(v for v in VECTORS if v["id"] == vector_id)
+    return real_frames_by_id()[vector_id]
 
 
 def wire_bytes(hex_text: str) -> bytes:

@@ -7,8 +7,6 @@ BYTE], phone BCD[6] (BCD[10] in 2019), serial WORD, [total WORD, index WORD].
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,15 +16,11 @@ from gateway.protocol.framing import split_frame
 from gateway.protocol.header import Header, PacketInfo, decode_header, encode_header
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 
-from .real_frames import real_frames
-
-VECTORS: list[dict[str, Any]] = real_frames()
+from .real_frames import real_frame_bytes
 
 
 def vector_packet(vector_id: str) -> bytes:
-    v = next(v for v in VECTORS if v["id"] == vector_id)
-    hex_text: str = v["hex"]
-    return split_frame(bytes.fromhex(hex_text[: len(hex_text) // 2 * 2]))
+    return split_frame(real_frame_bytes(vector_id))
 
 
 def packet(header_hex: str, body_length: int) -> bytes:

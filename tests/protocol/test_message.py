@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from functools import reduce
 from operator import xor
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -47,17 +46,10 @@ from gateway.protocol.message import (
 )
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 
-from .real_frames import real_frames
-
-VECTORS: list[dict[str, Any]] = real_frames()
+from .real_frames import real_frame_bytes
 
 #: A message id in the vendor range (0x0F00-0x0FFF, 2019 appendix B) that no body claims.
 UNKNOWN_ID = 0x0F01
-
-
-def vector_wire(vector_id: str) -> bytes:
-    v = next(v for v in VECTORS if v["id"] == vector_id)
-    return bytes.fromhex(v["hex"])
 
 
 def check_code(data: bytes) -> bytes:
@@ -76,7 +68,7 @@ def packet_of(header_hex: str, body_hex: str) -> bytes:
 
 def test_decode_real_2013_terminal_general_response() -> None:
     # v117 (SC): 0x0001, phone 012345678900, serial 1203, reply to 0x0002 serial 1000.
-    wire = vector_wire("v117")
+    wire = real_frame_bytes("v117")
     message = decode_frame(wire)
     assert message.header == Header(0x0001, "012345678900", 1203, V2013)
     assert message.body == TerminalGeneralResponse(reply_serial=1000, reply_id=0x0002, result=0)
@@ -114,7 +106,7 @@ def test_decode_reference_2019_registration_response() -> None:
 
 def test_decode_real_location_from_a_device_that_flags_2019_but_sends_2013() -> None:
     # v130: bit 14 set, 6-byte phone. The header falls back to 2013 and the body decodes.
-    message = decode_frame(vector_wire("v130"))
+    message = decode_frame(real_frame_bytes("v130"))
     assert message.header.version is V2013
     assert message.header.phone == "010030000681"
     assert isinstance(message.body, LocationReport)
@@ -127,18 +119,18 @@ def test_decode_frame_takes_a_frame_with_or_without_delimiters() -> None:
 
 
 def test_decode_frame_without_escapes_equals_decode_packet() -> None:
-    wire = vector_wire("v117")
+    wire = real_frame_bytes("v117")
     assert decode_frame(wire) == decode_packet(wire[1:-1])
 
 
 def test_decode_frame_rejects_a_bad_escape() -> None:
     with pytest.raises(FramingError) as caught:
-        decode_frame(vector_wire("v237"))  # 7E 02 00 7D 03 7E
+        decode_frame(real_frame_bytes("v237"))  # 7E 02 00 7D 03 7E
     assert caught.value.offset == 3
 
 
 def test_decode_frame_rejects_two_frames() -> None:
-    wire = vector_wire("v117")
+    wire = real_frame_bytes("v117")
     with pytest.raises(FramingError):
         decode_frame(wire + wire)
 
@@ -248,11 +240,11 @@ def test_checksum_error_carries_the_header_and_the_check_code_offset() -> None:
 def test_real_frame_with_a_wrong_check_code() -> None:
     # v231 (go-jt808): check code 0x54 where the XOR is 0x53.
     with pytest.raises(ChecksumError) as caught:
-        decode_frame(vector_wire("v231"))
+        decode_frame(real_frame_bytes("v231"))
     assert caught.value.header is not None
     assert caught.value.header.msg_id == 0x0801
     assert caught.value.header.serial == 0x02DE
-    assert caught.value.offset == len(split_frame(vector_wire("v231"))) - 1
+    assert caught.value.offset == len(split_frame(real_frame_bytes("v231"))) - 1
 
 
 def test_checksum_can_be_ignored() -> None:
@@ -265,7 +257,7 @@ def test_checksum_can_be_ignored() -> None:
 def test_header_errors_come_before_the_check_code() -> None:
     for vector_id in ("v232", "v242", "v230", "v233", "v234"):
         with pytest.raises(HeaderError):
-            decode_frame(vector_wire(vector_id))
+            decode_frame(real_frame_bytes(vector_id))
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +404,7 @@ def test_rsa_encrypted_body_is_kept_raw(encryption: int) -> None:
 
 def test_trailing_bytes_after_the_layout_are_kept_and_written_back() -> None:
     # v118 (SC): a 0x0001 with two vendor bytes (00 A8) after the result.
-    wire = vector_wire("v118")
+    wire = real_frame_bytes("v118")
     message = decode_frame(wire)
     assert message.body == TerminalGeneralResponse(reply_serial=1000, reply_id=0x0002, result=0)
     assert message.trailing == b"\x00\xa8"
@@ -431,7 +423,7 @@ def test_a_body_to_the_end_leaves_no_trailing_bytes() -> None:
 
 
 def test_to_json_header_shape() -> None:
-    message = decode_frame(vector_wire("v117"))
+    message = decode_frame(real_frame_bytes("v117"))
     view = message.to_json()
     assert view == {
         "header": {

@@ -8,7 +8,6 @@ import random
 from collections.abc import Callable
 from functools import reduce
 from operator import xor
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -47,9 +46,7 @@ from gateway.protocol.subpackage import (
     split_body,
 )
 
-from .real_frames import real_frames_by_id
-
-VECTORS: dict[str, dict[str, Any]] = real_frames_by_id()
+from .real_frames import real_frame_bytes
 
 PHONE = "013912345678"
 QUERY_PARAMETERS_RESPONSE = 0x0104
@@ -83,7 +80,7 @@ def completed(result: MessageReassembled | None) -> MessageReassembled:
 
 
 def real_packet(vector_id: str, *, verify_checksum: bool = True) -> Message:
-    return decode_frame(bytes.fromhex(VECTORS[vector_id]["hex"]), verify_checksum=verify_checksum)
+    return decode_frame(real_frame_bytes(vector_id), verify_checksum=verify_checksum)
 
 
 # --------------------------------------------------------------------------------------------
