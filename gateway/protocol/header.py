@@ -114,11 +114,18 @@ def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) ->
         after = 12
     packet_info = PacketInfo(*_PACKET.unpack_from(packet, after)) if has_packet else None
     encryption = (properties & ENCRYPTION_MASK) >> 10
-    header = Header(msg_id, phone.hex(), serial, version, protocol_version, encryption, packet_info)
+    digits = _PHONE_DIGITS_MEMO.get(phone)
+    if digits is None:
+        if len(_PHONE_DIGITS_MEMO) >= _PHONE_MEMO_LIMIT:
+            _PHONE_DIGITS_MEMO.clear()
+        digits = _PHONE_DIGITS_MEMO[phone] = phone.hex()
+    header = Header(msg_id, digits, serial, version, protocol_version, encryption, packet_info)
     return header, header_length
 
 
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+#: BCD bytes -> digits, for decoding (bounded like the encoding memo below).
+_PHONE_DIGITS_MEMO: dict[bytes, str] = {}
 _PHONE_MEMO: dict[tuple[str, bool], bytes] = {}
 _PHONE_MEMO_LIMIT: Final = 65536
 
