@@ -421,7 +421,9 @@ class TerminalSession:
         events: list[SessionEvent] = []
         for event in self._reassembler.handle_timer(now):
             if isinstance(event, RetransmissionRequested):
-                self._reply(MessageId.PLATFORM_RETRANSMIT_REQUEST, event.body())
+                # 0x8003 exists from 2013 on: a 2011 terminal just runs out of time.
+                if event.version is not V2011:
+                    self._reply(MessageId.PLATFORM_RETRANSMIT_REQUEST, event.body())
             else:
                 events.append(event)
         resend, failures = self._commands.handle_timer(now)

@@ -1016,6 +1016,17 @@ def test_a_missing_packet_is_asked_for_with_0x8003_after_the_reassembly_timeout(
     assert event.message.body == upload
 
 
+def test_a_2011_terminal_is_not_sent_0x8003_which_its_revision_lacks() -> None:
+    modem = logged_in(V2011, limits=SessionLimits(reassembly_retransmit_after=10.0))
+    split = modem.terminal.split(photo(4000))
+    modem.send(split.frames[0], split.frames[1], split.frames[3])
+    modem.replies()
+
+    modem.advance(10.0)
+
+    assert modem.replies() == []
+
+
 def test_closing_drops_a_partial_upload_with_an_event() -> None:
     modem = logged_in(V2013)
     split = modem.terminal.split(photo())
