@@ -18,6 +18,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from gateway.protocol.bodies.location import (
+    BASIC_LOCATION,
+    LOCATION,
+    AdditionalInfo,
+    LocationBatch,
+    LocationReport,
+    StatusFlag,
+)
 from gateway.protocol.versions import ProtocolVersion
 from gateway.protocol.wire import (
     CHINA_TZ,
@@ -35,6 +43,7 @@ from gateway.protocol.wire import (
     Reader,
     Text,
     Writer,
+    encode_bcd_time,
     wire_fields,
 )
 
@@ -147,3 +156,73 @@ def assert_round_trip(value: Layout, version: ProtocolVersion) -> Any:
 
 def all_fields_equal(left: Any, right: Any) -> bool:
     return all(getattr(left, f.name) == getattr(right, f.name) for f in dataclasses.fields(left))
+
+
+# --------------------------------------------------------------------------------------------
+# The location codecs are hand-written (reference §3.20, §3.33): their strategies live here so
+# that every module embedding a location shares them.
+
+_U16 = st.integers(0, 0xFFFF)
+_U32 = st.integers(0, 0xFFFFFFFF)
+_SOUTH = int(StatusFlag.SOUTH_LATITUDE)
+_WEST = int(StatusFlag.WEST_LONGITUDE)
+
+
+@st.composite
+def _unreadable_items(draw: st.DrawFn) -> bytes:
+    """An item id and a length that runs past the end: fewer value bytes than declared."""
+    length = draw(st.integers(1, 0xFF))
+    return bytes((draw(st.integers(0, 0xFF)), length)) + draw(st.binary(max_size=length - 1))
+
+
+#: What ``malformed_extras`` can hold after decoding: nothing, a bare id, or a short last item.
+MALFORMED_TAILS = st.just(b"") | st.binary(min_size=1, max_size=1) | _unreadable_items()
+EXTRAS = st.lists(
+    st.builds(AdditionalInfo, st.integers(0, 0xFF), st.binary(max_size=0xFF)), max_size=3
+)
+
+
+def _degrees(millionths: int, negative: int) -> float:
+    """A coordinate as decoding gives it: negative when its hemisphere bit is set (-0.0 on 0)."""
+    return -(millionths / 1e6) if negative else millionths / 1e6
+
+
+@st.composite
+def locations(draw: st.DrawFn, version: ProtocolVersion) -> LocationReport:
+    """Reports as decoding gives them: coordinate signs agree with status bits 2/3."""
+    status = draw(_U32)
+    return LocationReport(
+        alarm=draw(_U32),
+        status=status,
+        latitude=_degrees(draw(_U32), status & _SOUTH),
+        longitude=_degrees(draw(_U32), status & _WEST),
+        altitude=draw(st.integers(-0x8000, 0x7FFF)),
+        speed=draw(_U16) / 10,
+        direction=draw(_U16),
+        time=draw(bcd_times()),
+        extras=draw(EXTRAS),
+        malformed_extras=draw(MALFORMED_TAILS),
+    )
+
+
+CUSTOM[LocationReport] = locations
+CUSTOM[LOCATION] = locations
+CUSTOM[LocationBatch] = lambda version: st.builds(
+    LocationBatch,
+    type=st.integers(0, 0xFF),
+    items=st.lists(locations(version), min_size=1, max_size=3),
+    # The count is written from ``items``, so anything after them is read back as malformed.
+    malformed_items=st.binary(max_size=40),
+)
+
+
+def _basic_locations(version: ProtocolVersion) -> st.SearchStrategy[LocationReport]:
+    """Locations as the 28-byte block carries them: no items, a valid or absent time."""
+    return st.builds(
+        lambda head, time: BASIC_LOCATION.read(Reader(head + encode_bcd_time(time), version)),
+        st.binary(min_size=22, max_size=22),
+        bcd_times(),
+    )
+
+
+CUSTOM[BASIC_LOCATION] = _basic_locations

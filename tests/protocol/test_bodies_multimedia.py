@@ -23,7 +23,6 @@ from gateway.protocol import (
 )
 from gateway.protocol.bodies.location import LocationReport
 from gateway.protocol.bodies.multimedia import (
-    LOCATION_BLOCK,
     MAX_RETRANSMIT_IDS,
     RECORD_VIDEO,
     AudioSampleRate,
@@ -45,28 +44,16 @@ from gateway.protocol.bodies.multimedia import (
     UploadStoredMedia,
 )
 from gateway.protocol.body import Body
-from gateway.protocol.wire import CHINA_TZ, Reader, encode_bcd_time
+from gateway.protocol.wire import CHINA_TZ
 
 from .body_properties import body_property_tests, golden_bytes_test, truncation_test
 from .real_frames import real_frame_bytes
 from .strategies import (
     CUSTOM,
-    bcd_times,
     decode_layout,
     encode_layout,
 )
 
-
-def _basic_locations(version: ProtocolVersion) -> st.SearchStrategy[LocationReport]:
-    """Locations as a 28-byte block can carry them: any integers, a valid or absent time."""
-    return st.builds(
-        lambda head, time: LOCATION_BLOCK.read(Reader(head + encode_bcd_time(time), version)),
-        st.binary(min_size=22, max_size=22),
-        bcd_times(),
-    )
-
-
-CUSTOM[LOCATION_BLOCK] = _basic_locations
 CUSTOM[MultimediaDataResponse] = lambda version: st.builds(
     MultimediaDataResponse,
     media_id=st.integers(0, 0xFFFFFFFF),

@@ -147,12 +147,18 @@ def _encode_temperature(value: int) -> bytes:
     return ((0x8000 | -value) if value < 0 else value).to_bytes(2, "big")
 
 
-def _decode_tyres(raw: bytes) -> list[int]:
-    return list(raw)  # one byte per wheel from the front left, 0xFF = no sensor
+TYRE_PRESSURE_SIZE: Final = 30
+
+
+def _decode_tyres(raw: bytes) -> list[int] | None:
+    # One byte per wheel from the front left; 0xFF = no sensor. The standard fixes 30 bytes.
+    return list(raw) if len(raw) == TYRE_PRESSURE_SIZE else None
 
 
 def _encode_tyres(value: list[int]) -> bytes:
-    return bytes(value)
+    if len(value) > TYRE_PRESSURE_SIZE:
+        raise EncodeError(f"at most {TYRE_PRESSURE_SIZE} tyres, got {len(value)}")
+    return bytes(value).ljust(TYRE_PRESSURE_SIZE, b"\xff")  # unused wheels: 0xFF
 
 
 def _decode_overspeed(raw: bytes) -> dict[str, int] | None:
@@ -209,7 +215,10 @@ def _decode_analog(raw: bytes) -> dict[str, int] | None:
 
 
 def _encode_analog(value: dict[str, int]) -> bytes:
-    return ((value["ad1"] << 16) | value["ad0"]).to_bytes(4, "big")
+    ad0, ad1 = value["ad0"], value["ad1"]
+    if not (0 <= ad0 <= 0xFFFF and 0 <= ad1 <= 0xFFFF):
+        raise EncodeError(f"analog inputs are WORDs (0..65535), got ad0={ad0}, ad1={ad1}")
+    return ((ad1 << 16) | ad0).to_bytes(4, "big")
 
 
 ADDITIONAL_ITEMS: Final[dict[int, ItemCodec]] = {
@@ -248,7 +257,17 @@ class AdditionalInfo:
         codec = ADDITIONAL_ITEMS.get(item_id)
         if codec is None:
             raise EncodeError(f"0x{item_id:02X} is not a standard additional item; pass raw bytes")
-        return cls(item_id, codec.encode(value))
+        try:
+            raw = codec.encode(value)
+        except EncodeError:
+            raise
+        except (ValueError, OverflowError, TypeError, KeyError, struct.error) as error:
+            raise EncodeError(
+                f"{codec.name} (0x{item_id:02X}): cannot encode {value!r}: {error}"
+            ) from None
+        if len(raw) > 0xFF:
+            raise EncodeError(f"{codec.name} (0x{item_id:02X}) is longer than 255 bytes")
+        return cls(item_id, raw)
 
     @property
     def name(self) -> str | None:
@@ -408,6 +427,9 @@ set_decoder(MessageId.LOCATION_REPORT, _decode_location)
 
 
 def _encode_basic(report: LocationReport) -> bytes:
+    for name in ("latitude", "longitude", "speed"):
+        if not math.isfinite(getattr(report, name)):
+            raise EncodeError(f"LocationReport.{name} is {getattr(report, name)}, not a number")
     status = report.status & ~(_SOUTH | _WEST)
     if math.copysign(1.0, report.latitude) < 0:
         status |= _SOUTH
@@ -424,7 +446,7 @@ def _encode_basic(report: LocationReport) -> bytes:
             report.direction,
             encode_bcd_time(report.time),
         )
-    except struct.error as error:
+    except (struct.error, OverflowError) as error:
         raise EncodeError(f"LocationReport field out of range: {error}") from None
 
 
@@ -545,6 +567,10 @@ class LocationBatch(Body):
         for item in self.items:
             inner = Writer(w.version)
             item.write(inner)
+            if len(inner.out) > 0xFFFF:
+                raise EncodeError(
+                    f"a 0x0704 item of {len(inner.out)} bytes exceeds its WORD length"
+                )
             w.out += len(inner.out).to_bytes(2, "big") + inner.out
         w.out += self.malformed_items
 
