@@ -123,11 +123,7 @@ class CommandTracker:
         timeout: float,
     ) -> PendingCommand:
         """Track a command that is being sent now; it fails at ``now + timeout`` unanswered."""
-        if len(self._pending) >= self.max_pending:
-            raise TooManyPendingCommandsError(
-                f"{len(self._pending)} commands are already waiting for this terminal's "
-                f"replies (limit {self.max_pending})"
-            )
+        self.check_capacity()
         command = PendingCommand(
             command_id=self._next_id,
             msg_id=msg_id,
@@ -141,6 +137,14 @@ class CommandTracker:
         self._next_id += 1
         self._pending[command.command_id] = command
         return command
+
+    def check_capacity(self) -> None:
+        """Raise ``TooManyPendingCommandsError`` when no further command may be sent."""
+        if len(self._pending) >= self.max_pending:
+            raise TooManyPendingCommandsError(
+                f"{len(self._pending)} commands are already waiting for this terminal's "
+                f"replies (limit {self.max_pending})"
+            )
 
     def mark_sent(self) -> None:
         """Every tracked command's bytes have been handed to the transport."""

@@ -380,9 +380,7 @@ class TerminalSession:
         command_id = body.MSG_ID if msg_id is None else msg_id
         if not 0x8000 <= command_id <= 0xFFFF:
             raise EncodeError(f"0x{command_id:04X} is not a platform-to-terminal message id")
-        if len(self._commands) >= self._commands.max_pending:
-            # Checked before serials are taken, so a refused command leaves no trace.
-            self._commands.add(command_id, (), (), self._version, now=now, timeout=timeout)
+        self._commands.check_capacity()  # before serials are taken: a refusal leaves no trace
         data = encode_body(body, self._version)
         header = self._header(command_id, 0)
         split = encode_split(header, data, self._next_serial)
