@@ -67,11 +67,6 @@ def set_decoder(msg_id: int, decoder: Callable[[bytes, ProtocolVersion], tuple[B
     _DECODERS[msg_id] = decoder
 
 
-def body_decoder(msg_id: int) -> Callable[[bytes, ProtocolVersion], tuple[Body, int]] | None:
-    """The function decoding ``msg_id`` bodies: ``(data, version) -> (body, bytes used)``."""
-    return _DECODERS.get(msg_id)
-
-
 def known_ids() -> list[int]:
     return sorted(_REGISTRY)
 

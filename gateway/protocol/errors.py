@@ -76,9 +76,5 @@ class UnsupportedMessageError(ProtocolError):
     result_code = ResultCode.UNSUPPORTED
 
 
-class EncryptedBodyError(UnsupportedMessageError):
-    """The body is RSA-encrypted and no key was configured to decrypt it."""
-
-
 class EncodeError(ValueError):
     """A value cannot be written in the wire layout (out of range, too long, wrong revision)."""

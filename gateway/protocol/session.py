@@ -641,14 +641,8 @@ class TerminalSession:
 
     def _header(self, msg_id: int, serial: int) -> Header:
         assert self.phone is not None
-        version = self._version
-        return Header(
-            msg_id,
-            self.phone,
-            serial,
-            version,
-            (self.protocol_version or 1) if version is V2019 else 0,
-        )
+        # encode_header writes the 2019 version byte (1 when unset) and ignores it before 2019.
+        return Header(msg_id, self.phone, serial, self._version, self.protocol_version)
 
     def _general_response(self, header: Header, result: ResultCode) -> None:
         """0x8001 for the message with ``header``, written in that message's own header form."""
@@ -657,11 +651,7 @@ class TerminalSession:
         )
         msg_id = MessageId.PLATFORM_GENERAL_RESPONSE
         reply = Header(
-            msg_id,
-            header.phone,
-            self._next_serial(),
-            header.version,
-            (header.protocol_version or 1) if header.version is V2019 else 0,
+            msg_id, header.phone, self._next_serial(), header.version, header.protocol_version
         )
         self._queue(msg_id, encode(reply, body))
 
