@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck unit serve bench clean
+.PHONY: test lint proto proto-check typecheck unit serve bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +12,21 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## The whole test suite: lint, types, then pytest (the README's test command).
-test: lint typecheck unit
+test: lint proto-check typecheck unit
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The gRPC contracts: buf STANDARD lint, and the generated code in jt808/ must be fresh.
+BUF := npx --yes @bufbuild/buf@1.75.0
+proto-check: $(BIN)/.installed
+	$(BUF) lint
+	$(BIN)/python scripts/gen_proto.py --check
+
+## Regenerate jt808/ from proto/ (commit the result).
+proto: $(BIN)/.installed
+	$(BIN)/python scripts/gen_proto.py
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy

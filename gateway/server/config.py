@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from gateway.protocol.session import SessionLimits
 
 ENV_PREFIX: Final = "JT808_"
-AUTH_MODES: Final = ("local", "insecure-accept-all")
+AUTH_MODES: Final = ("local", "remote", "insecure-accept-all")
+#: Settings that are secrets: never printed, logged or shown as defaults.
+SECRETS: Final = frozenset({"grpc_token", "auth_token"})
 
 
 class ConfigError(ValueError):
@@ -57,8 +60,23 @@ class GatewayConfig:
     listen: HostPort = HostPort("0.0.0.0", 7999)
     data_dir: Path = Path("jt808-data")
     auth: str = "local"
-    #: Deadline for one call to the auth backend; past it the terminal gets a failure result.
+    #: Deadline for one decision of the auth backend (all retries of a remote one included);
+    #: past it the terminal gets a failure result.
     auth_timeout: float = 5.0
+    #: ``--auth remote``: the user's DeviceAuthService, and how it is called.
+    auth_endpoint: HostPort | None = None
+    auth_attempt_timeout: float = 2.0
+    auth_retries: int = 2
+    auth_token: str | None = field(default=None, repr=False)
+    auth_tls_ca: Path | None = None
+    #: The gRPC control plane (loopback by default; elsewhere only with a token).
+    grpc_listen: HostPort = HostPort("127.0.0.1", 50051)
+    grpc_token: str | None = field(default=None, repr=False)
+    #: How long SendCommand waits for a reply when the request gives no timeout.
+    command_timeout: float = 30.0
+    #: First wait before a command is retransmitted (then 2x, 6x, ...), and how many times.
+    command_retry_timeout: float = SessionLimits().command_retry_timeout
+    command_max_retries: int = SessionLimits().command_max_retries
     idle_timeout: float = 180.0
     authentication_timeout: float = 60.0
     max_authentication_attempts: int = 3
@@ -78,6 +96,8 @@ class GatewayConfig:
             max_authentication_attempts=self.max_authentication_attempts,
             max_frame_length=self.max_frame_length,
             max_pending_commands=self.max_pending_commands,
+            command_retry_timeout=self.command_retry_timeout,
+            command_max_retries=self.command_max_retries,
             reassembly_max_bytes=self.reassembly_max_bytes,
         )
 
@@ -100,6 +120,19 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text} is negative")
+    return value
+
+
+def _token(text: str) -> str:
+    if not text or any(c.isspace() for c in text) or not text.isprintable():
+        raise ValueError("a token must be printable and contain no spaces")
+    return text
+
+
 def _auth_mode(text: str) -> str:
     if text not in AUTH_MODES:
         raise ValueError(f"{text!r} is not one of {', '.join(AUTH_MODES)}")
@@ -117,7 +150,25 @@ SETTINGS: Final = (
             "HOST:PORT"),
     Setting("data_dir", "directory of embedded state (device registry)", Path, "DIR"),
     Setting("auth", f"who authenticates terminals: {', '.join(AUTH_MODES)}", _auth_mode, "MODE"),
-    Setting("auth_timeout", "seconds one auth backend call may take", _positive(float), "SECONDS"),
+    Setting("auth_timeout", "seconds one auth decision may take (retries included)",
+            _positive(float), "SECONDS"),
+    Setting("auth_endpoint", "--auth remote: the DeviceAuthService HOST:PORT",
+            lambda t: parse_host_port(t, allow_any_port=True), "HOST:PORT"),
+    Setting("auth_attempt_timeout", "--auth remote: deadline of one call", _positive(float),
+            "SECONDS"),
+    Setting("auth_retries", "--auth remote: retries of a call that failed transiently",
+            _non_negative_int, "N"),
+    Setting("auth_token", "--auth remote: bearer token sent to the service", _token, "TOKEN"),
+    Setting("auth_tls_ca", "--auth remote: CA bundle; the channel to the service uses TLS",
+            Path, "FILE"),
+    Setting("grpc_listen", "gRPC control plane HOST:PORT", parse_host_port, "HOST:PORT"),
+    Setting("grpc_token", "bearer token every gRPC call must carry", _token, "TOKEN"),
+    Setting("command_timeout", "default SendCommand wait for a reply", _positive(float),
+            "SECONDS"),
+    Setting("command_retry_timeout", "first wait before a command is retransmitted",
+            _positive(float), "SECONDS"),
+    Setting("command_max_retries", "retransmissions of an unanswered command",
+            _non_negative_int, "N"),
     Setting("idle_timeout", "close a connection silent this long", _positive(float), "SECONDS"),
     Setting("authentication_timeout", "a connection must authenticate within this",
             _positive(float), "SECONDS"),
@@ -152,6 +203,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _default_text(name: str) -> str:
+    if name in SECRETS:
+        return "none"
     value = getattr(GatewayConfig(), name)
     return "off" if value is None else str(value)
 
@@ -179,7 +232,34 @@ def load(
             if text is not None:
                 flag = "--" + setting.name.replace("_", "-")
                 values[setting.name] = _parse(setting, text, flag)
-    return dataclasses.replace(GatewayConfig(), **values)
+    config = dataclasses.replace(GatewayConfig(), **values)
+    validate(config)
+    return config
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(config: GatewayConfig) -> None:
+    """Combinations of settings that cannot work (or would be unsafe) fail at startup."""
+    if config.auth == "remote" and config.auth_endpoint is None:
+        raise ConfigError("--auth remote needs --auth-endpoint HOST:PORT (the DeviceAuthService)")
+    if config.auth != "remote" and config.auth_endpoint is not None:
+        raise ConfigError(
+            f"--auth-endpoint is only used with --auth remote (auth is {config.auth})"
+        )
+    if not is_loopback(config.grpc_listen.host) and config.grpc_token is None:
+        raise ConfigError(
+            f"--grpc-listen {config.grpc_listen} is not a loopback address: the control plane "
+            "would be open to the network. Set --grpc-token (or JT808_GRPC_TOKEN) so that "
+            "every call must carry `authorization: Bearer <token>`, or bind to 127.0.0.1"
+        )
 
 
 def _parse(setting: Setting, text: str, where: str) -> Any:
@@ -215,5 +295,7 @@ def flags_of(config: GatewayConfig) -> Sequence[str]:
     for setting in SETTINGS:
         value = getattr(config, setting.name)
         if value is not None and value != getattr(GatewayConfig(), setting.name):
+            if setting.name in SECRETS:
+                continue  # never on a command line (visible to every user in ps)
             flags += ["--" + setting.name.replace("_", "-"), str(value)]
     return flags

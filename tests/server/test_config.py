@@ -96,7 +96,19 @@ EXAMPLES = {
     "send_timeout": "2.5",
     "metrics_listen": "127.0.0.1:9101",
     "log_level": "debug",
+    "auth_endpoint": "127.0.0.1:50052",
+    "auth_attempt_timeout": "0.5",
+    "auth_retries": "0",
+    "auth_token": "s3cret-token",
+    "auth_tls_ca": "/etc/jt808/ca.pem",
+    "grpc_listen": "127.0.0.1:50061",
+    "grpc_token": "another-token",
+    "command_timeout": "12",
+    "command_retry_timeout": "3",
+    "command_max_retries": "5",
 }
+#: Settings that only make sense with another one (given as flags, the top layer).
+COMPANIONS = {"auth_endpoint": ("--auth", "remote")}
 
 
 def test_examples_cover_every_setting() -> None:
@@ -117,9 +129,10 @@ def test_every_setting_has_a_flag_an_environment_variable_and_a_toml_key(
     flag = "--" + setting.name.replace("_", "-")
     env = "JT808_" + setting.name.upper()
     path = toml(tmp_path, f"{setting.name} = {text!r}\n".replace("'", '"'))
-    assert getattr(load(parse(flag, text), {}), setting.name) == expected
-    assert getattr(load(parse(), {env: text}), setting.name) == expected
-    assert getattr(load(parse("--config", str(path)), {}), setting.name) == expected
+    more = COMPANIONS.get(setting.name, ())
+    assert getattr(load(parse(flag, text, *more), {}), setting.name) == expected
+    assert getattr(load(parse(*more), {env: text}), setting.name) == expected
+    assert getattr(load(parse("--config", str(path), *more), {}), setting.name) == expected
 
 
 def test_flags_of_reproduces_a_config() -> None:
@@ -184,7 +197,7 @@ def test_host_port_errors(text: str, message: str) -> None:
         (("--idle-timeout", "0"), "--idle-timeout: 0 is not positive"),
         (("--idle-timeout", "soon"), "--idle-timeout: could not convert string to float"),
         (("--max-connections", "1.5"), "--max-connections: invalid literal for int"),
-        (("--auth", "ldap"), "--auth: 'ldap' is not one of local, insecure-accept-all"),
+        (("--auth", "ldap"), "--auth: 'ldap' is not one of local, remote, insecure-accept-all"),
         (("--log-level", "loud"), "--log-level: 'loud' is not debug, info, warning or error"),
     ],
 )
