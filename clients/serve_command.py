@@ -9,8 +9,9 @@ import sys
 
 import anyio
 
+from controlplane.app import GatewayApp
+from controlplane.server import ControlPlaneBindError
 from gateway.server import config as gateway_config
-from gateway.server.gateway import Gateway
 from gateway.server.logs import configure, get_logger
 
 HELP = "run the gateway: terminals on --listen, devices and state under --data-dir"
@@ -29,11 +30,19 @@ def run(args: argparse.Namespace) -> int:
     configure(config.log_level)
     failure: OSError | None = None
     try:
-        anyio.run(_serve, Gateway(config), backend="asyncio", backend_options=_loop_options())
+        app = GatewayApp(config)
+    except gateway_config.ConfigError as error:
+        print(f"jt808 serve: {error}", file=sys.stderr)
+        return 2
+    try:
+        anyio.run(_serve, app, backend="asyncio", backend_options=_loop_options())
     except* OSError as group:
-        failure = next(e for e in group.exceptions if isinstance(e, OSError))
+        failure = _first_os_error(group)
     except* KeyboardInterrupt:
         pass
+    if isinstance(failure, ControlPlaneBindError):
+        print(f"jt808 serve: {failure}", file=sys.stderr)
+        return 1
     if failure is not None:
         reason = failure.strerror or str(failure)
         print(f"jt808 serve: cannot listen on {config.listen}: {reason}", file=sys.stderr)
@@ -41,16 +50,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_os_error(group: BaseExceptionGroup[OSError]) -> OSError:
+    """The first ``OSError`` of a group however deeply task groups nested it."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first_os_error(error)
+        return error
+    raise AssertionError("an empty exception group")
+
+
 def _loop_options() -> dict[str, object]:
     # uvloop is optional (pip install 'jt808-gateway[fast]'): use it when it is installed.
     return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
 
 
-async def _serve(gateway: Gateway) -> None:
-    # The signal receiver exists before the listener, so an early SIGTERM still exits cleanly.
+async def _serve(app: GatewayApp) -> None:
+    # The signal receiver exists before the listeners, so an early SIGTERM still exits cleanly.
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tasks:
-            await tasks.start(gateway.serve)
+            await tasks.start(app.serve)
             async for signum in signals:
                 get_logger().info("signal received", extra={"signal": signal.Signals(signum).name})
                 tasks.cancel_scope.cancel()

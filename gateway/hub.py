@@ -25,6 +25,11 @@ from .protocol.message import Message
 DEFAULT_QUEUE: Final = 4096
 
 
+def phone_key(phone: str) -> str:
+    """Phones match without their leading zeros: 2019 pads to 20 digits what 2013 sends as 12."""
+    return phone.lstrip("0") or "0"
+
+
 class EventKind(StrEnum):
     CONNECTED = "connected"
     REGISTERED = "registered"
@@ -205,7 +210,7 @@ class EventHub:
             return subscription
         if subscription.phones:
             for phone in subscription.phones:
-                self._by_phone.setdefault(phone, set()).add(subscription)
+                self._by_phone.setdefault(phone_key(phone), set()).add(subscription)
         else:
             self._everyone.add(subscription)
         return subscription
@@ -217,7 +222,7 @@ class EventHub:
         event = _with_sequence(event, self._sequence)
         self.stats.published += 1
         is_location = isinstance(event, LocationReported)
-        targets = self._by_phone.get(event.phone)
+        targets = self._by_phone.get(phone_key(event.phone)) if self._by_phone else None
         for group in (self._everyone, targets or ()):
             for subscription in group:
                 if subscription.locations if is_location else subscription.terminal_events:
@@ -239,11 +244,12 @@ class EventHub:
         if subscription in self._everyone:
             self._everyone.discard(subscription)
         for phone in subscription.phones:
-            group = self._by_phone.get(phone)
+            key = phone_key(phone)
+            group = self._by_phone.get(key)
             if group is not None:
                 group.discard(subscription)
                 if not group:
-                    del self._by_phone[phone]
+                    del self._by_phone[key]
         self.stats.subscribers -= 1
 
 

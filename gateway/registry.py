@@ -300,7 +300,7 @@ def parse_csv(source: TextIO) -> Iterator[Device]:
             if not values.get(name):
                 raise DeviceImportError(f"line {line}: {name} is empty")
         phone = values.get("phone", "")
-        if phone and not phone.isdigit():
+        if phone and not (phone.isascii() and phone.isdigit()):
             raise DeviceImportError(f"line {line}: phone {phone!r} is not digits")
         color_text = values.get("plate_color", "")
         try:

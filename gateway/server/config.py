@@ -72,6 +72,9 @@ class GatewayConfig:
     #: The gRPC control plane (loopback by default; elsewhere only with a token).
     grpc_listen: HostPort = HostPort("127.0.0.1", 50051)
     grpc_token: str | None = field(default=None, repr=False)
+    #: Items a stream subscriber may fall behind by before the oldest are dropped (and a gap
+    #: marker tells it how many).
+    stream_queue: int = 4096
     #: How long SendCommand waits for a reply when the request gives no timeout.
     command_timeout: float = 30.0
     #: First wait before a command is retransmitted (then 2x, 6x, ...), and how many times.
@@ -163,6 +166,8 @@ SETTINGS: Final = (
             Path, "FILE"),
     Setting("grpc_listen", "gRPC control plane HOST:PORT", parse_host_port, "HOST:PORT"),
     Setting("grpc_token", "bearer token every gRPC call must carry", _token, "TOKEN"),
+    Setting("stream_queue", "items a slow stream subscriber may fall behind by",
+            _positive(int), "N"),
     Setting("command_timeout", "default SendCommand wait for a reply", _positive(float),
             "SECONDS"),
     Setting("command_retry_timeout", "first wait before a command is retransmitted",

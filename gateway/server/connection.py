@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import anyio
@@ -82,6 +83,15 @@ class CommandWaiter:
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.outcome: CommandEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """How a command ended, the serial it was sent with, and how often it was retransmitted."""
+
+    outcome: CommandEvent
+    serial: int
+    retransmissions: int
 
 
 class TerminalConnection:
@@ -228,6 +238,16 @@ class TerminalConnection:
         self, body: Body, *, timeout: float, msg_id: int | None = None
     ) -> CommandEvent:
         """Send a command and wait for its reply (``CommandAnswered``) or ``CommandFailed``."""
+        return (await self.run_command(body, timeout=timeout, msg_id=msg_id)).outcome
+
+    async def run_command(
+        self, body: Body, *, timeout: float, msg_id: int | None = None
+    ) -> CommandResult:
+        """``send_command`` with the serial the command went out with and its retransmissions.
+
+        Raises ``TooManyPendingCommandsError``, ``SessionNotReadyError`` and ``EncodeError``
+        before anything is sent.
+        """
         try:
             pending = self.session.send_command(
                 body, self.gateway.clock(), timeout=timeout, msg_id=msg_id
@@ -242,10 +262,13 @@ class TerminalConnection:
             await waiter.done.wait()
         finally:
             self._waiters.pop(pending.command_id, None)
-        if waiter.outcome is None:
-            failure = CommandFailure.SESSION_CLOSED
-            return CommandFailed(pending.command_id, pending.msg_id, failure, pending.retries)
-        return waiter.outcome
+        outcome = waiter.outcome
+        if outcome is None:
+            failure = (
+                CommandFailure.SESSION_CLOSED if pending.sent else CommandFailure.NOT_DELIVERED
+            )
+            outcome = CommandFailed(pending.command_id, pending.msg_id, failure, pending.retries)
+        return CommandResult(outcome, pending.first_serial, pending.retries)
 
     # ----------------------------------------------------------------------------------------
     # Session events

@@ -19,7 +19,7 @@ from anyio.abc import SocketAttribute
 from gateway.auth.base import AuthBackend
 from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.auth.local import LocalAuthBackend
-from gateway.hub import EventHub
+from gateway.hub import EventHub, phone_key
 from gateway.protocol.session import CloseReason
 from gateway.registry import DeviceRegistry
 
@@ -39,23 +39,27 @@ class SessionRegistry:
 
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
+        # Keyed by the phone without leading zeros: the same terminal is one session whether
+        # it (or an API caller) writes 12 or 20 digits.
         self._by_phone: dict[str, TerminalConnection] = {}
 
     def bind(self, connection: TerminalConnection) -> TerminalConnection | None:
         """Register an authenticated connection; returns the one it replaces, if any."""
-        previous = self._by_phone.get(connection.phone)
-        self._by_phone[connection.phone] = connection
+        key = phone_key(connection.phone)
+        previous = self._by_phone.get(key)
+        self._by_phone[key] = connection
         return previous if previous is not connection else None
 
     def unbind(self, connection: TerminalConnection) -> None:
-        if self._by_phone.get(connection.phone) is connection:
-            del self._by_phone[connection.phone]
+        key = phone_key(connection.phone)
+        if self._by_phone.get(key) is connection:
+            del self._by_phone[key]
 
     def get(self, phone: str) -> TerminalConnection | None:
-        return self._by_phone.get(phone)
+        return self._by_phone.get(phone_key(phone))
 
     def node_of(self, phone: str) -> str | None:
-        return self.node_id if phone in self._by_phone else None
+        return self.node_id if phone_key(phone) in self._by_phone else None
 
     def all(self) -> list[TerminalConnection]:
         return list(self._by_phone.values())
@@ -69,7 +73,8 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
         return AcceptAllAuthBackend()
     if config.auth == "local":
         return LocalAuthBackend(DeviceRegistry(config.data_dir))
-    raise ValueError(f"unknown auth mode {config.auth!r}")
+    # "remote" is a gRPC client: the control plane builds it (controlplane.app) and passes it in.
+    raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")
 
 
 class Gateway:

@@ -104,6 +104,7 @@ EXAMPLES = {
     "grpc_listen": "127.0.0.1:50061",
     "grpc_token": "another-token",
     "command_timeout": "12",
+    "stream_queue": "64",
     "command_retry_timeout": "3",
     "command_max_retries": "5",
 }

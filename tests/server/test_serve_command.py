@@ -92,7 +92,10 @@ class ServeProcess:
 async def serving(
     *args: str, environment: Mapping[str, str] | None = None
 ) -> AsyncIterator[ServeProcess]:
-    """``jt808 serve ARGS`` running until the block ends (then killed if still alive)."""
+    """``jt808 serve ARGS`` running until the block ends (then killed if still alive); the gRPC
+    control plane on a free loopback port unless ARGS choose one."""
+    if "--grpc-listen" not in args:
+        args = (*args, "--grpc-listen", f"127.0.0.1:{free_port()}")
     process = await anyio.open_process(
         [*COMMAND, *args],
         cwd=REPO,
@@ -106,7 +109,7 @@ async def serving(
             server = ServeProcess(process)
             tasks.start_soon(server.collect)
             try:
-                await server.wait_for_line("listening")
+                await server.wait_for_line("event=listening ")
                 yield server
             finally:
                 if process.returncode is None:
@@ -127,7 +130,7 @@ async def test_serve_accepts_a_terminal_and_exits_cleanly_on_sigterm(tmp_path: P
             "--listen", str(address), "--auth", "insecure-accept-all",
             "--data-dir", str(tmp_path / "data"),
         ) as server:  # fmt: skip
-            listening = server.wait_for_line("listening")
+            listening = server.wait_for_line("event=listening ")
             assert f"address={address}" in await listening
             assert "INSECURE" in server.log
             async with TerminalClient.connect(address, V2019) as terminal:

@@ -481,7 +481,10 @@ class Event(_message.Message):
     """EVENT_KIND_TRANSPARENT_DATA and EVENT_KIND_MESSAGE: the message."""
     serial: _builtins.int
     body: _builtins.bytes
-    """The message body exactly as received (reassembled when it came in sub-packages)."""
+    """The message body (reassembled when it came in sub-packages), written back from its decoded
+    form: byte for byte what the terminal sent for well-formed bodies and for ids the gateway
+    does not decode.
+    """
     body_json: _builtins.str
     """The decoded body as JSON (the same view as `jt808 decode`); empty when it did not decode."""
     sequence: _builtins.int

@@ -1,0 +1,131 @@
+"""gRPC ``DeviceRegistryService``: the ``jt808 devices`` command over the control plane.
+
+Same data and rules as the CLI (``clients/devices_command.py``): devices from messages and/or
+CSV text (parsed by ``gateway.registry.parse_csv``), added or updated in one transaction, listed
+with their names, deleted by name (which revokes their auth codes).
+
+The handlers are synchronous because the registry is synchronous SQLite; the ``grpc.aio`` server
+runs them in its ``migration_thread_pool``. ``DeviceRegistry`` serialises access with its own lock.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Final
+
+import grpc
+
+from gateway.registry import Device, DeviceImportError, DeviceRegistry, parse_csv
+from jt808.gateway.v1 import device_registry_service_pb2 as pb
+from jt808.gateway.v1 import device_registry_service_pb2_grpc
+
+#: BCD[10] in the 2019 header: the longest phone a registration can present.
+MAX_PHONE_DIGITS: Final = 20
+MAX_PLATE_COLOR: Final = 255
+_REQUIRED_FIELDS: Final = ("manufacturer_id", "terminal_model", "terminal_id")
+_UTF8_BOM: Final = "\ufeff"
+
+
+class InvalidDeviceError(ValueError):
+    """A device of an import request is unusable; the message names it and the field."""
+
+
+def device_from_message(message: pb.Device, index: int) -> Device:
+    """The registry device of ``devices[index]``; values stripped as the CSV import does."""
+    where = f"devices[{index}]"
+    for field in _REQUIRED_FIELDS:
+        if not getattr(message, field).strip():
+            raise InvalidDeviceError(f"{where}.{field} is empty")
+    phone = message.phone.strip()
+    # isascii: str.isdigit also accepts digits of other scripts, which no BCD phone matches.
+    if phone and not (phone.isascii() and phone.isdigit()):
+        raise InvalidDeviceError(f"{where}.phone {phone!r} is not digits")
+    if len(phone) > MAX_PHONE_DIGITS:
+        raise InvalidDeviceError(
+            f"{where}.phone has {len(phone)} digits; at most {MAX_PHONE_DIGITS}"
+        )
+    plate_color = message.plate_color if message.HasField("plate_color") else None
+    if plate_color is not None and plate_color > MAX_PLATE_COLOR:
+        raise InvalidDeviceError(
+            f"{where}.plate_color {plate_color} is outside 0..{MAX_PLATE_COLOR}"
+        )
+    return Device(
+        message.manufacturer_id.strip(),
+        message.terminal_model.strip(),
+        message.terminal_id.strip(),
+        phone,
+        message.plate.strip(),
+        plate_color,
+    )
+
+
+def devices_of(request: pb.ImportDevicesRequest) -> list[Device]:
+    """Every device of the request, messages first, then CSV rows; raises on the first invalid
+    one (``InvalidDeviceError`` or ``DeviceImportError``) so that nothing is written."""
+    devices = [device_from_message(message, i) for i, message in enumerate(request.devices)]
+    if request.csv:
+        # The CLI reads files as utf-8-sig; a pasted file may still start with the BOM.
+        text = request.csv.removeprefix(_UTF8_BOM)
+        devices.extend(parse_csv(io.StringIO(text, newline="")))
+    return devices
+
+
+def device_message(device: Device) -> pb.Device:
+    message = pb.Device(
+        name=device.name,
+        manufacturer_id=device.manufacturer_id,
+        terminal_model=device.terminal_model,
+        terminal_id=device.terminal_id,
+        phone=device.phone,
+        plate=device.plate,
+    )
+    if device.plate_color is not None:
+        message.plate_color = device.plate_color
+    return message
+
+
+class DeviceRegistryServicer(device_registry_service_pb2_grpc.DeviceRegistryServiceServicer):
+    """The local device registry, or ``None`` when the gateway authenticates remotely (then
+    every method fails with FAILED_PRECONDITION)."""
+
+    def __init__(self, registry: DeviceRegistry | None, auth_mode: str) -> None:
+        self._registry = registry
+        self._auth_mode = auth_mode
+
+    def ImportDevices(
+        self, request: pb.ImportDevicesRequest, context: grpc.ServicerContext
+    ) -> pb.ImportDevicesResponse:
+        registry = self._registry_or_abort(context)
+        try:
+            devices = devices_of(request)
+        except InvalidDeviceError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except DeviceImportError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"csv: {error}")
+        return pb.ImportDevicesResponse(imported=registry.upsert(devices))
+
+    def ListDevices(
+        self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDevicesResponse:
+        registry = self._registry_or_abort(context)
+        return pb.ListDevicesResponse(devices=[device_message(d) for d in registry.devices()])
+
+    def DeleteDevice(
+        self, request: pb.DeleteDeviceRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteDeviceResponse:
+        registry = self._registry_or_abort(context)
+        name = request.name.strip()
+        if not name:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name is empty")
+        if not registry.delete(name):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no device named {name}")
+        return pb.DeleteDeviceResponse()
+
+    def _registry_or_abort(self, context: grpc.ServicerContext) -> DeviceRegistry:
+        if self._registry is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "the device registry is used only with --auth local; "
+                f"this gateway runs --auth {self._auth_mode}",
+            )
+        return self._registry

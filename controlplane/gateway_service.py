@@ -1,0 +1,174 @@
+"""``jt808.gateway.v1.GatewayService``: commands, live streams and sessions over gRPC.
+
+Runs on the data plane's event loop: a command is handed to the terminal's connection and the
+handler waits on the reply like any other task; streams read the event hub's bounded per-
+subscriber queues, so a slow client costs its own queue (and a gap marker), never the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from gateway.hub import Gap, LocationReported, TerminalEvent
+from gateway.protocol.commands import CommandFailed
+from gateway.protocol.session import CloseReason
+from gateway.server.connection import TerminalConnection
+from gateway.server.gateway import Gateway
+from jt808.gateway.v1 import gateway_service_pb2 as api
+from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
+
+from .commands import command_body
+from .locations import location_from_event
+from .replies import fill_reply
+from .status import (
+    MAX_COMMAND_TIMEOUT,
+    ApiError,
+    api_error_of,
+    checked_phone,
+    command_failed,
+    invalid,
+    stream_errors,
+    terminal_not_found,
+    unary_errors,
+)
+from .views import KIND_OF_API, event_message, session_message
+
+if TYPE_CHECKING:  # the stubs are generic, the runtime classes are not
+    Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class GatewayServicer(api_grpc.GatewayServiceServicer):
+    def __init__(self, gateway: Gateway, *, stream_queue: int | None = None) -> None:
+        self.gateway = gateway
+        self.stream_queue = stream_queue  # per-subscriber queue; None: the hub's default
+
+    # ----------------------------------------------------------------------------------------
+    # Commands
+
+    @unary_errors
+    async def SendCommand(
+        self, request: api.SendCommandRequest, context: Context
+    ) -> api.SendCommandResponse:
+        phone = checked_phone(request.phone)
+        timeout = self._command_timeout(request)
+        body, msg_id = _command_body(request)
+        connection = self._connection(phone)
+        try:
+            result = await connection.run_command(body, timeout=timeout, msg_id=msg_id)
+        except Exception as error:
+            mapped = api_error_of(error, phone=phone, msg_id=msg_id)
+            if mapped is None:
+                raise
+            raise mapped from None
+        if isinstance(result.outcome, CommandFailed):
+            raise command_failed(phone, result.outcome)
+        response = api.SendCommandResponse(
+            command_serial=result.serial, retransmissions=result.retransmissions
+        )
+        fill_reply(
+            response,
+            result.outcome.reply,
+            phone=connection.phone,
+            device_name=connection.device_name,
+            received_at=self.gateway.wall_clock(),
+        )
+        return response
+
+    def _command_timeout(self, request: api.SendCommandRequest) -> float:
+        if not request.HasField("timeout"):
+            return self.gateway.config.command_timeout
+        seconds = request.timeout.ToTimedelta().total_seconds()
+        if not 0 < seconds <= MAX_COMMAND_TIMEOUT:
+            raise invalid(
+                "timeout", f"{seconds:g} s is outside (0, {MAX_COMMAND_TIMEOUT:g}] seconds"
+            )
+        return seconds
+
+    # ----------------------------------------------------------------------------------------
+    # Streams
+
+    @stream_errors
+    async def StreamLocations(
+        self, request: api.StreamLocationsRequest, context: Context
+    ) -> AsyncIterator[api.StreamLocationsResponse]:
+        phones = [checked_phone(p, f"phones[{i}]") for i, p in enumerate(request.phones)]
+        with self.gateway.hub.subscribe(
+            phones, locations=True, terminal_events=False, max_queue=self.stream_queue
+        ) as subscription:
+            async for item in subscription:
+                if isinstance(item, Gap):
+                    yield api.StreamLocationsResponse(gap=api.Gap(dropped=item.dropped))
+                elif isinstance(item, LocationReported):
+                    yield api.StreamLocationsResponse(location=location_from_event(item))
+        raise _shutting_down()
+
+    @stream_errors
+    async def StreamEvents(
+        self, request: api.StreamEventsRequest, context: Context
+    ) -> AsyncIterator[api.StreamEventsResponse]:
+        phones = [checked_phone(p, f"phones[{i}]") for i, p in enumerate(request.phones)]
+        kinds = set()
+        for index, value in enumerate(request.kinds):
+            kind = KIND_OF_API.get(value)
+            if kind is None:
+                raise invalid(f"kinds[{index}]", f"{value} is not an event kind")
+            kinds.add(kind)
+        with self.gateway.hub.subscribe(
+            phones, locations=False, terminal_events=True, max_queue=self.stream_queue
+        ) as subscription:
+            async for item in subscription:
+                if isinstance(item, Gap):
+                    yield api.StreamEventsResponse(gap=api.Gap(dropped=item.dropped))
+                elif isinstance(item, TerminalEvent) and (not kinds or item.kind in kinds):
+                    yield api.StreamEventsResponse(event=event_message(item))
+        raise _shutting_down()
+
+    # ----------------------------------------------------------------------------------------
+    # Sessions
+
+    @unary_errors
+    async def ListSessions(
+        self, request: api.ListSessionsRequest, context: Context
+    ) -> api.ListSessionsResponse:
+        connections = sorted(self.gateway.sessions.all(), key=lambda c: c.phone)
+        return api.ListSessionsResponse(
+            sessions=[session_message(self.gateway, c) for c in connections]
+        )
+
+    @unary_errors
+    async def GetSession(
+        self, request: api.GetSessionRequest, context: Context
+    ) -> api.GetSessionResponse:
+        connection = self._connection(checked_phone(request.phone))
+        return api.GetSessionResponse(session=session_message(self.gateway, connection))
+
+    @unary_errors
+    async def DisconnectSession(
+        self, request: api.DisconnectSessionRequest, context: Context
+    ) -> api.DisconnectSessionResponse:
+        connection = self._connection(checked_phone(request.phone))
+        await connection.close(CloseReason.DISCONNECT_REQUESTED)
+        return api.DisconnectSessionResponse()
+
+    def _connection(self, phone: str) -> TerminalConnection:
+        connection = self.gateway.sessions.get(phone)
+        if connection is None:
+            raise terminal_not_found(phone)
+        return connection
+
+
+def _command_body(request: api.SendCommandRequest) -> tuple[Any, int]:
+    try:
+        return command_body(request)
+    except Exception as error:
+        mapped = api_error_of(error)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down; reconnect later")

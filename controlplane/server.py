@@ -1,0 +1,107 @@
+"""The gRPC control plane on the data plane's event loop: GatewayService, DeviceRegistryService,
+health checking and reflection, behind the bearer-token interceptor when a token is set.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+import anyio
+import anyio.abc
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from gateway.auth.local import LocalAuthBackend
+from gateway.server.config import HostPort
+from gateway.server.gateway import Gateway
+from gateway.server.logs import get_logger
+from jt808.gateway.v1 import (
+    device_registry_service_pb2,
+    device_registry_service_pb2_grpc,
+    gateway_service_pb2,
+    gateway_service_pb2_grpc,
+)
+
+from .access import BearerTokenInterceptor
+from .devices import DeviceRegistryServicer
+from .gateway_service import GatewayServicer
+
+log = get_logger()
+GATEWAY_SERVICE: Final = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"]
+REGISTRY_SERVICE: Final = device_registry_service_pb2.DESCRIPTOR.services_by_name[
+    "DeviceRegistryService"
+]
+#: Time given to calls in progress when the gateway stops.
+SHUTDOWN_GRACE: Final = 2.0
+
+
+class ControlPlaneBindError(OSError):
+    """The control plane's address cannot be bound."""
+
+
+class ControlPlane:
+    def __init__(self, gateway: Gateway, *, address: HostPort | None = None) -> None:
+        self.gateway = gateway
+        self.requested = address or gateway.config.grpc_listen
+        self.address: HostPort | None = None
+        self.health = HealthServicer()
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until cancelled, then stop with a short grace period."""
+        config = self.gateway.config
+        token = config.grpc_token
+        interceptors = [] if token is None else [BearerTokenInterceptor(token)]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc-sync") as pool:
+            server = grpc.aio.server(
+                interceptors=interceptors,
+                migration_thread_pool=pool,  # the registry service is synchronous SQLite
+                # Without this a second gateway could bind the same port and share its calls.
+                options=[("grpc.so_reuseport", 0)],
+            )
+            self._add_services(server)
+            try:
+                port = server.add_insecure_port(str(self.requested))
+            except RuntimeError as error:
+                raise ControlPlaneBindError(
+                    f"cannot listen on {self.requested} for gRPC: {error}"
+                ) from None
+            self.address = HostPort(self.requested.host, port)
+            # Health: "" (the whole server) and each service are serving once started.
+            for name in ("", GATEWAY_SERVICE.full_name, REGISTRY_SERVICE.full_name):
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await server.start()
+            log.info(
+                "control plane listening",
+                extra={"address": str(self.address),
+                       "access": "bearer token" if interceptors else "loopback only"},
+            )  # fmt: skip
+            try:
+                task_status.started(self.address)
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self.health.enter_graceful_shutdown()
+                    await server.stop(SHUTDOWN_GRACE)
+
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        gateway = self.gateway
+        gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
+            GatewayServicer(gateway, stream_queue=gateway.config.stream_queue), server
+        )
+        registry = gateway.auth.registry if isinstance(gateway.auth, LocalAuthBackend) else None
+        device_registry_service_pb2_grpc.add_DeviceRegistryServiceServicer_to_server(
+            DeviceRegistryServicer(registry, gateway.config.auth), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = (
+            GATEWAY_SERVICE.full_name,
+            REGISTRY_SERVICE.full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
