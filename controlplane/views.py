@@ -15,6 +15,8 @@ from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
+from .locations import proto_text
+
 EVENT_KINDS: Final[dict[EventKind, api.EventKind.ValueType]] = {
     EventKind.CONNECTED: api.EVENT_KIND_CONNECTED,
     EventKind.REGISTERED: api.EVENT_KIND_REGISTERED,
@@ -43,7 +45,7 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
 
     message = api.Session(
         phone=connection.phone,
-        device_name=connection.device_name,
+        device_name=proto_text(connection.device_name),
         protocol_version=int(session.version) if session.version is not None else 0,
         remote_address=connection.remote_address,
         connected_time=wall(session.connected_at),
@@ -66,7 +68,7 @@ def event_message(event: TerminalEvent) -> api.Event:
     message = api.Event(
         kind=EVENT_KINDS[event.kind],
         phone=event.phone,
-        device_name=event.device_name,
+        device_name=proto_text(event.device_name),
         time=timestamp(event.at),
         remote_address=event.remote_address,
         reason=event.reason,
@@ -80,5 +82,6 @@ def event_message(event: TerminalEvent) -> api.Event:
             message.body = encode_body(carried.body, carried.header.version) + carried.trailing
         except EncodeError:
             message.body = b""
-        message.body_json = json.dumps(carried.body.to_json(), ensure_ascii=False)
+        # ensure_ascii: lone surrogates (undecodable text bytes) become escapes, valid UTF-8.
+        message.body_json = json.dumps(carried.body.to_json())
     return message
