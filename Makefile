@@ -41,6 +41,7 @@ serve: $(BIN)/.installed
 ## Benchmarks print figures; they are never part of the test suite.
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.codec
+	$(BIN)/python -m benchmarks.control_plane
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
