@@ -44,7 +44,7 @@ async def wait_for_sessions(app: GatewayApp, count: int) -> list[str]:
     return sorted(c.phone for c in app.gateway.sessions.all())
 
 
-async def commands(stub: gateway_service_pb2_grpc.GatewayServiceStub, phones: list[str],
+async def commands(stub: gateway_service_pb2_grpc.GatewayServiceAsyncStub, phones: list[str],
                    count: int, concurrency: int) -> None:  # fmt: skip
     def request(index: int) -> gateway_service_pb2.SendCommandRequest:
         return gateway_service_pb2.SendCommandRequest(
@@ -82,7 +82,7 @@ async def commands(stub: gateway_service_pb2_grpc.GatewayServiceStub, phones: li
     )
 
 
-async def stream(app: GatewayApp, stub: gateway_service_pb2_grpc.GatewayServiceStub,
+async def stream(app: GatewayApp, stub: gateway_service_pb2_grpc.GatewayServiceAsyncStub,
                  address: HostPort, terminals: int, reports: int) -> None:  # fmt: skip
     received = gaps = 0
     call = stub.StreamLocations(gateway_service_pb2.StreamLocationsRequest())
