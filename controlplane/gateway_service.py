@@ -7,7 +7,8 @@ subscriber queues, so a slow client costs its own queue (and a gap marker), neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -56,13 +57,23 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         timeout = self._command_timeout(request)
         body, msg_id = _command_body(request)
         connection = self._connection(phone)
+        started = self.gateway.clock()
+        outcome = "refused"
         try:
             result = await connection.run_command(body, timeout=timeout, msg_id=msg_id)
         except Exception as error:
             mapped = api_error_of(error, phone=phone, msg_id=msg_id)
             if mapped is None:
+                outcome = "error"
                 raise
             raise mapped from None
+        else:
+            ended = result.outcome
+            outcome = ended.reason.name.lower() if isinstance(ended, CommandFailed) else "answered"
+        finally:
+            self.gateway.metrics.commands.labels(f"0x{msg_id:04X}", outcome).observe(
+                self.gateway.clock() - started
+            )
         if isinstance(result.outcome, CommandFailed):
             raise command_failed(phone, result.outcome)
         response = api.SendCommandResponse(
@@ -97,7 +108,7 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         phones = [checked_phone(p, f"phones[{i}]") for i, p in enumerate(request.phones)]
         with self.gateway.hub.subscribe(
             phones, locations=True, terminal_events=False, max_queue=self.stream_queue
-        ) as subscription:
+        ) as subscription, self._counted("locations"):
             async for item in subscription:
                 if isinstance(item, Gap):
                     yield api.StreamLocationsResponse(gap=api.Gap(dropped=item.dropped))
@@ -118,7 +129,7 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
             kinds.add(kind)
         with self.gateway.hub.subscribe(
             phones, locations=False, terminal_events=True, max_queue=self.stream_queue
-        ) as subscription:
+        ) as subscription, self._counted("events"):
             async for item in subscription:
                 if isinstance(item, Gap):
                     yield api.StreamEventsResponse(gap=api.Gap(dropped=item.dropped))
@@ -152,6 +163,15 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         connection = self._connection(checked_phone(request.phone))
         await connection.close(CloseReason.DISCONNECT_REQUESTED)
         return api.DisconnectSessionResponse()
+
+    @contextmanager
+    def _counted(self, stream: str) -> Iterator[None]:
+        gauge = self.gateway.metrics.stream_subscribers.labels(stream)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
 
     def _connection(self, phone: str) -> TerminalConnection:
         connection = self.gateway.sessions.get(phone)

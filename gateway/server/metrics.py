@@ -56,6 +56,19 @@ class GatewayMetrics:
             registry=registry,
         )
 
+        self.commands = Histogram(
+            "jt808_command_seconds",
+            "Platform commands (SendCommand): time to the reply, by command id and outcome",
+            ["msg_id", "outcome"],
+            registry=registry,
+        )
+        self.stream_subscribers = Gauge(
+            "jt808_stream_subscribers",
+            "gRPC stream subscribers connected now, by stream",
+            ["stream"],
+            registry=registry,
+        )
+
     def serve(self, address: HostPort) -> None:
         """Serve /metrics on ``address`` (a daemon thread of prometheus_client)."""
         server, _thread = start_http_server(address.port, addr=address.host, registry=self.registry)
