@@ -91,7 +91,8 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
     def _command_timeout(self, request: api.SendCommandRequest) -> float:
         if not request.HasField("timeout"):
             return self.gateway.config.command_timeout
-        seconds = request.timeout.ToTimedelta().total_seconds()
+        duration = request.timeout  # not via timedelta: it overflows on absurd durations
+        seconds = duration.seconds + duration.nanos / 1e9
         if not 0 < seconds <= MAX_COMMAND_TIMEOUT:
             raise invalid(
                 "timeout", f"{seconds:g} s is outside (0, {MAX_COMMAND_TIMEOUT:g}] seconds"
