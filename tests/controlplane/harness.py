@@ -126,3 +126,32 @@ async def api_channel(app: RunningApp) -> AsyncIterator[grpc.aio.Channel]:
 
 def bearer(token: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {token}"),)
+
+
+# --------------------------------------------------------------------------------------------
+# Server streams over a real channel (test_streams, test_sessions_api)
+
+
+async def wait_for_subscribers(app: RunningApp, count: int, timeout: float = 5.0) -> None:
+    """Until the event hub has ``count`` subscribers. A stream call is live once its
+    subscription exists; the server sends nothing before the first item, so the client alone
+    cannot tell when events start to reach it."""
+    with anyio.fail_after(timeout):
+        while app.gateway.hub.stats.subscribers < count:
+            await anyio.sleep(0.005)
+
+
+async def read_items(
+    call: grpc.aio.UnaryStreamCall[Any, Any], count: int, timeout: float = 5.0
+) -> list[Any]:
+    """The next ``count`` items of a server stream (annotate the result with the response
+    type); fails when the stream ends or stalls first."""
+    iterator = aiter(call)
+    items: list[Any] = []
+    with anyio.fail_after(timeout):
+        while len(items) < count:
+            try:
+                items.append(await anext(iterator))
+            except StopAsyncIteration:
+                raise AssertionError(f"the stream ended after {len(items)} items") from None
+    return items
