@@ -27,10 +27,11 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
-        handler = await continuation(handler_call_details)
         problem = self._problem(handler_call_details.invocation_metadata or ())
-        if problem is None or handler is None:
+        handler = await continuation(handler_call_details)
+        if problem is None:
             return handler
+        # Unknown methods are refused the same way, so that nobody can probe what exists.
         return _refusal(handler, problem)
 
     def _problem(self, metadata: Any) -> str | None:
@@ -43,13 +44,15 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         return None
 
 
-def _refusal(handler: Handler, problem: str) -> Handler:
+def _refusal(handler: Handler | None, problem: str) -> Handler:
     """A handler of the same shape as ``handler`` that only refuses the call (grpc.aio takes a
     plain coroutine for streaming responses too)."""
 
     async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
+    if handler is None:
+        return grpc.unary_unary_rpc_method_handler(refuse)
     deserializer = handler.request_deserializer
     serializer = handler.response_serializer
     if handler.request_streaming and handler.response_streaming:

@@ -107,9 +107,12 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         self, request: api.StreamLocationsRequest, context: Context
     ) -> AsyncIterator[api.StreamLocationsResponse]:
         phones = [checked_phone(p, f"phones[{i}]") for i, p in enumerate(request.phones)]
-        with self.gateway.hub.subscribe(
-            phones, locations=True, terminal_events=False, max_queue=self.stream_queue
-        ) as subscription, self._counted("locations"):
+        with (
+            self.gateway.hub.subscribe(
+                phones, locations=True, terminal_events=False, max_queue=self.stream_queue
+            ) as subscription,
+            self._counted("locations"),
+        ):
             async for item in subscription:
                 if isinstance(item, Gap):
                     yield api.StreamLocationsResponse(gap=api.Gap(dropped=item.dropped))
@@ -128,9 +131,12 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
             if kind is None:
                 raise invalid(f"kinds[{index}]", f"{value} is not an event kind")
             kinds.add(kind)
-        with self.gateway.hub.subscribe(
-            phones, locations=False, terminal_events=True, max_queue=self.stream_queue
-        ) as subscription, self._counted("events"):
+        with (
+            self.gateway.hub.subscribe(
+                phones, locations=False, terminal_events=True, max_queue=self.stream_queue
+            ) as subscription,
+            self._counted("events"),
+        ):
             async for item in subscription:
                 if isinstance(item, Gap):
                     yield api.StreamEventsResponse(gap=api.Gap(dropped=item.dropped))

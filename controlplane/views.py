@@ -48,7 +48,7 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
         device_name=proto_text(connection.device_name),
         protocol_version=int(session.version) if session.version is not None else 0,
         remote_address=connection.remote_address,
-        connected_time=wall(session.connected_at),
+        connected_time=timestamp(connection.connected_wall),
         last_activity_time=wall(session.last_activity),
         bytes_received=stats.bytes_in,
         bytes_sent=stats.bytes_out,
@@ -59,8 +59,8 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
         pending_commands=len(session.pending_commands),
         node=gateway.sessions.node_id,
     )
-    if session.authenticated_at is not None:
-        message.authenticated_time.CopyFrom(wall(session.authenticated_at))
+    if connection.authenticated_wall is not None:
+        message.authenticated_time.CopyFrom(timestamp(connection.authenticated_wall))
     return message
 
 

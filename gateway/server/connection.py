@@ -13,6 +13,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import anyio
@@ -105,6 +106,9 @@ class TerminalConnection:
             utc_now=gateway.wall_clock,
             remote_address=remote_address,
         )
+        #: Wall-clock times for the API (the session itself runs on the monotonic clock).
+        self.connected_wall = gateway.wall_clock()
+        self.authenticated_wall: datetime | None = None
         self._send_lock = anyio.Lock()
         self._waiters: dict[int, CommandWaiter] = {}
         self._timer_changed = anyio.Event()
@@ -302,6 +306,7 @@ class TerminalConnection:
             if previous is not None:
                 log.info("connection replaced by a newer one", extra=previous._fields())
                 await previous.close(CloseReason.REPLACED)
+            self.authenticated_wall = self.gateway.wall_clock()
             log.info("authenticated", extra=self._fields(version=int(event.version)))
             self._publish(EventKind.AUTHENTICATED)
         elif isinstance(event, TerminalRegistered):

@@ -38,11 +38,6 @@ CSV = (
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def registry(tmp_path: Path) -> Iterator[DeviceRegistry]:
     with DeviceRegistry(tmp_path) as opened:
         yield opened

@@ -81,11 +81,6 @@ QUERY_LOCATION: Final = api.SendCommandRequest(
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --------------------------------------------------------------------------------------------
 # The servicer on the test's loop
 
@@ -180,6 +175,9 @@ class FakeConnection:
         modem.replies()
         self.session: TerminalSession = modem.session
         self.remote_address = REMOTE
+        # The wall-clock times a TerminalConnection records at connect and at authentication.
+        self.connected_wall = wall_before(100)
+        self.authenticated_wall: datetime | None = wall_before(60)
         self.calls: list[CommandCall] = []
         self.closed: list[CloseReason] = []
         #: What the next ``run_command`` returns or raises.

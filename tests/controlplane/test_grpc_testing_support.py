@@ -22,11 +22,6 @@ GATEWAY_SERVICE = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayServic
 AioContext = grpc.aio.ServicerContext[Any, Any]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class ToyRegistry(device_registry_service_pb2_grpc.DeviceRegistryServiceServicer):
     """Echoes what the adapter must carry: status, details, trailing metadata, metadata."""
 

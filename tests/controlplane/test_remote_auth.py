@@ -77,11 +77,6 @@ FAST: Final[dict[str, Any]] = {
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # grpc.aio needs an asyncio loop
-
-
 # ---- the test service ------------------------------------------------------------------------
 
 

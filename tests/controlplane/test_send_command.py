@@ -52,11 +52,6 @@ FRAME_TIMEOUT: Final = 2.0
 PHONE_START: Final = 13_800_000_000
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --------------------------------------------------------------------------------------------
 # Setup: a gateway with simulated terminals, or with one scripted terminal.
 

@@ -15,8 +15,9 @@ Errors (the same mapping for every method):
 * DEADLINE_EXCEEDED: the command got no reply in time. The message and the trailing metadata
   `jt808-command-outcome` tell "sent, no reply" (sent and retransmitted, never answered) from
   "not delivered" (the bytes never left the gateway).
-* RESOURCE_EXHAUSTED: the terminal already has the maximum number of commands in flight, or a
-  stream subscriber fell too far behind.
+* RESOURCE_EXHAUSTED: the terminal already has the maximum number of commands in flight.
+  (A stream subscriber that falls behind is not failed: it gets a `gap` item saying how many
+  items it lost.)
 * A terminal that answers a command with failure, bad message or unsupported is not an error:
   the call succeeds and `result` carries the terminal's result code.
 """
