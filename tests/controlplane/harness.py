@@ -56,12 +56,14 @@ def app_config(data_dir: Path, **changes: Any) -> GatewayConfig:
 
 @asynccontextmanager
 async def running_app(
-    data_dir: Path, *, auth: AuthBackend | None = None, **changes: Any
+    data_dir: Path, *, backend: AuthBackend | None = None, **changes: Any
 ) -> AsyncIterator[RunningApp]:
+    """``changes`` are GatewayConfig fields (``auth="remote"`` etc.); ``backend`` replaces the
+    auth backend the app would build from them."""
     config = app_config(data_dir, **changes)
-    if auth is None and config.auth == "insecure-accept-all":
-        auth = AcceptAllAuthBackend()
-    app = GatewayApp(config, auth=auth)
+    if backend is None and config.auth == "insecure-accept-all":
+        backend = AcceptAllAuthBackend()
+    app = GatewayApp(config, auth=backend)
     async with anyio.create_task_group() as tasks:
         addresses: Addresses = await tasks.start(app.serve)
         try:

@@ -65,7 +65,7 @@ def local_app(tmp_path: Path, **changes: Any) -> AbstractAsyncContextManager[Run
     """A running gateway whose devices are in the local registry (DeviceRegistryService calls
     then succeed instead of failing with FAILED_PRECONDITION)."""
     return running_app(
-        tmp_path, auth=LocalAuthBackend(DeviceRegistry(tmp_path / "data")), **changes
+        tmp_path, backend=LocalAuthBackend(DeviceRegistry(tmp_path / "data")), **changes
     )
 
 

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import grpc
@@ -33,8 +33,14 @@ from gateway.protocol.ids import MessageId
 from gateway.server.config import ConfigError, GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
 from jt808.auth.v1 import auth_pb2, auth_pb2_grpc
+from jt808.gateway.v1.gateway_service_pb2 import GetSessionRequest
+from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceStub
+from tests.controlplane.harness import api_channel, running_app
 from tests.server.harness import address_of, connection_of, free_port, metric, running
 from tests.server.terminal_client import DEVICE_NAME, TerminalClient
+
+if TYPE_CHECKING:
+    from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceAsyncStub
 
 pytestmark = pytest.mark.anyio
 
@@ -708,3 +714,31 @@ async def test_terminals_are_let_in_by_the_service_and_refused_when_it_is_gone(
                         outcome="unavailable",
                     )
                     assert samples == 1
+
+
+@pytest.mark.anyio
+async def test_the_app_builds_the_remote_backend_from_its_settings(tmp_path: Path) -> None:
+    """The path of `jt808 serve --auth remote --auth-endpoint ...`: GatewayApp builds the backend
+    from the config, a terminal the service accepts is let in and reachable over the API."""
+    service = FakeAuthService()
+    with anyio.fail_after(10):
+        async with (
+            serving(service) as running_service,
+            running_app(
+                tmp_path,
+                auth="remote",
+                auth_endpoint=HostPort("127.0.0.1", running_service.port),
+                auth_token="service-token",
+            ) as app,
+        ):
+            assert isinstance(app.gateway.auth, RemoteAuthBackend)
+            async with TerminalClient.connect(app.addresses.terminals, V2013) as terminal:
+                await terminal.register()
+                assert await terminal.authenticate(AUTH_CODE) is ResultCode.SUCCESS
+                async with api_channel(app) as channel:
+                    stub: GatewayServiceAsyncStub = GatewayServiceStub(channel)
+                    found = await stub.GetSession(GetSessionRequest(phone=terminal.phone))
+                assert found.session.device_name == DEVICE_NAME
+    assert [call.metadata.get("authorization") for call in service.calls] == [
+        "Bearer service-token"
+    ] * 2
