@@ -55,7 +55,7 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
     ) -> api.SendCommandResponse:
         phone = checked_phone(request.phone)
         timeout = self._command_timeout(request)
-        body, msg_id = _command_body(request)
+        body, msg_id = command_body(request)
         connection = self._connection(phone)
         started = self.gateway.clock()
         outcome = "refused"
@@ -185,16 +185,6 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         if connection is None:
             raise terminal_not_found(phone)
         return connection
-
-
-def _command_body(request: api.SendCommandRequest) -> tuple[Any, int]:
-    try:
-        return command_body(request)
-    except Exception as error:
-        mapped = api_error_of(error)
-        if mapped is None:
-            raise
-        raise mapped from None
 
 
 def _shutting_down() -> ApiError:

@@ -30,7 +30,7 @@ from gateway.auth.base import (
 )
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.wire import TEXT_ENCODING
-from gateway.server.config import ConfigError, GatewayConfig
+from gateway.server.config import ConfigError, GatewayConfig, remote_auth_endpoint
 from gateway.server.logs import LOGGER_NAME
 from jt808.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -131,13 +131,10 @@ class RemoteAuthBackend:
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> RemoteAuthBackend:
-        if config.auth_endpoint is None:
-            raise ConfigError(
-                "--auth remote needs --auth-endpoint HOST:PORT (the DeviceAuthService)"
-            )
+        endpoint = remote_auth_endpoint(config)
         tls_ca = _read_ca(config.auth_tls_ca) if config.auth_tls_ca is not None else None
         return cls(
-            str(config.auth_endpoint),
+            str(endpoint),
             attempt_timeout=config.auth_attempt_timeout,
             retries=config.auth_retries,
             total_timeout=config.auth_timeout,

@@ -17,7 +17,7 @@ from gateway.protocol.bodies.general import TerminalGeneralResponse
 from gateway.protocol.bodies.location import LocationReport, QueryLocationResponse
 from gateway.protocol.bodies.vehicle import VehicleControlResponse
 from gateway.protocol.body import Body
-from gateway.protocol.message import Message, encode_body
+from gateway.protocol.message import Message, encode_message_body
 from jt808.gateway.v1 import commands_pb2, gateway_service_pb2, location_pb2
 
 from .locations import aware, location_message, proto_text
@@ -43,7 +43,7 @@ def fill_reply(
     if fill is not None:
         fill(response, body, _Context(reply, phone, device_name, received_at))
         return
-    response.raw_body = encode_body(body, reply.header.version) + reply.trailing
+    response.raw_body = encode_message_body(reply)
 
 
 def _result(body: Body) -> int:

@@ -112,19 +112,29 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ApiError) ->
     await context.abort(error.code, error.details)
 
 
+def _known(error: Exception) -> ApiError:
+    """The status of an error a request can cause; anything else is a bug and propagates
+    (grpc reports it as UNKNOWN)."""
+    mapped = api_error_of(error)
+    if mapped is None:
+        raise error
+    return mapped
+
+
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 G = TypeVar("G", bound=Callable[..., AsyncIterator[Any]])
 
 
 def unary_errors(method: F) -> F:
-    """Abort the call with the status of an ``ApiError`` raised by a unary method."""
+    """Abort the call with the status of an ``ApiError`` (or a known error, ``api_error_of``)
+    raised by a unary method."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: Any) -> Any:
         try:
             return await method(self, request, context)
-        except ApiError as error:
-            await abort(context, error)
+        except Exception as error:
+            await abort(context, _known(error))
 
     return wrapper  # type: ignore[return-value]
 
@@ -137,7 +147,7 @@ def stream_errors(method: G) -> G:
         try:
             async for item in method(self, request, context):
                 yield item
-        except ApiError as error:
-            await abort(context, error)
+        except Exception as error:
+            await abort(context, _known(error))
 
     return wrapper  # type: ignore[return-value]

@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.hub import EventKind, TerminalEvent
 from gateway.protocol.errors import EncodeError
-from gateway.protocol.message import encode_body
+from gateway.protocol.message import encode_message_body
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
 from jt808.gateway.v1 import gateway_service_pb2 as api
@@ -79,7 +79,7 @@ def event_message(event: TerminalEvent) -> api.Event:
         message.msg_id = carried.header.msg_id
         message.serial = carried.header.serial
         try:
-            message.body = encode_body(carried.body, carried.header.version) + carried.trailing
+            message.body = encode_message_body(carried)
         except EncodeError:
             message.body = b""
         # ensure_ascii: lone surrogates (undecodable text bytes) become escapes, valid UTF-8.

@@ -112,11 +112,16 @@ def encode_body(body: Body, version: ProtocolVersion) -> bytes:
     return bytes(w.out)
 
 
+def encode_message_body(message: Message) -> bytes:
+    """The body bytes of ``message`` in its revision, the trailing bytes it came with included
+    (byte for byte what the terminal sent, for well-formed bodies and undecoded ids)."""
+    return encode_body(message.body, message.header.version) + message.trailing
+
+
 def encode_message(message: Message) -> bytes:
     """Wire bytes of one frame. Bodies over 1023 bytes need ``subpackage.encode_split``."""
-    header = message.header
-    data = encode_body(message.body, header.version) + message.trailing
-    return encode_frame(encode_header(header, len(data)) + data)
+    data = encode_message_body(message)
+    return encode_frame(encode_header(message.header, len(data)) + data)
 
 
 def encode(header: Header, body: Body) -> bytes:
@@ -133,4 +138,5 @@ __all__ = [
     "encode",
     "encode_body",
     "encode_message",
+    "encode_message_body",
 ]

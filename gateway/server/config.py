@@ -251,10 +251,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def remote_auth_endpoint(config: GatewayConfig) -> HostPort:
+    """The DeviceAuthService of ``--auth remote``; a ConfigError when none is set."""
+    if config.auth_endpoint is None:
+        raise ConfigError("--auth remote needs --auth-endpoint HOST:PORT (the DeviceAuthService)")
+    return config.auth_endpoint
+
+
 def validate(config: GatewayConfig) -> None:
     """Combinations of settings that cannot work (or would be unsafe) fail at startup."""
-    if config.auth == "remote" and config.auth_endpoint is None:
-        raise ConfigError("--auth remote needs --auth-endpoint HOST:PORT (the DeviceAuthService)")
+    if config.auth == "remote":
+        remote_auth_endpoint(config)
     if config.auth != "remote" and config.auth_endpoint is not None:
         raise ConfigError(
             f"--auth-endpoint is only used with --auth remote (auth is {config.auth})"
