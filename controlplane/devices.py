@@ -15,14 +15,12 @@ from typing import Final
 
 import grpc
 
-from gateway.registry import Device, DeviceImportError, DeviceRegistry, parse_csv
+from gateway.registry import Device, DeviceImportError, DeviceRegistry, checked_device, parse_csv
 from jt808.gateway.v1 import device_registry_service_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2_grpc
 
 #: BCD[10] in the 2019 header: the longest phone a registration can present.
 MAX_PHONE_DIGITS: Final = 20
-MAX_PLATE_COLOR: Final = 255
-_REQUIRED_FIELDS: Final = ("manufacturer_id", "terminal_model", "terminal_id")
 _UTF8_BOM: Final = "\ufeff"
 
 
@@ -31,32 +29,26 @@ class InvalidDeviceError(ValueError):
 
 
 def device_from_message(message: pb.Device, index: int) -> Device:
-    """The registry device of ``devices[index]``; values stripped as the CSV import does."""
-    where = f"devices[{index}]"
-    for field in _REQUIRED_FIELDS:
-        if not getattr(message, field).strip():
-            raise InvalidDeviceError(f"{where}.{field} is empty")
-    phone = message.phone.strip()
-    # isascii: str.isdigit also accepts digits of other scripts, which no BCD phone matches.
-    if phone and not (phone.isascii() and phone.isdigit()):
-        raise InvalidDeviceError(f"{where}.phone {phone!r} is not digits")
-    if len(phone) > MAX_PHONE_DIGITS:
-        raise InvalidDeviceError(
-            f"{where}.phone has {len(phone)} digits; at most {MAX_PHONE_DIGITS}"
+    """The registry device of ``devices[index]``, checked by the CSV import's own rules, plus
+    the phone length a registration can present."""
+    where = f"devices[{index}]."
+    try:
+        device = checked_device(
+            where,
+            manufacturer_id=message.manufacturer_id,
+            terminal_model=message.terminal_model,
+            terminal_id=message.terminal_id,
+            phone=message.phone,
+            plate=message.plate,
+            plate_color=message.plate_color if message.HasField("plate_color") else None,
         )
-    plate_color = message.plate_color if message.HasField("plate_color") else None
-    if plate_color is not None and plate_color > MAX_PLATE_COLOR:
+    except DeviceImportError as error:
+        raise InvalidDeviceError(str(error)) from None
+    if len(device.phone) > MAX_PHONE_DIGITS:
         raise InvalidDeviceError(
-            f"{where}.plate_color {plate_color} is outside 0..{MAX_PLATE_COLOR}"
+            f"{where}phone has {len(device.phone)} digits; at most {MAX_PHONE_DIGITS}"
         )
-    return Device(
-        message.manufacturer_id.strip(),
-        message.terminal_model.strip(),
-        message.terminal_id.strip(),
-        phone,
-        message.plate.strip(),
-        plate_color,
-    )
+    return device
 
 
 def devices_of(request: pb.ImportDevicesRequest) -> list[Device]:

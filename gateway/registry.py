@@ -296,12 +296,6 @@ def parse_csv(source: TextIO) -> Iterator[Device]:
                 f"line {line}: more values than columns (quote values that contain commas)"
             )
         values = {k: (v or "").strip() for k, v in row.items() if k is not None}
-        for name in CSV_COLUMNS[:3]:
-            if not values.get(name):
-                raise DeviceImportError(f"line {line}: {name} is empty")
-        phone = values.get("phone", "")
-        if phone and not (phone.isascii() and phone.isdigit()):
-            raise DeviceImportError(f"line {line}: phone {phone!r} is not digits")
         color_text = values.get("plate_color", "")
         try:
             color = int(color_text) if color_text else None
@@ -309,13 +303,37 @@ def parse_csv(source: TextIO) -> Iterator[Device]:
             raise DeviceImportError(
                 f"line {line}: plate_color {color_text!r} is not a number"
             ) from None
-        if color is not None and not 0 <= color <= 255:
-            raise DeviceImportError(f"line {line}: plate_color {color} is outside 0..255")
-        yield Device(
-            values["manufacturer_id"],
-            values["terminal_model"],
-            values["terminal_id"],
-            phone,
-            values.get("plate", ""),
-            color,
+        yield checked_device(
+            f"line {line}: ",
+            manufacturer_id=values.get("manufacturer_id", ""),
+            terminal_model=values.get("terminal_model", ""),
+            terminal_id=values.get("terminal_id", ""),
+            phone=values.get("phone", ""),
+            plate=values.get("plate", ""),
+            plate_color=color,
         )
+
+
+def checked_device(
+    where: str,
+    *,
+    manufacturer_id: str,
+    terminal_model: str,
+    terminal_id: str,
+    phone: str = "",
+    plate: str = "",
+    plate_color: int | None = None,
+) -> Device:
+    """A device from operator input (a CSV row, an API message), values stripped; a
+    ``DeviceImportError`` names ``where`` (``"line 4: "``, ``"devices[2]."``) and the field."""
+    identity = (manufacturer_id.strip(), terminal_model.strip(), terminal_id.strip())
+    for name, value in zip(CSV_COLUMNS[:3], identity, strict=True):
+        if not value:
+            raise DeviceImportError(f"{where}{name} is empty")
+    phone = phone.strip()
+    # isascii: str.isdigit also accepts digits of other scripts, which no BCD phone matches.
+    if phone and not (phone.isascii() and phone.isdigit()):
+        raise DeviceImportError(f"{where}phone {phone!r} is not digits")
+    if plate_color is not None and not 0 <= plate_color <= 255:
+        raise DeviceImportError(f"{where}plate_color {plate_color} is outside 0..255")
+    return Device(*identity, phone, plate.strip(), plate_color)
