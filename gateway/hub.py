@@ -20,14 +20,10 @@ from typing import Final
 import anyio
 
 from .protocol.bodies.location import LocationReport
+from .protocol.header import phone_key
 from .protocol.message import Message
 
 DEFAULT_QUEUE: Final = 4096
-
-
-def phone_key(phone: str) -> str:
-    """Phones match without their leading zeros: 2019 pads to 20 digits what 2013 sends as 12."""
-    return phone.lstrip("0") or "0"
 
 
 class EventKind(StrEnum):

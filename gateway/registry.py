@@ -32,6 +32,7 @@ from .auth.base import (
     device_name_of,
 )
 from .protocol.bodies.registration import RegisterResult
+from .protocol.header import phone_key
 
 DATABASE_NAME: Final = "devices.sqlite3"
 AUTH_CODE_BYTES: Final = 16
@@ -84,11 +85,6 @@ class Device:
 
 class DeviceImportError(ValueError):
     """A CSV row cannot be imported; the message names the line and the column."""
-
-
-def normalize_phone(phone: str) -> str:
-    """Phones are compared without leading zeros (12 vs 20 BCD digits of the same number)."""
-    return phone.lstrip("0") or "0"
 
 
 def _digest(code: str) -> bytes:
@@ -194,7 +190,7 @@ class DeviceRegistry:
         if row is None:
             return RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND, device_name=name)
         pinned_phone, pinned_plate = row
-        if pinned_phone and normalize_phone(pinned_phone) != normalize_phone(request.phone):
+        if pinned_phone and phone_key(pinned_phone) != phone_key(request.phone):
             # The device is bound to another SIM: someone else may be using its identity.
             return RegistrationDecision(
                 RegisterResult.TERMINAL_ALREADY_REGISTERED, device_name=name
@@ -202,7 +198,7 @@ class DeviceRegistry:
         if pinned_plate and pinned_plate != request.plate:
             return RegistrationDecision(RegisterResult.VEHICLE_NOT_FOUND, device_name=name)
         code = secrets.token_hex(AUTH_CODE_BYTES)
-        phone = normalize_phone(request.phone)
+        phone = phone_key(request.phone)
         with self._lock, self._transaction():
             self._db.execute(
                 "DELETE FROM credentials WHERE manufacturer_id = ? AND terminal_model = ? "
@@ -221,7 +217,7 @@ class DeviceRegistry:
             row = self._db.execute(
                 "SELECT manufacturer_id, terminal_model, terminal_id, code_sha256 "
                 "FROM credentials WHERE phone = ?",
-                (normalize_phone(request.phone),),
+                (phone_key(request.phone),),
             ).fetchone()
         if row is None:
             return AuthenticationDecision(False)
@@ -236,7 +232,7 @@ class DeviceRegistry:
         """Revoke the code bound to ``phone``; False when there was none."""
         with self._lock, self._transaction():
             cursor = self._db.execute(
-                "DELETE FROM credentials WHERE phone = ?", (normalize_phone(phone),)
+                "DELETE FROM credentials WHERE phone = ?", (phone_key(phone),)
             )
         return cursor.rowcount > 0
 
@@ -245,7 +241,7 @@ class DeviceRegistry:
             row = self._db.execute(
                 "SELECT manufacturer_id, terminal_model, terminal_id FROM credentials "
                 "WHERE phone = ?",
-                (normalize_phone(phone),),
+                (phone_key(phone),),
             ).fetchone()
         return "" if row is None else device_name_of(*row)
 

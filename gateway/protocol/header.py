@@ -185,3 +185,9 @@ def encode_header(header: Header, body_length: int) -> bytes:
     except struct.error as error:
         raise EncodeError(f"header field out of range: {error}") from None
     return head
+
+
+def phone_key(phone: str) -> str:
+    """A phone compared without its leading zeros: 2019 pads to 20 BCD digits what 2013 sends
+    as 12, and both are the same terminal."""
+    return phone.lstrip("0") or "0"

@@ -19,7 +19,8 @@ from anyio.abc import SocketAttribute
 from gateway.auth.base import AuthBackend
 from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.auth.local import LocalAuthBackend
-from gateway.hub import EventHub, phone_key
+from gateway.hub import EventHub
+from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason
 from gateway.registry import DeviceRegistry
 

@@ -14,12 +14,12 @@ import pytest
 
 from gateway.auth.base import AuthenticationRequest, RegistrationRequest
 from gateway.protocol.bodies.registration import RegisterResult
+from gateway.protocol.header import phone_key
 from gateway.registry import (
     DATABASE_NAME,
     Device,
     DeviceImportError,
     DeviceRegistry,
-    normalize_phone,
     parse_csv,
 )
 
@@ -143,7 +143,7 @@ def test_pinned_phone_and_plate_are_enforced(registry: DeviceRegistry) -> None:
 def test_phones_are_compared_without_leading_zeros(registry: DeviceRegistry) -> None:
     code = issue(registry, phone="013912345678")
     assert registry.authenticate(authentication(code, phone="00000000013912345678")).accepted
-    assert normalize_phone("000") == "0"
+    assert phone_key("000") == "0"
 
 
 def test_wrong_code_and_unknown_phone_are_refused(registry: DeviceRegistry) -> None:
