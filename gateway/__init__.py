@@ -1,1 +1,6 @@
-"""JT/T 808 gateway: the sans-I/O protocol core (``gateway.protocol``) and, later, its I/O edge."""
+"""JT/T 808 gateway: the sans-I/O protocol core (``gateway.protocol``), its I/O edge
+(``gateway.server``), terminal authentication (``gateway.auth``) and the event hub."""
+
+from . import native as _native
+
+_native.install()  # before anything imports the protocol core: compiled or pure Python

@@ -36,12 +36,13 @@ class EventKind(StrEnum):
     MESSAGE = "message"  # any other uplink message of an authenticated terminal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LocationReported:
     """A position from 0x0200, 0x0201, 0x0500 or an item of 0x0704.
 
     ``batch_type`` is the 0x0704 type (0 normal batch, 1 blind-area re-send) or ``None``.
-    ``received_at`` is when the gateway received the message (UTC).
+    ``received_at`` is when the gateway received the message (UTC). ``sequence`` is given once,
+    by ``EventHub.publish``; treat the event as read-only after that (subscribers share it).
     """
 
     phone: str
@@ -54,9 +55,11 @@ class LocationReported:
     sequence: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TerminalEvent:
-    """Something that happened to a terminal's session (``reason`` for disconnections)."""
+    """Something that happened to a terminal's session (``reason`` for disconnections).
+
+    Read-only once published, like ``LocationReported``."""
 
     kind: EventKind
     phone: str
@@ -212,20 +215,26 @@ class EventHub:
         return subscription
 
     def publish(self, event: HubEvent) -> HubEvent:
-        """Deliver ``event`` to every matching subscriber without waiting; returns it with its
-        sequence number."""
+        """Deliver ``event`` to every matching subscriber without waiting; returns it, numbered.
+
+        The event object itself is what subscribers receive (no copy per subscriber): its
+        ``sequence`` is set here, once."""
         self._sequence += 1
-        event = _with_sequence(event, self._sequence)
-        self.stats.published += 1
-        is_location = isinstance(event, LocationReported)
+        event.sequence = self._sequence
+        stats = self.stats
+        stats.published += 1
+        everyone = self._everyone
         targets = self._by_phone.get(phone_key(event.phone)) if self._by_phone else None
-        for group in (self._everyone, targets or ()):
+        if not everyone and not targets:
+            return event
+        is_location = isinstance(event, LocationReported)
+        for group in (everyone, targets or ()):
             for subscription in group:
                 if subscription.locations if is_location else subscription.terminal_events:
                     dropped = subscription._offer(event)
-                    self.stats.delivered += 1
+                    stats.delivered += 1
                     if dropped:
-                        self.stats.dropped += dropped
+                        stats.dropped += dropped
                         if self.on_drop is not None:
                             self.on_drop(dropped)
         return event
@@ -247,15 +256,3 @@ class EventHub:
                 if not group:
                     del self._by_phone[key]
         self.stats.subscribers -= 1
-
-
-def _with_sequence(event: HubEvent, sequence: int) -> HubEvent:
-    if isinstance(event, LocationReported):
-        return LocationReported(
-            event.phone, event.device_name, event.location, event.msg_id, event.serial,
-            event.batch_type, event.received_at, sequence,
-        )  # fmt: skip
-    return TerminalEvent(
-        event.kind, event.phone, event.device_name, event.at, event.remote_address,
-        event.reason, event.message, sequence,
-    )  # fmt: skip

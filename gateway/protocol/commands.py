@@ -148,8 +148,9 @@ class CommandTracker:
 
     def mark_sent(self) -> None:
         """Every tracked command's bytes have been handed to the transport."""
-        for command in self._pending.values():
-            command.sent = True
+        if self._pending:
+            for command in self._pending.values():
+                command.sent = True
 
     def match(self, message: Message) -> list[CommandEvent] | None:
         """What ``message`` (a terminal message) does to the commands in flight.
@@ -213,6 +214,8 @@ class CommandTracker:
         return CommandAnswered(command.command_id, command.msg_id, reply)
 
     def next_deadline(self) -> float | None:
+        if not self._pending:
+            return None
         times = [c.deadline for c in self._pending.values()]
         times += [c.next_retry for c in self._pending.values() if self._retransmits(c)]
         return min(times, default=None)

@@ -8,7 +8,7 @@ header of the message it happened in, so that the answer can name the right seri
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from .header import Header
@@ -27,7 +27,9 @@ class ResultCode(IntEnum):
 class ProtocolError(Exception):
     """Base of every error the protocol core reports about bytes it was given."""
 
-    result_code: ResultCode = ResultCode.MESSAGE_ERROR
+    #: The JT/T 808 result code that answers the bad bytes (a class constant: subclasses set
+    #: their own, which mypyc compiles only when it is declared ``ClassVar``).
+    result_code: ClassVar[ResultCode] = ResultCode.MESSAGE_ERROR
 
     def __init__(
         self, message: str, *, offset: int | None = None, header: Header | None = None

@@ -11,7 +11,7 @@ truncated frame costs exactly that frame: the next delimiter resynchronises the 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import ClassVar, Final
 
 from .errors import FrameTooLargeError, FramingError, GarbageError
 
@@ -29,7 +29,7 @@ MAX_FRAME_LENGTH: Final = 2 * MAX_PACKET_LENGTH + 2
 class NeedData:
     """Sentinel type: the decoder has no complete frame and wants more bytes."""
 
-    _instance: NeedData | None = None
+    _instance: ClassVar[NeedData | None] = None
 
     def __new__(cls) -> NeedData:
         if cls._instance is None:

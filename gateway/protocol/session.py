@@ -25,19 +25,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Final, cast
 
+from .acks import GeneralResponseTemplate
 from .bodies.general import (
-    PlatformGeneralResponse,
     ServerTimeResponse,
     TerminalRetransmitRequest,
 )
+from .bodies.location import LocationBatch, LocationReport
 from .bodies.multimedia import MultimediaData, MultimediaDataResponse
 from .bodies.registration import RegisterResult, TerminalRegister, TerminalRegisterResponse
 from .body import Body, Fragment, RawBody
 from .commands import CommandEvent, CommandTracker, PendingCommand
 from .errors import EncodeError, FramingError, ProtocolError, ResultCode
-from .framing import MAX_FRAME_LENGTH, FrameDecoder, NeedData
+from .framing import MAX_FRAME_LENGTH, NEED_DATA, FrameDecoder
 from .header import Header
 from .ids import MessageId
 from .message import Message, decode_packet, encode, encode_body
@@ -54,6 +55,13 @@ from .subpackage import (
 from .versions import V2011, V2019, ProtocolVersion
 
 SERIAL_MODULUS: Final = 0x10000
+#: Uplink messages answered with a plain 0x8001 and delivered, nothing else, when their body
+#: decoded to this type (not a fragment, not an encrypted body): the hot path of
+#: ``_handle_packet``. Neither id answers a platform command.
+_PLAIN_REPORTS: Final[dict[int, type[Body]]] = {
+    MessageId.LOCATION_REPORT: LocationReport,
+    MessageId.LOCATION_BATCH: LocationBatch,
+}
 
 
 class SessionState(StrEnum):
@@ -259,7 +267,12 @@ class TerminalSession:
             max_retries=limits.command_max_retries,
             max_pending=limits.max_pending_commands,
         )
+        #: Set when a deadline may have moved earlier (a command sent, a sub-package started, a
+        #: logout): the I/O edge then reads ``next_deadline`` again, and clears this. Activity
+        #: only ever moves deadlines later, which needs no re-arming.
+        self.timers_changed = True
         self._outgoing: list[bytes] = []
+        self._ack_template: GeneralResponseTemplate | None = None
         self._serial = 0
         self._pending_decision: Decision | None = None
         self._bad_frames = 0
@@ -364,6 +377,7 @@ class TerminalSession:
         self.state = SessionState.CONNECTED
         self.authenticated_at = None
         self.connected_at = now  # a fresh deadline to register and authenticate again
+        self.timers_changed = True
         return [TerminalLoggedOut(request.header.phone), *self._process(now)]
 
     def send_command(
@@ -391,6 +405,7 @@ class TerminalSession:
         )
         for frame in split.frames:
             self._queue(command_id, frame)
+        self.timers_changed = True
         return command
 
     def next_deadline(self) -> float | None:
@@ -424,6 +439,7 @@ class TerminalSession:
                     self._reply(MessageId.PLATFORM_RETRANSMIT_REQUEST, event.body())
             else:
                 events.append(event)
+        self.timers_changed = True
         resend, failures = self._commands.handle_timer(now)
         for frame in resend:
             self._outgoing.append(frame)
@@ -445,10 +461,11 @@ class TerminalSession:
 
     def data_to_send(self) -> bytes:
         """Bytes queued for the terminal (handing them over counts as sending them)."""
-        if not self._outgoing:
+        outgoing = self._outgoing
+        if not outgoing:
             return b""
-        data = b"".join(self._outgoing)
-        self._outgoing.clear()
+        data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)
+        outgoing.clear()
         self.stats.bytes_out += len(data)
         self._commands.mark_sent()
         return data
@@ -459,48 +476,61 @@ class TerminalSession:
     def _process(self, now: float) -> list[SessionEvent]:
         events: list[SessionEvent] = []
         decoder = self._decoder
+        handle_packet = self._handle_packet
         while self._pending_decision is None and self.state is not SessionState.CLOSED:
             event = decoder.next_event()
-            if isinstance(event, NeedData):
+            if type(event) is bytes:
+                handle_packet(event, now, events)
+            elif event is NEED_DATA:
                 break
-            if isinstance(event, FramingError):
-                events += self._reject(event, now)
             else:
-                events += self._handle_packet(event, now)
+                events += self._reject(cast(FramingError, event), now)
         return events
 
-    def _handle_packet(self, packet: bytes, now: float) -> list[SessionEvent]:
-        self.stats.frames_in += 1
+    def _handle_packet(self, packet: bytes, now: float, events: list[SessionEvent]) -> None:
+        """Decode one packet and act on it; what it produces is appended to ``events``."""
+        stats = self.stats
+        stats.frames_in += 1
         try:
             message = decode_packet(packet, version_hint=self.version)
         except ProtocolError as error:
-            return self._reject(error, now)
+            events += self._reject(error, now)
+            return
         header = message.header
-        if self.phone is None:
-            self.phone = header.phone
-        elif header.phone != self.phone:
-            return self._refuse(
-                header, f"frame for phone {header.phone} on {self.phone}'s link", now
-            )
+        phone = header.phone
+        if phone != self.phone:
+            if self.phone is not None:
+                events += self._refuse(
+                    header, f"frame for phone {phone} on {self.phone}'s link", now
+                )
+                return
+            self.phone = phone
         self._bad_frames = 0
         self.last_activity = now
-        if (
-            header.version is V2019
-            or header.msg_id == MessageId.TERMINAL_REGISTER
-            or self.version is None
-        ):
-            self.version = header.version
+        msg_id = header.msg_id
+        version = header.version
+        if version is V2019 or msg_id == MessageId.TERMINAL_REGISTER or self.version is None:
+            self.version = version
             self.protocol_version = header.protocol_version
-        counts = self.stats.messages_in
-        counts[header.msg_id] = counts.get(header.msg_id, 0) + 1
-        if not self.authenticated and header.msg_id not in ALLOWED_BEFORE_AUTHENTICATION:
-            return self._refuse(header, "not authenticated", now)
+        counts = stats.messages_in
+        counts[msg_id] = counts.get(msg_id, 0) + 1
+        if self.state is not SessionState.AUTHENTICATED:
+            if msg_id not in ALLOWED_BEFORE_AUTHENTICATION:
+                events += self._refuse(header, "not authenticated", now)
+                return
+        elif type(message.body) is _PLAIN_REPORTS.get(msg_id):
+            # The bulk of all traffic: acknowledge, deliver.
+            self._general_response(header, ResultCode.SUCCESS)
+            events.append(MessageReceived(message))
+            return
         if isinstance(message.body, Fragment):
-            return self._handle_fragment(message, now)
-        return self._dispatch(message)
+            events += self._handle_fragment(message, now)
+        else:
+            events += self._dispatch(message)
 
     def _handle_fragment(self, message: Message, now: float) -> list[SessionEvent]:
         header = message.header
+        self.timers_changed = True
         try:
             done = self._reassembler.receive_fragment(message, now)
         except SubpackageError as error:
@@ -645,15 +675,21 @@ class TerminalSession:
         return Header(msg_id, self.phone, serial, self._version, self.protocol_version)
 
     def _general_response(self, header: Header, result: ResultCode) -> None:
-        """0x8001 for the message with ``header``, written in that message's own header form."""
-        body = PlatformGeneralResponse(
-            reply_serial=header.serial, reply_id=header.msg_id, result=int(result)
+        """0x8001 for the message with ``header``, written in that message's own header form
+        (from a template: this is the reply to every report)."""
+        template = self._ack_template
+        if template is None or not template.matches(
+            header.phone, header.version, header.protocol_version
+        ):
+            template = self._ack_template = GeneralResponseTemplate(
+                header.phone, header.version, header.protocol_version
+            )
+        serial = self._serial
+        self._serial = (serial + 1) % SERIAL_MODULUS
+        self._queue(
+            MessageId.PLATFORM_GENERAL_RESPONSE,
+            template.frame(serial, header.serial, header.msg_id, result),
         )
-        msg_id = MessageId.PLATFORM_GENERAL_RESPONSE
-        reply = Header(
-            msg_id, header.phone, self._next_serial(), header.version, header.protocol_version
-        )
-        self._queue(msg_id, encode(reply, body))
 
     def _reply(self, msg_id: int, body: Body) -> None:
         if self.phone is None:

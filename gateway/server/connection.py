@@ -1,23 +1,26 @@
-"""One terminal connection on the anyio event loop: the thin I/O shell around a TerminalSession.
+"""One terminal connection: an ``asyncio.Protocol`` around a sans-I/O ``TerminalSession``.
 
-Two tasks per connection: the reader feeds bytes to the session and acts on its events (asking
-the auth backend, publishing to the hub), and the timer calls ``handle_timer`` at the session's
-deadlines. Everything the session queues is written by ``flush`` under a lock, with a deadline:
-a terminal that stops reading is disconnected instead of stalling the gateway. No exception from
-one terminal escapes this module.
+``data_received`` runs the session synchronously on the chunk it was given, publishes what the
+terminal reported, and writes every reply the chunk produced in one ``transport.write``. Nothing
+awaits on that path. Only decisions that need the outside world await: a registration,
+authentication or logout goes to the auth backend in a task of its own, with reading paused
+until the answer is in (the session reads no further frame before it either). Commands from the
+control plane await their reply on a future.
+
+Flow control comes from the transport: when the terminal stops reading and the write buffer
+passes its high-water mark, ``pause_writing`` stops reading from that terminal too, and if the
+buffer has not drained within ``send_timeout`` the connection is dropped. Timers (idle and
+authentication deadlines, retransmissions, reassembly) live in the gateway's one deadline queue,
+not in a task per connection. No exception from one terminal escapes this module.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
+import asyncio
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, TypeVar
-
-import anyio
-import anyio.abc
+from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 from gateway.auth.base import (
     AuthBackendUnavailableError,
@@ -27,7 +30,7 @@ from gateway.auth.base import (
     RegistrationRequest,
 )
 from gateway.hub import EventKind, LocationReported, TerminalEvent
-from gateway.protocol.bodies.location import LocationBatch, location_reports
+from gateway.protocol.bodies.location import LocationBatch, LocationReport, location_reports
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.body import Body
 from gateway.protocol.commands import (
@@ -38,11 +41,13 @@ from gateway.protocol.commands import (
     TooManyPendingCommandsError,
 )
 from gateway.protocol.errors import FrameTooLargeError
+from gateway.protocol.header import Header
 from gateway.protocol.ids import MessageId
 from gateway.protocol.message import Message
 from gateway.protocol.session import (
     AuthenticationReceived,
     CloseReason,
+    Decision,
     FrameRejected,
     LogoutReceived,
     MessageReceived,
@@ -63,7 +68,6 @@ from .logs import get_logger
 if TYPE_CHECKING:
     from .gateway import Gateway
 
-RECEIVE_SIZE: Final = 65536
 #: Session ends that mean a configured limit was hit (for jt808_limit_hits_total).
 _LIMIT_OF_CLOSE: Final = {
     CloseReason.AUTHENTICATION_FAILED: "max_authentication_attempts",
@@ -72,18 +76,14 @@ _LIMIT_OF_CLOSE: Final = {
     CloseReason.TOO_MANY_REFUSED: "max_refused_messages",
     CloseReason.UNRECOVERABLE_STREAM: "max_bad_frames",
 }
+#: Bytes a connection may receive while reading is paused for a decision (a transport can
+#: deliver what it already holds); past this it is dropped.
+MAX_HELD_BYTES: Final = 64 * 1024
+#: How long a connection closed from outside may take to flush before it is aborted.
+CLOSE_GRACE: Final = 1.0
+_DECISIONS: Final = frozenset({RegistrationReceived, AuthenticationReceived, LogoutReceived})
 T = TypeVar("T")
 log = get_logger()
-
-
-class CommandWaiter:
-    """Where a command's outcome lands for the coroutine waiting on it."""
-
-    __slots__ = ("done", "outcome")
-
-    def __init__(self) -> None:
-        self.done = anyio.Event()
-        self.outcome: CommandEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,29 +95,44 @@ class CommandResult:
     retransmissions: int
 
 
-class TerminalConnection:
-    def __init__(self, gateway: Gateway, stream: anyio.abc.ByteStream, remote_address: str) -> None:
+class TerminalConnection(asyncio.Protocol):
+    __slots__ = (
+        "_announced",
+        "_closed",
+        "_decision",
+        "_held",
+        "_held_bytes",
+        "_reading_paused",
+        "_received_at",
+        "_waiters",
+        "_write_paused_at",
+        "authenticated_wall",
+        "connected_wall",
+        "gateway",
+        "remote_address",
+        "session",
+        "transport",
+    )
+
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.stream = stream
-        self.remote_address = remote_address
+        self.transport: asyncio.Transport | None = None
+        self.remote_address = ""
         self.session = TerminalSession(
-            gateway.config.session_limits(),
-            now=gateway.clock(),
-            utc_now=gateway.wall_clock,
-            remote_address=remote_address,
+            gateway.session_limits, now=gateway.clock(), utc_now=gateway.wall_clock
         )
         #: Wall-clock times for the API (the session itself runs on the monotonic clock).
         self.connected_wall = gateway.wall_clock()
         self.authenticated_wall: datetime | None = None
-        self._send_lock = anyio.Lock()
-        self._waiters: dict[int, CommandWaiter] = {}
-        self._timer_changed = anyio.Event()
-        self._armed: float = math.inf
-        self._scope: anyio.CancelScope | None = None
+        self._waiters: dict[int, asyncio.Future[CommandEvent | None]] = {}
+        self._decision: Decision | None = None
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._reading_paused = False
+        self._write_paused_at: float | None = None
+        self._received_at: datetime | None = None
         self._announced = False
-        self._gauge: tuple[str, str] | None = None
-        self._counted_in: dict[int, int] = {}
-        self._counted_out: dict[int, int] = {}
+        self._closed: asyncio.Future[None] | None = None
 
     @property
     def phone(self) -> str:
@@ -128,112 +143,189 @@ class TerminalConnection:
         return self.session.device_name
 
     # ----------------------------------------------------------------------------------------
+    # Transport callbacks (each one catches its own errors: see _failed)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = transport = cast(asyncio.Transport, transport)
+        self.remote_address = self.session.remote_address = _address(
+            transport.get_extra_info("peername")
+        )
+        gateway = self.gateway
+        self._closed = asyncio.get_running_loop().create_future()
+        if not gateway.admit(self):
+            self._closed.set_result(None)
+            transport.close()
+            return
+        self._rearm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._decision is not None:
+            self._hold(data)
+            return
+        try:
+            self._received_at = None
+            session = self.session
+            events = session.receive_data(data, self.gateway.clock())
+            if events or not self._announced:
+                self._dispatch(events)
+            self._after_io(rearm=session.timers_changed)
+        except Exception:
+            self._failed()
+
+    def eof_received(self) -> bool | None:
+        try:
+            self._dispatch(self.session.receive_eof(self.gateway.clock()))
+            self._after_io()
+        except Exception:
+            self._failed()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            session = self.session
+            if session.state is not SessionState.CLOSED:
+                reason = CloseReason.TRANSPORT_ERROR if exc is not None else CloseReason.PEER_CLOSED
+                self._dispatch(session.close(reason, self.gateway.clock()))
+        except Exception:
+            log.exception("connection failed while closing", extra=self._fields())
+        finally:
+            self._finish()
+
+    def pause_writing(self) -> None:
+        # The terminal does not read its replies: read nothing more from it until it does, and
+        # give it send_timeout to catch up (the deadline queue checks).
+        self._write_paused_at = self.gateway.clock()
+        self._update_reading()
+        self._rearm()
+
+    def resume_writing(self) -> None:
+        self._write_paused_at = None
+        self._update_reading()
+
+    def on_timer(self, now: float) -> None:
+        """The deadline queue says something may be due (idle, authentication, retransmission,
+        reassembly, or the send timeout)."""
+        try:
+            paused_at = self._write_paused_at
+            if paused_at is not None and now >= paused_at + self.gateway.config.send_timeout:
+                self._drop_slow_reader()
+                return
+            events = self.session.handle_timer(now)
+            if events:
+                self._dispatch(events)
+            self._after_io()
+        except Exception:
+            self._failed()
+
+    # ----------------------------------------------------------------------------------------
     # Life cycle
 
-    async def run(self) -> None:
-        """Serve the connection until it closes; never raises (except cancellation)."""
-        try:
-            async with anyio.create_task_group() as tasks:
-                self._scope = tasks.cancel_scope
-                tasks.start_soon(self._timer_loop)
-                await self._read_loop()
-                tasks.cancel_scope.cancel()
-        except anyio.get_cancelled_exc_class():
-            # Cancelled from outside: the gateway is shutting down. Say so, flush, re-raise.
-            with anyio.CancelScope(shield=True):
-                await self._handle(
-                    self.session.close(CloseReason.SERVER_SHUTDOWN, self.gateway.clock())
-                )
-                with anyio.move_on_after(1.0):
-                    await self.flush()
-            raise
-        except Exception:  # one terminal must never take the listener down
-            log.exception("connection failed", extra=self._fields())
-            await self._handle(
-                self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock())
-            )
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._finish()
+    def flush(self) -> None:
+        """Hand what the session queued to the transport (its buffer; never blocks)."""
+        data = self.session.data_to_send()
+        transport = self.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
 
-    async def _read_loop(self) -> None:
-        gateway = self.gateway
+    def _after_io(self, *, rearm: bool = True) -> None:
+        """After the session was driven: write its replies, close if it ended, re-arm timers
+        (``rearm=False`` when no deadline can have moved earlier: see ``timers_changed``)."""
         session = self.session
-        while session.state is not SessionState.CLOSED:
-            try:
-                data = await self.stream.receive(RECEIVE_SIZE)
-            except anyio.EndOfStream:
-                await self._handle(session.receive_eof(gateway.clock()))
-                return
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                await self._handle(session.close(CloseReason.TRANSPORT_ERROR, gateway.clock()))
-                return
-            await self._handle(session.receive_data(data, gateway.clock()))
-            await self.flush()
+        data = session.data_to_send()
+        transport = self.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+        if session.state is SessionState.CLOSED:
+            if transport is not None and not transport.is_closing():
+                transport.close()  # after the buffered replies are written
+            return
+        if rearm:
             self._rearm()
 
-    async def _timer_loop(self) -> None:
-        gateway = self.gateway
-        session = self.session
-        while session.state is not SessionState.CLOSED:
-            deadline = session.next_deadline()
-            self._armed = math.inf if deadline is None else deadline
-            self._timer_changed = anyio.Event()
-            wait = math.inf if deadline is None else max(0.0, deadline - gateway.clock())
-            with anyio.move_on_after(wait):
-                await self._timer_changed.wait()
-                continue
-            await self._handle(session.handle_timer(gateway.clock()))
-            await self.flush()
-        if self._scope is not None:
-            self._scope.cancel()  # the session closed on a timer: stop reading too
-
     def _rearm(self) -> None:
-        """Wake the timer when the session now has an earlier deadline than it sleeps for."""
-        deadline = self.session.next_deadline()
-        if deadline is None or deadline < self._armed:
-            self._timer_changed.set()
+        session = self.session
+        session.timers_changed = False
+        deadline = session.next_deadline()
+        if deadline is None:
+            return
+        paused_at = self._write_paused_at
+        if paused_at is not None:
+            deadline = min(deadline, paused_at + self.gateway.config.send_timeout)
+        self.gateway.timers.schedule(self, deadline)
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        paused = self._decision is not None or self._write_paused_at is not None
+        if paused == self._reading_paused:
+            return
+        self._reading_paused = paused
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     async def close(self, reason: CloseReason) -> None:
-        """Close from outside (a newer connection, DisconnectSession, shutdown)."""
-        await self._handle(self.session.close(reason, self.gateway.clock()))
-        with anyio.move_on_after(1.0):
-            await self.flush()
-        if self._scope is not None:
-            self._scope.cancel()
+        """Close from outside (a newer connection, DisconnectSession, shutdown): the terminal
+        gets what is queued for it, within ``CLOSE_GRACE``."""
+        self.close_now(reason)
+        closed = self._closed
+        if closed is None or closed.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(closed), CLOSE_GRACE)
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
+            await closed
 
-    async def _finish(self) -> None:
+    def close_now(self, reason: CloseReason) -> None:
+        """End the session and start closing the transport (without waiting)."""
+        try:
+            self._dispatch(self.session.close(reason, self.gateway.clock()))
+            self._after_io()
+        except Exception:
+            self._failed()
+
+    def _drop_slow_reader(self) -> None:
         gateway = self.gateway
-        if self.session.state is not SessionState.CLOSED:
-            await self._handle(self.session.close(CloseReason.TRANSPORT_ERROR, gateway.clock()))
-        for waiter in self._waiters.values():
-            waiter.done.set()
-        gateway.sessions.unbind(self)
-        self._set_gauge(None)
-        with anyio.move_on_after(1.0):
-            await self.stream.aclose()
+        gateway.metrics.limits.labels("send_timeout").inc()
+        log.warning("terminal does not read its replies", extra=self._fields())
+        self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, gateway.clock()))
+        if self.transport is not None:
+            self.transport.abort()
 
-    async def flush(self) -> None:
-        """Write whatever the session queued; a terminal that does not read is dropped."""
-        async with self._send_lock:
-            data = self.session.data_to_send()
-            if not data:
-                return
-            try:
-                with anyio.fail_after(self.gateway.config.send_timeout):
-                    await self.stream.send(data)
-            except TimeoutError:
-                self.gateway.metrics.limits.labels("send_timeout").inc()
-                log.warning("terminal does not read its replies", extra=self._fields())
-                await self._handle(
-                    self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock())
-                )
-                if self._scope is not None:
-                    self._scope.cancel()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                await self._handle(
-                    self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock())
-                )
+    def _failed(self) -> None:
+        """A bug met on this connection's path: it costs this connection only."""
+        log.exception("connection failed", extra=self._fields())
+        try:
+            self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock()))
+        except Exception:
+            log.exception("connection failed while closing", extra=self._fields())
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _finish(self) -> None:
+        gateway = self.gateway
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        gateway.release(self)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+
+    def _hold(self, data: bytes) -> None:
+        """Bytes that arrived while a decision is pending: kept for after it, within bounds."""
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > MAX_HELD_BYTES:
+            self.gateway.metrics.limits.labels("held_bytes").inc()
+            log.warning("terminal sent too much while awaiting a decision", extra=self._fields())
+            self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock()))
+            if self.transport is not None:
+                self.transport.abort()
 
     # ----------------------------------------------------------------------------------------
     # Commands (the control plane's entry point)
@@ -259,14 +351,13 @@ class TerminalConnection:
         except TooManyPendingCommandsError:
             self.gateway.metrics.limits.labels("max_pending_commands").inc()
             raise
-        waiter = self._waiters[pending.command_id] = CommandWaiter()
+        waiter: asyncio.Future[CommandEvent | None] = asyncio.get_running_loop().create_future()
+        self._waiters[pending.command_id] = waiter
         try:
-            await self.flush()
-            self._rearm()
-            await waiter.done.wait()
+            self._after_io()
+            outcome = await waiter
         finally:
             self._waiters.pop(pending.command_id, None)
-        outcome = waiter.outcome
         if outcome is None:
             failure = (
                 CommandFailure.SESSION_CLOSED if pending.sent else CommandFailure.NOT_DELIVERED
@@ -277,36 +368,73 @@ class TerminalConnection:
     # ----------------------------------------------------------------------------------------
     # Session events
 
-    async def _handle(self, events: Iterable[SessionEvent]) -> None:
+    def _dispatch(self, events: list[SessionEvent]) -> None:
+        """Act on the session's events; a decision among them is started (it is the last one:
+        the session reads nothing further until it is answered)."""
         if not self._announced and self.session.phone:
             # Announced before the events of the frame that revealed the phone, so that a
             # subscriber sees CONNECTED first.
             self._announced = True
             self._publish(EventKind.CONNECTED)
-        queue = deque(events)
-        while queue:
-            event = queue.popleft()
-            if isinstance(event, MessageReceived):
-                self._deliver(event.message)
-            elif isinstance(event, RegistrationReceived):
-                queue.extend(await self._register(event))
-            elif isinstance(event, AuthenticationReceived):
-                queue.extend(await self._authenticate(event))
-            elif isinstance(event, LogoutReceived):
-                queue.extend(await self._logout(event))
+        for event in events:
+            kind = type(event)
+            if kind is MessageReceived:
+                message = cast(MessageReceived, event).message
+                body = message.body
+                if type(body) is LocationReport:  # the bulk of all traffic
+                    self._publish_locations(message.header, (body,), None)
+                else:
+                    self._deliver(message)
+            elif kind in _DECISIONS:
+                self._start_decision(cast(Decision, event))
             else:
-                await self._note(event)
-        self._update_gauge()
-        self._sync_counters()
+                self._note(event)
 
-    async def _note(self, event: SessionEvent) -> None:
-        metrics = self.gateway.metrics
-        if isinstance(event, TerminalAuthenticated):
-            previous = self.gateway.sessions.bind(self)
+    def _start_decision(self, decision: Decision) -> None:
+        self._decision = decision
+        self._update_reading()
+        self.gateway.spawn(self._decide(decision))
+
+    async def _decide(self, decision: Decision) -> None:
+        """Ask the backend, answer the session, and go on reading (this runs as a task)."""
+        try:
+            if isinstance(decision, RegistrationReceived):
+                events = await self._register(decision)
+            elif isinstance(decision, AuthenticationReceived):
+                events = await self._authenticate(decision)
+            else:
+                events = await self._logout(decision)
+            self._decision = None
+            self._received_at = None
+            self._dispatch(events)  # may start the next decision
+            self._after_io()
+            if self._decision is None:
+                self._update_reading()
+                self._replay_held()
+        except Exception:
+            self._decision = None
+            self._failed()
+
+    def _replay_held(self) -> None:
+        if self._held and self.session.state is not SessionState.CLOSED:
+            held = b"".join(self._held)
+            self._held.clear()
+            self._held_bytes = 0
+            self.data_received(held)
+
+    def _note(self, event: SessionEvent) -> None:
+        gateway = self.gateway
+        metrics = gateway.metrics
+        if isinstance(event, CommandAnswered | CommandFailed):
+            waiter = self._waiters.get(event.command_id)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event)
+        elif isinstance(event, TerminalAuthenticated):
+            previous = gateway.sessions.bind(self)
             if previous is not None:
                 log.info("connection replaced by a newer one", extra=previous._fields())
-                await previous.close(CloseReason.REPLACED)
-            self.authenticated_wall = self.gateway.wall_clock()
+                previous.close_now(CloseReason.REPLACED)
+            self.authenticated_wall = gateway.wall_clock()
             log.info("authenticated", extra=self._fields(version=int(event.version)))
             self._publish(EventKind.AUTHENTICATED)
         elif isinstance(event, TerminalRegistered):
@@ -314,13 +442,8 @@ class TerminalConnection:
             self._publish(EventKind.REGISTERED, device_name=event.device_name)
         elif isinstance(event, TerminalLoggedOut):
             log.info("logged out", extra=self._fields())
-            self.gateway.sessions.unbind(self)
+            gateway.sessions.unbind(self)
             self._publish(EventKind.LOGGED_OUT)
-        elif isinstance(event, CommandAnswered | CommandFailed):
-            waiter = self._waiters.get(event.command_id)
-            if waiter is not None:
-                waiter.outcome = event
-                waiter.done.set()
         elif isinstance(event, FrameRejected):
             metrics.errors.labels(type(event.error).__name__).inc()
             if isinstance(event.error, FrameTooLargeError):
@@ -354,19 +477,12 @@ class TerminalConnection:
                 self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
 
     def _deliver(self, message: Message) -> None:
-        gateway = self.gateway
         header = message.header
-        reports = location_reports(message.body)
+        body = message.body
+        reports = location_reports(body)
         if reports:
-            batch_type = message.body.type if isinstance(message.body, LocationBatch) else None
-            received_at = gateway.wall_clock()
-            for report in reports:
-                gateway.hub.publish(
-                    LocationReported(
-                        self.phone, self.device_name, report, header.msg_id, header.serial,
-                        batch_type, received_at,
-                    )
-                )  # fmt: skip
+            batch_type = body.type if isinstance(body, LocationBatch) else None
+            self._publish_locations(header, reports, batch_type)
             return
         kind = (
             EventKind.TRANSPARENT_DATA
@@ -374,6 +490,25 @@ class TerminalConnection:
             else EventKind.MESSAGE
         )
         self._publish(kind, message=message)
+
+    def _publish_locations(
+        self, header: Header, reports: Iterable[LocationReport], batch_type: int | None
+    ) -> None:
+        received_at = self._received_at
+        if received_at is None:  # one wall-clock read per chunk, not per report
+            received_at = self._received_at = self.gateway.wall_clock()
+        publish = self.gateway.hub.publish
+        session = self.session
+        phone = session.phone or ""
+        device_name = session.device_name
+        msg_id = header.msg_id
+        serial = header.serial
+        for report in reports:
+            publish(
+                LocationReported(
+                    phone, device_name, report, msg_id, serial, batch_type, received_at
+                )
+            )
 
     def _publish(
         self,
@@ -462,7 +597,7 @@ class TerminalConnection:
         started = gateway.clock()
         outcome = "ok"
         try:
-            with anyio.fail_after(gateway.config.auth_timeout):
+            async with asyncio.timeout(gateway.config.auth_timeout):
                 return await call
         except TimeoutError:
             outcome = "timeout"
@@ -493,34 +628,9 @@ class TerminalConnection:
         fields.update(more)
         return fields
 
-    def _sync_counters(self) -> None:
-        """Move the session's per-id message counts into the metrics (only what changed)."""
-        stats = self.session.stats
-        metrics = self.gateway.metrics
-        for counts, seen, counter in (
-            (stats.messages_in, self._counted_in, metrics.messages_in),
-            (stats.messages_out, self._counted_out, metrics.messages_out),
-        ):
-            for msg_id, count in counts.items():
-                delta = count - seen.get(msg_id, 0)
-                if delta:
-                    counter.labels(f"0x{msg_id:04X}").inc(delta)
-                    seen[msg_id] = count
 
-    def _update_gauge(self) -> None:
-        session = self.session
-        if session.state is SessionState.CLOSED:
-            self._set_gauge(None)
-            return
-        version = str(int(session.version)) if session.version is not None else "unknown"
-        self._set_gauge((session.state.value, version))
-
-    def _set_gauge(self, labels: tuple[str, str] | None) -> None:
-        if labels == self._gauge:
-            return
-        sessions = self.gateway.metrics.sessions
-        if self._gauge is not None:
-            sessions.labels(*self._gauge).dec()
-        if labels is not None:
-            sessions.labels(*labels).inc()
-        self._gauge = labels
+def _address(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "" if peer is None else str(peer)

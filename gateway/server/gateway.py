@@ -7,29 +7,35 @@ accepting, closes every session (their replies already flushed), and closes the 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
+from typing import Any, Final
 
 import anyio
 import anyio.abc
-from anyio.abc import SocketAttribute
 
 from gateway.auth.base import AuthBackend
 from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.auth.local import LocalAuthBackend
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
-from gateway.protocol.session import CloseReason
+from gateway.protocol.session import CloseReason, SessionState
 from gateway.registry import DeviceRegistry
 
 from .config import GatewayConfig, HostPort
 from .connection import TerminalConnection
 from .logs import get_logger
 from .metrics import GatewayMetrics
+from .timers import LoopTimer
 
 log = get_logger()
+#: Pending connections the kernel may queue (it caps this at net.core.somaxconn): terminals of
+#: a whole fleet reconnect at once after a restart.
+LISTEN_BACKLOG: Final = 4096
 
 
 class SessionRegistry:
@@ -88,14 +94,23 @@ class Gateway:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config = config or GatewayConfig()
+        self.session_limits = config.session_limits()
         self.clock = clock
         self.wall_clock = wall_clock
         self.auth = auth if auth is not None else make_auth_backend(config)
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(self)
         self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None
+        self._timers: LoopTimer[TerminalConnection] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Message counts of connections that have closed (live ones are read at scrape time).
+        self._retired_in: Counter[int] = Counter()
+        self._retired_out: Counter[int] = Counter()
+
+    # ----------------------------------------------------------------------------------------
+    # Serving
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
@@ -107,59 +122,114 @@ class Gateway:
                 "production",
                 extra={"auth": config.auth},
             )
-        listener = await anyio.create_tcp_listener(
-            local_host=config.listen.host, local_port=config.listen.port
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: TerminalConnection(self),
+            config.listen.host,
+            config.listen.port,
+            backlog=LISTEN_BACKLOG,
+            reuse_address=True,
         )
-        port = listener.extra(SocketAttribute.local_port)
-        self.address = HostPort(config.listen.host, port)
-        if config.metrics_listen is not None:
-            self.metrics.serve(config.metrics_listen)
-        log.info(
-            "listening",
-            extra={"address": str(self.address), "auth": self.auth.name,
-                   "metrics": str(config.metrics_listen or "off")},
-        )  # fmt: skip
-        async with AsyncExitStack() as stack:
-            stack.push_async_callback(self._shutdown)
-            await stack.enter_async_context(listener)
-            async with anyio.create_task_group() as tasks:
-                task_status.started(self.address)
-                await listener.serve(self._accept, task_group=tasks)
-
-    async def _accept(self, stream: anyio.abc.SocketStream) -> None:
-        remote = _remote_address(stream)
-        if len(self.connections) >= self.config.max_connections:
-            self.metrics.limits.labels("max_connections").inc()
-            log.warning("connection refused: max_connections reached", extra={"remote": remote})
-            with anyio.move_on_after(1.0):
-                await stream.aclose()
-            return
-        connection = TerminalConnection(self, stream, remote)
-        self.connections.add(connection)
-        self.metrics.connections_total.inc()
-        self.metrics.connections.inc()
         try:
-            await connection.run()
+            port = server.sockets[0].getsockname()[1]
+            self.address = HostPort(config.listen.host, port)
+            if config.metrics_listen is not None:
+                self.metrics.serve(config.metrics_listen)
+            log.info(
+                "listening",
+                extra={"address": str(self.address), "auth": self.auth.name,
+                       "metrics": str(config.metrics_listen or "off")},
+            )  # fmt: skip
+            task_status.started(self.address)
+            await anyio.sleep_forever()
         finally:
-            self.connections.discard(connection)
-            self.metrics.connections.dec()
+            with anyio.CancelScope(shield=True):
+                server.close()
+                await self._shutdown()
+
+    async def attach(self, sock: socket.socket) -> TerminalConnection:
+        """Serve a terminal on an already connected socket (tests, socket activation)."""
+        _, connection = await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: TerminalConnection(self), sock
+        )
+        return connection
 
     async def _shutdown(self) -> None:
-        with anyio.CancelScope(shield=True):
-            log.info("shutting down", extra={"connections": len(self.connections)})
-            for connection in list(self.connections):
-                await connection.close(CloseReason.SERVER_SHUTDOWN)
-            self.hub.close()
-            self.metrics.stop()
-            await self.auth.aclose()
+        log.info("shutting down", extra={"connections": len(self.connections)})
+        closing = [c.close(CloseReason.SERVER_SHUTDOWN) for c in list(self.connections)]
+        await asyncio.gather(*closing, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._timers is not None:
+            self._timers.close()
+        self.hub.close()
+        self.metrics.stop()
+        await self.auth.aclose()
 
+    # ----------------------------------------------------------------------------------------
+    # What connections ask of the gateway
 
-def _remote_address(stream: anyio.abc.SocketStream) -> str:
-    try:
-        address = stream.extra(SocketAttribute.remote_address)
-    except Exception:
-        return ""
-    if isinstance(address, tuple):
-        host, port = address[0], address[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(address)
+    @property
+    def timers(self) -> LoopTimer[TerminalConnection]:
+        """The one deadline queue of every connection (made on the running loop on first use)."""
+        timers = self._timers
+        if timers is None:
+            timers = self._timers = LoopTimer(
+                asyncio.get_running_loop(), TerminalConnection.on_timer, self.clock
+            )
+        return timers
+
+    def admit(self, connection: TerminalConnection) -> bool:
+        """A new connection: counted in, or refused at ``max_connections``."""
+        if len(self.connections) >= self.config.max_connections:
+            self.metrics.limits.labels("max_connections").inc()
+            log.warning(
+                "connection refused: max_connections reached",
+                extra={"remote": connection.remote_address},
+            )
+            return False
+        self.connections.add(connection)
+        self.metrics.connections_total.inc()
+        return True
+
+    def release(self, connection: TerminalConnection) -> None:
+        """A connection has closed: forget it everywhere, keep its message counts."""
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        self.sessions.unbind(connection)
+        if self._timers is not None:
+            self._timers.cancel(connection)
+        stats = connection.session.stats
+        self._retired_in.update(stats.messages_in)
+        self._retired_out.update(stats.messages_out)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (a connection's decision) as a task the gateway tracks and cancels at
+        shutdown; it handles its own errors."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ----------------------------------------------------------------------------------------
+    # Scrape-time metrics (gateway.server.metrics.LiveSource)
+
+    def open_connections(self) -> int:
+        return len(self.connections)
+
+    def session_states(self) -> Iterator[tuple[str, str]]:
+        for connection in self.connections:
+            session = connection.session
+            if session.state is SessionState.CLOSED:
+                continue
+            version = str(int(session.version)) if session.version is not None else "unknown"
+            yield session.state.value, version
+
+    def message_counts(self) -> tuple[Counter[int], Counter[int]]:
+        counts_in = Counter(self._retired_in)
+        counts_out = Counter(self._retired_out)
+        for connection in self.connections:
+            stats = connection.session.stats
+            counts_in.update(stats.messages_in)
+            counts_out.update(stats.messages_out)
+        return counts_in, counts_out

@@ -1,35 +1,75 @@
 """Prometheus metrics of one gateway (its own registry, so several gateways can share a process
-in tests). Served on ``--metrics-listen`` when given."""
+in tests). Served on ``--metrics-listen`` when given.
+
+What changes with every message (messages in and out by id, sessions by state, open
+connections) is not counted on the hot path at all: the sessions already keep plain integer
+counters, and ``LiveCollector`` reads them when Prometheus scrapes. Rare events (errors, limits,
+disconnections, auth calls) use ordinary prometheus_client metrics.
+"""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .config import HostPort
 
 
-class GatewayMetrics:
-    def __init__(self) -> None:
-        self.registry = registry = CollectorRegistry()
-        self.connections = Gauge(
-            "jt808_connections", "Terminal connections open now", registry=registry
+class LiveSource(Protocol):
+    """What the gateway exposes for scrape-time metrics."""
+
+    def open_connections(self) -> int: ...
+
+    def session_states(self) -> Iterable[tuple[str, str]]:
+        """(state, revision) of every open connection."""
+        ...
+
+    def message_counts(self) -> tuple[Mapping[int, int], Mapping[int, int]]:
+        """Messages in and out by message id since start (closed sessions included)."""
+        ...
+
+
+class LiveCollector(Collector):
+    def __init__(self, source: LiveSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        source = self.source
+        yield GaugeMetricFamily(
+            "jt808_connections", "Terminal connections open now", value=source.open_connections()
         )
-        self.connections_total = Counter(
-            "jt808_connections_accepted", "Terminal connections accepted", registry=registry
-        )
-        self.sessions = Gauge(
+        sessions = GaugeMetricFamily(
             "jt808_sessions",
             "Terminal sessions by state and protocol revision",
-            ["state", "version"],
-            registry=registry,
+            labels=["state", "version"],
         )
-        self.messages_in = Counter(
-            "jt808_messages_in", "Messages received from terminals", ["msg_id"], registry=registry
-        )
-        self.messages_out = Counter(
-            "jt808_messages_out", "Messages sent to terminals", ["msg_id"], registry=registry
+        for (state, version), count in sorted(Tally(source.session_states()).items()):
+            sessions.add_metric([state, version], count)
+        yield sessions
+        counts_in, counts_out = source.message_counts()
+        for name, documentation, counts in (
+            ("jt808_messages_in", "Messages received from terminals", counts_in),
+            ("jt808_messages_out", "Messages sent to terminals", counts_out),
+        ):
+            family = CounterMetricFamily(name, documentation, labels=["msg_id"])
+            for msg_id, count in sorted(counts.items()):
+                family.add_metric([f"0x{msg_id:04X}"], count)
+            yield family
+
+
+class GatewayMetrics:
+    def __init__(self, source: LiveSource | None = None) -> None:
+        self.registry = registry = CollectorRegistry()
+        if source is not None:
+            registry.register(LiveCollector(source))
+        self.connections_total = Counter(
+            "jt808_connections_accepted", "Terminal connections accepted", registry=registry
         )
         self.errors = Counter(
             "jt808_errors", "Frames and messages rejected, by kind", ["kind"], registry=registry

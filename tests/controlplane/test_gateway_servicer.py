@@ -5,7 +5,7 @@ the gateway's hub and sessions with the test; blocking harness calls go through 
 
 Most tests bind ``FakeConnection``s: a real ``TerminalSession`` logged in over the null modem
 (so the session views are the real ones) whose ``run_command`` plays a scripted result or
-error. The last section runs real ``TerminalConnection``s over an in-memory byte stream, with
+error. The last section runs real ``TerminalConnection``s over a connected socket pair, with
 the test playing the terminal, to check the same paths end to end.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +24,6 @@ import anyio
 import anyio.abc
 import grpc
 import pytest
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message as ProtoMessage
 
@@ -834,47 +834,20 @@ async def test_session_calls_check_the_phone(
 
 
 # --------------------------------------------------------------------------------------------
-# Real connections over an in-memory byte stream
+# Real connections over a connected socket pair
 
 
-class MemoryByteStream(anyio.abc.ByteStream):
-    """One end of an in-memory byte link (what a TCP stream is to ``TerminalConnection``)."""
-
-    def __init__(
-        self, outgoing: MemoryObjectSendStream[bytes], incoming: MemoryObjectReceiveStream[bytes]
-    ) -> None:
-        self._outgoing = outgoing
-        self._incoming = incoming
-        self._leftover = b""
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        data = self._leftover or await self._incoming.receive()
-        self._leftover = data[max_bytes:]
-        return data[:max_bytes]
-
-    async def send(self, item: bytes) -> None:
-        await self._outgoing.send(item)
-
-    async def send_eof(self) -> None:
-        await self._outgoing.aclose()
-
-    async def aclose(self) -> None:
-        await self._outgoing.aclose()
-        await self._incoming.aclose()
-
-
-def byte_link() -> tuple[MemoryByteStream, MemoryByteStream]:
-    """(the gateway's end, the terminal's end)"""
-    to_gateway, gateway_inbox = anyio.create_memory_object_stream[bytes](16)
-    to_terminal, terminal_inbox = anyio.create_memory_object_stream[bytes](16)
-    gateway_end = MemoryByteStream(to_terminal, gateway_inbox)
-    return gateway_end, MemoryByteStream(to_gateway, terminal_inbox)
+async def socket_link(gateway: Gateway) -> anyio.abc.SocketStream:
+    """A connected socket pair: the gateway serves one end, the test gets the other."""
+    gateway_end, terminal_end = socket.socketpair()
+    await gateway.attach(gateway_end)
+    return await anyio.abc.SocketStream.from_socket(terminal_end)
 
 
 class TerminalEnd:
     """The test's side of the link: a scripted ``Terminal`` writing frames, reading commands."""
 
-    def __init__(self, stream: MemoryByteStream, terminal: Terminal) -> None:
+    def __init__(self, stream: anyio.abc.SocketStream, terminal: Terminal) -> None:
         self.stream = stream
         self.terminal = terminal
         self._inbox: deque[Message] = deque()
@@ -911,17 +884,13 @@ def live_gateway() -> Gateway:
 @asynccontextmanager
 async def logged_in(gateway: Gateway) -> AsyncIterator[TerminalEnd]:
     """A ``TerminalConnection`` served on the test's loop, its terminal registered and in."""
-    gateway_side, terminal_side = byte_link()
-    connection = TerminalConnection(gateway, gateway_side, REMOTE)
-    end = TerminalEnd(terminal_side, Terminal(V2013, phone=PHONE))
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(connection.run)
+    async with await socket_link(gateway) as stream:
+        end = TerminalEnd(stream, Terminal(V2013, phone=PHONE))
         await end.write(end.terminal.registration(), end.terminal.authentication())
         await end.read(MessageId.TERMINAL_REGISTER_RESPONSE)
         await end.read(MessageId.PLATFORM_GENERAL_RESPONSE)
-        await until(lambda: gateway.sessions.get(PHONE) is connection)
+        await until(lambda: gateway.sessions.get(PHONE) is not None)
         yield end
-        tasks.cancel_scope.cancel()
 
 
 async def in_background(
