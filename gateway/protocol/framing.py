@@ -43,15 +43,23 @@ class NeedData:
 NEED_DATA: Final = NeedData()
 
 _from_bytes = int.from_bytes
+#: Up to this length ``checksum`` loops over the bytes (compiled, that beats the big-int fold).
+_LOOP_LIMIT: Final = 96
 
 
 def checksum(data: bytes | bytearray | memoryview) -> int:
     """XOR of every byte of ``data``.
 
-    Folding one big integer costs a handful of C-level operations instead of one Python-level
-    operation per byte (about 3x faster on typical frames, 5x on full-size ones). After the fold
-    by ``s`` bits, the low byte holds the XOR of the low ``s / 4`` bytes.
+    Short packets (most reports) take a plain loop, which mypyc compiles to a C loop. Longer
+    ones fold one big integer: a handful of C-level operations instead of one per byte (about
+    3x faster interpreted on full-size frames). After the fold by ``s`` bits, the low byte
+    holds the XOR of the low ``s / 4`` bytes.
     """
+    if len(data) <= _LOOP_LIMIT:
+        x = 0
+        for byte in data:
+            x ^= byte
+        return x
     y = _from_bytes(data, "big")
     y ^= y >> 8
     y ^= y >> 16

@@ -40,7 +40,7 @@ class PacketInfo:
     index: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Header:
     """A decoded message header.
 
@@ -56,6 +56,26 @@ class Header:
     protocol_version: int = 0
     encryption: int = 0
     packet: PacketInfo | None = None
+
+    # Written out (the dataclass keeps eq and repr): compiled, a dataclass-generated __init__
+    # would run interpreted, and a header is made for every frame.
+    def __init__(  # noqa: PLR0917 - the dataclass's own positional order
+        self,
+        msg_id: int,
+        phone: str,
+        serial: int,
+        version: ProtocolVersion = V2013,
+        protocol_version: int = 0,
+        encryption: int = 0,
+        packet: PacketInfo | None = None,
+    ) -> None:
+        self.msg_id = msg_id
+        self.phone = phone
+        self.serial = serial
+        self.version = version
+        self.protocol_version = protocol_version
+        self.encryption = encryption
+        self.packet = packet
 
     @property
     def length(self) -> int:
@@ -86,7 +106,12 @@ def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) ->
     size = len(packet)
     if size < 13:
         raise HeaderError(f"packet of {size} bytes is shorter than the smallest header (12 + 1)")
-    msg_id, properties, phone, serial = _HEADER_2013.unpack_from(packet)
+    fields = _HEADER_2013.unpack_from(packet)
+    # Typed locals: compiled, the arithmetic below then runs on machine integers.
+    msg_id: int = fields[0]
+    properties: int = fields[1]
+    phone: bytes = fields[2]
+    serial: int = fields[3]
     body_length = properties & LENGTH_MASK
     has_packet = properties & SUBPACKAGE_BIT
     is_2019 = properties & VERSION_BIT
@@ -101,6 +126,7 @@ def decode_header(packet: bytes, version_hint: ProtocolVersion | None = None) ->
             )
         is_2019 = not is_2019
         header_length = other_length
+    protocol_version: int
     if is_2019:
         _, _, protocol_version, phone, serial = _HEADER_2019.unpack_from(packet)
         version = V2019

@@ -13,7 +13,7 @@ from .versions import ProtocolVersion
 from .wire import JSON, Writer, to_json
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Message:
     """A decoded (or to-be-encoded) message.
 
@@ -24,6 +24,12 @@ class Message:
     header: Header
     body: Body
     trailing: bytes = b""
+
+    # Written out, as Header's: one message is made per frame.
+    def __init__(self, header: Header, body: Body, trailing: bytes = b"") -> None:
+        self.header = header
+        self.body = body
+        self.trailing = trailing
 
     @property
     def msg_id(self) -> int:

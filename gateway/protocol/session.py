@@ -32,7 +32,7 @@ from .bodies.general import (
     ServerTimeResponse,
     TerminalRetransmitRequest,
 )
-from .bodies.location import LocationBatch, LocationReport
+from .bodies.location import LazyLocationReport, LocationBatch
 from .bodies.multimedia import MultimediaData, MultimediaDataResponse
 from .bodies.registration import RegisterResult, TerminalRegister, TerminalRegisterResponse
 from .body import Body, Fragment, RawBody
@@ -59,7 +59,7 @@ SERIAL_MODULUS: Final = 0x10000
 #: decoded to this type (not a fragment, not an encrypted body): the hot path of
 #: ``_handle_packet``. Neither id answers a platform command.
 _PLAIN_REPORTS: Final[dict[int, type[Body]]] = {
-    MessageId.LOCATION_REPORT: LocationReport,
+    MessageId.LOCATION_REPORT: LazyLocationReport,  # what decode_packet gives for 0x0200
     MessageId.LOCATION_BATCH: LocationBatch,
 }
 
@@ -84,6 +84,14 @@ class CloseReason(StrEnum):
     DISCONNECT_REQUESTED = "disconnect_requested"
     SERVER_SHUTDOWN = "server_shutdown"
     TRANSPORT_ERROR = "transport_error"
+
+
+# Module constants for the hot path: compiled, an enum member read through its class is an
+# attribute lookup each time; these are plain globals.
+_CLOSED: Final = SessionState.CLOSED
+_AUTHENTICATED: Final = SessionState.AUTHENTICATED
+_SUCCESS: Final = ResultCode.SUCCESS
+_REGISTER: Final = int(MessageId.TERMINAL_REGISTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +166,15 @@ class TerminalLoggedOut:
     phone: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MessageReceived:
     """An uplink message of an authenticated terminal (whole: sub-packages are reassembled)."""
 
     message: Message
+
+    def __init__(self, message: Message) -> None:
+        # One per report: written out so that, compiled, it runs natively (frozen: set once).
+        object.__setattr__(self, "message", message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,11 +488,11 @@ class TerminalSession:
     def _process(self, now: float) -> list[SessionEvent]:
         events: list[SessionEvent] = []
         decoder = self._decoder
-        handle_packet = self._handle_packet
-        while self._pending_decision is None and self.state is not SessionState.CLOSED:
+        # No local alias of the bound method: compiled, self._handle_packet is a direct C call.
+        while self._pending_decision is None and self.state is not _CLOSED:
             event = decoder.next_event()
             if type(event) is bytes:
-                handle_packet(event, now, events)
+                self._handle_packet(event, now, events)
             elif event is NEED_DATA:
                 break
             else:
@@ -509,18 +521,18 @@ class TerminalSession:
         self.last_activity = now
         msg_id = header.msg_id
         version = header.version
-        if version is V2019 or msg_id == MessageId.TERMINAL_REGISTER or self.version is None:
+        if version is V2019 or msg_id == _REGISTER or self.version is None:
             self.version = version
             self.protocol_version = header.protocol_version
         counts = stats.messages_in
         counts[msg_id] = counts.get(msg_id, 0) + 1
-        if self.state is not SessionState.AUTHENTICATED:
+        if self.state is not _AUTHENTICATED:
             if msg_id not in ALLOWED_BEFORE_AUTHENTICATION:
                 events += self._refuse(header, "not authenticated", now)
                 return
         elif type(message.body) is _PLAIN_REPORTS.get(msg_id):
             # The bulk of all traffic: acknowledge, deliver.
-            self._general_response(header, ResultCode.SUCCESS)
+            self._general_response(header, _SUCCESS)
             events.append(MessageReceived(message))
             return
         if isinstance(message.body, Fragment):

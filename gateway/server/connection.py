@@ -381,7 +381,7 @@ class TerminalConnection(asyncio.Protocol):
             if kind is MessageReceived:
                 message = cast(MessageReceived, event).message
                 body = message.body
-                if type(body) is LocationReport:  # the bulk of all traffic
+                if isinstance(body, LocationReport):  # the bulk of all traffic
                     self._publish_locations(message.header, (body,), None)
                 else:
                     self._deliver(message)

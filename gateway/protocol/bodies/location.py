@@ -8,6 +8,7 @@ instead of a generated plan. The additional items are a table: id -> (name, valu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections.abc import Callable
@@ -381,18 +382,24 @@ _Info = AdditionalInfo
 
 
 def _read_location(data: bytes, start: int, end: int) -> LocationReport:
-    """Decode the location in ``data[start:end]``: the 28-byte block, then items to ``end``.
-
-    The hottest function of the gateway: attributes are assigned straight to the slots
-    (a keyword ``__init__`` costs twice as much) and the item loop touches each byte once.
-    """
+    """Decode the location in ``data[start:end]``: the 28-byte block, then items to ``end``."""
     if end - start < BASIC_LOCATION_SIZE:
         raise TruncatedBodyError(
             f"a location needs {BASIC_LOCATION_SIZE} bytes but only {end - start} remain",
             offset=start,
         )
-    alarm, status, lat, lon, altitude, speed, direction, time = _unpack_basic(data, start)
     report: LocationReport = _new(LocationReport)
+    _fill_location(report, data, start, end)
+    return report
+
+
+def _fill_location(report: LocationReport, data: bytes, start: int, end: int) -> None:
+    """Set every field of ``report`` from ``data[start:end]`` (at least the 28-byte block).
+
+    Attributes are assigned straight to the slots (a keyword ``__init__`` costs twice as much)
+    and the item loop touches each byte once.
+    """
+    alarm, status, lat, lon, altitude, speed, direction, time = _unpack_basic(data, start)
     report.alarm = alarm
     report.status = status
     report.latitude = -(lat / 1e6) if status & _SOUTH else lat / 1e6  # -0.0 keeps the bit
@@ -415,12 +422,56 @@ def _read_location(data: bytes, start: int, end: int) -> LocationReport:
             break
         append(_Info(data[i], data[i + 2 : stop]))
         i = stop
-    return report
+
+
+_FIELD_NAMES: Final = frozenset(f.name for f in dataclasses.fields(LocationReport))
+
+
+class LazyLocationReport(LocationReport):
+    """A 0x0200 body that is decoded the first time one of its fields is read.
+
+    Most reports are acknowledged, stored and forwarded without anyone looking inside them;
+    the gateway decodes a report only when a consumer reads it. Decoding cannot fail once the
+    28-byte block is there (damaged items go to ``malformed_extras``), so ``_decode_location``
+    checks the length up front and the rest waits. It is a ``LocationReport`` in every other
+    way: it compares equal to the eager one with the same fields.
+    """
+
+    __slots__ = ("_raw",)
+    _raw: bytes
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for a slot that is not set yet: decode everything once.
+        if name not in _FIELD_NAMES:
+            raise AttributeError(name)
+        raw = self._raw
+        _fill_location(self, raw, 0, len(raw))
+        return object.__getattribute__(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LocationReport):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _FIELD_ORDER)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it extends
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELD_ORDER)
+        return f"LocationReport({fields})"
+
+
+_FIELD_ORDER: Final = tuple(f.name for f in dataclasses.fields(LocationReport))
 
 
 def _decode_location(data: bytes, version: ProtocolVersion) -> tuple[Body, int]:
     size = len(data)
-    return _read_location(data, 0, size), size
+    if size < BASIC_LOCATION_SIZE:
+        raise TruncatedBodyError(
+            f"a location needs {BASIC_LOCATION_SIZE} bytes but only {size} remain", offset=0
+        )
+    report: LazyLocationReport = _new(LazyLocationReport)
+    report._raw = data
+    return report, size
 
 
 set_decoder(MessageId.LOCATION_REPORT, _decode_location)
@@ -615,6 +666,7 @@ __all__ = [
     "AlarmFlag",
     "ConfirmAlarm",
     "ItemCodec",
+    "LazyLocationReport",
     "LinkCheck",
     "LocationBatch",
     "LocationBatchType",
