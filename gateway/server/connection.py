@@ -438,7 +438,7 @@ class TerminalConnection(asyncio.Protocol):
             log.info("authenticated", extra=self._fields(version=int(event.version)))
             self._publish(EventKind.AUTHENTICATED)
         elif isinstance(event, TerminalRegistered):
-            log.info("registered", extra=self._fields(device=event.device_name))
+            # Logged with its result in _register: one line per registration.
             self._publish(EventKind.REGISTERED, device_name=event.device_name)
         elif isinstance(event, TerminalLoggedOut):
             log.info("logged out", extra=self._fields())
@@ -608,9 +608,7 @@ class TerminalConnection(asyncio.Protocol):
             outcome = "error"
             log.exception("auth backend failed", extra=self._fields(operation=operation))
         finally:
-            gateway.metrics.auth_seconds.labels(operation, outcome).observe(
-                gateway.clock() - started
-            )
+            gateway.metrics.auth_observer(operation, outcome)(gateway.clock() - started)
         log.warning(
             "auth backend gave no decision; refusing",
             extra=self._fields(operation=operation, outcome=outcome),

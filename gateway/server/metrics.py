@@ -10,7 +10,7 @@ disconnections, auth calls) use ordinary prometheus_client metrics.
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
@@ -66,6 +66,7 @@ class LiveCollector(Collector):
 class GatewayMetrics:
     def __init__(self, source: LiveSource | None = None) -> None:
         self.registry = registry = CollectorRegistry()
+        self._auth_observers: dict[tuple[str, str], Callable[[float], None]] = {}
         if source is not None:
             registry.register(LiveCollector(source))
         self.connections_total = Counter(
@@ -108,6 +109,15 @@ class GatewayMetrics:
             ["stream"],
             registry=registry,
         )
+
+    def auth_observer(self, operation: str, outcome: str) -> Callable[[float], None]:
+        """``observe`` of ``jt808_auth_seconds{operation,outcome}`` (children cached: two auth
+        calls per connection would otherwise look the labels up each time)."""
+        key = (operation, outcome)
+        observe = self._auth_observers.get(key)
+        if observe is None:
+            observe = self._auth_observers[key] = self.auth_seconds.labels(*key).observe
+        return observe
 
     def serve(self, address: HostPort) -> None:
         """Serve /metrics on ``address`` (a daemon thread of prometheus_client)."""

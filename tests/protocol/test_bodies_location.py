@@ -835,3 +835,41 @@ def test_location_reports_ignores_media_that_carry_a_location_block() -> None:
     )
     assert location_reports(media) == location_reports(search) == []
     assert location_reports(TemporaryTracking(interval_s=5, validity_s=60)) == []
+
+
+# --------------------------------------------------------------------------------------------
+# 0x0200 decoded on first read (LazyLocationReport)
+
+
+@given(st.data())
+def test_a_decoded_report_reads_and_compares_as_the_report_that_was_encoded(
+    data: st.DataObject,
+) -> None:
+    from gateway.protocol.bodies.location import LazyLocationReport, _read_location
+    from gateway.protocol.message import encode_body
+
+    report = data.draw(locations(V2013))
+    raw = encode_body(report, V2013)
+    body, trailing = decode_body(MessageId.LOCATION_REPORT, raw, V2013)
+    assert isinstance(body, LazyLocationReport) and isinstance(body, LocationReport)
+    assert trailing == b""
+    assert body == report and report == body  # both directions, before and after reading
+    assert replace(body, speed=1.5) == replace(report, speed=1.5)
+    assert repr(body) == repr(_read_location(raw, 0, len(raw)))  # shown as a LocationReport
+
+
+def test_a_lazy_report_decodes_only_when_a_field_is_read() -> None:
+    from gateway.protocol.bodies.location import LazyLocationReport
+
+    raw = bytes.fromhex("000004000000080006eeb6ad02633df701380003006324100123595901040000007b")
+    body, _ = decode_body(MessageId.LOCATION_REPORT, raw, V2013)
+    assert isinstance(body, LazyLocationReport)
+    assert body._raw == raw
+    assert getattr(body, "reply_serial", None) is None  # probing other names decodes nothing
+    assert body.altitude == 0x0138 and body.speed == 0.3
+    assert [(item.id, item.value) for item in body.extras] == [(0x01, 12.3)]
+
+
+def test_a_report_shorter_than_its_fixed_block_is_refused_at_decode_time() -> None:
+    with pytest.raises(TruncatedBodyError, match="28 bytes"):
+        decode_body(MessageId.LOCATION_REPORT, bytes(27), V2013)

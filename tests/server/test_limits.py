@@ -149,6 +149,41 @@ async def test_command_past_max_pending_commands_raises_too_many_pending(
             assert connection.session.pending_commands == []
 
 
+@pytest.mark.gateway(send_timeout=1.0)
+async def test_a_terminal_that_stops_reading_costs_only_itself(gateway: Gateway) -> None:
+    """Backpressure from the transport: the stalled terminal's writes pause, it is read no
+    more and dropped after the send timeout; a terminal beside it is acknowledged throughout."""
+    address = address_of(gateway)
+    with anyio.fail_after(30):
+        async with (
+            TerminalClient.connect(address, V2019, receive_buffer=4096) as stalled,
+            TerminalClient.connect(address, V2013, phone="013900000077") as healthy,
+        ):
+            await stalled.log_in()
+            await healthy.log_in()
+            stalled_connection = connection_of(gateway, stalled.phone)
+            flood = DownlinkPassthrough(type=0x41, data=bytes(8 * 1024 * 1024))
+            async with anyio.create_task_group() as tasks:
+                outcomes: list[CommandEvent] = []
+
+                async def send_flood() -> None:
+                    outcomes.append(await stalled_connection.send_command(flood, timeout=60))
+
+                tasks.start_soon(send_flood)
+                acknowledged = 0
+                # The healthy terminal keeps reporting until the stalled one has been dropped.
+                while gateway.sessions.get(stalled.phone) is not None or acknowledged < 20:
+                    await healthy.send(healthy.terminal.location())
+                    await healthy.expect_general_response(
+                        MessageId.LOCATION_REPORT, ResultCode.SUCCESS
+                    )
+                    acknowledged += 1
+            assert isinstance(outcomes[0], CommandFailed)
+            assert outcomes[0].reason is CommandFailure.SESSION_CLOSED
+            assert metric(gateway, "jt808_limit_hits_total", limit="send_timeout") == 1
+            assert gateway.sessions.get(healthy.phone) is not None
+
+
 @pytest.mark.gateway(send_timeout=0.5)
 async def test_terminal_that_stops_reading_is_disconnected_after_the_send_timeout(
     gateway: Gateway,
