@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 import grpc
 
 from gateway.hub import Gap, LocationReported, TerminalEvent
@@ -22,7 +23,7 @@ from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 
 from .commands import command_body
-from .locations import location_from_event
+from .location_wire import encoded_location, stream_response
 from .replies import fill_reply
 from .status import (
     MAX_COMMAND_TIMEOUT,
@@ -39,6 +40,9 @@ from .views import KIND_OF_API, event_message, session_message
 
 if TYPE_CHECKING:  # the stubs are generic, the runtime classes are not
     Context = grpc.aio.ServicerContext[Any, Any]
+
+#: Most locations one stream response carries (``StreamLocationsRequest.max_batch``).
+MAX_STREAM_BATCH: Final = 1000
 
 
 class GatewayServicer(api_grpc.GatewayServiceServicer):
@@ -103,21 +107,36 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
     # Streams
 
     @stream_errors
-    async def StreamLocations(
+    async def StreamLocations(  # type: ignore[override]  # serialized responses: see the docstring
         self, request: api.StreamLocationsRequest, context: Context
-    ) -> AsyncIterator[api.StreamLocationsResponse]:
+    ) -> AsyncIterator[bytes]:
+        """Yields serialized ``StreamLocationsResponse``s (the server registers this method with
+        a pass-through serializer): each location is encoded once, for every subscriber."""
         phones = [checked_phone(p, f"phones[{i}]") for i, p in enumerate(request.phones)]
+        max_batch = min(request.max_batch, MAX_STREAM_BATCH)
         with (
             self.gateway.hub.subscribe(
                 phones, locations=True, terminal_events=False, max_queue=self.stream_queue
             ) as subscription,
             self._counted("locations"),
         ):
-            async for item in subscription:
-                if isinstance(item, Gap):
-                    yield api.StreamLocationsResponse(gap=api.Gap(dropped=item.dropped))
-                elif isinstance(item, LocationReported):
-                    yield api.StreamLocationsResponse(location=location_from_event(item))
+            while True:
+                try:
+                    first = await subscription.receive()
+                except anyio.EndOfStream:
+                    break
+                items = [first, *subscription.take(max_batch - 1)] if max_batch > 1 else [first]
+                batch: list[bytes] = []
+                for item in items:
+                    if isinstance(item, Gap):
+                        if batch:
+                            yield stream_response(batch)
+                            batch = []
+                        yield _gap_bytes(item)
+                    elif isinstance(item, LocationReported):
+                        batch.append(encoded_location(item))
+                if batch:
+                    yield stream_response(batch)
         raise _shutting_down()
 
     @stream_errors
@@ -189,3 +208,7 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
 
 def _shutting_down() -> ApiError:
     return ApiError(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down; reconnect later")
+
+
+def _gap_bytes(gap: Gap) -> bytes:
+    return api.StreamLocationsResponse(gap=api.Gap(dropped=gap.dropped)).SerializeToString()

@@ -55,8 +55,10 @@ def json_value(value: JSON) -> struct_pb2.Value:
     elif isinstance(value, str):
         result.string_value = proto_text(value)
     elif isinstance(value, list):
+        result.list_value.SetInParent()  # an empty list is still a list, not "no value"
         result.list_value.values.extend(json_value(item) for item in value)
     else:
+        result.struct_value.SetInParent()
         for key, item in value.items():
             result.struct_value.fields[proto_text(key)].CopyFrom(json_value(item))
     return result

@@ -5,7 +5,7 @@ health checking and reflection, behind the bearer-token interceptor when a token
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final, cast
 
 import anyio
 import anyio.abc
@@ -90,7 +90,7 @@ class ControlPlane:
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         gateway = self.gateway
-        gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
+        add_gateway_service(
             GatewayServicer(gateway, stream_queue=gateway.config.stream_queue), server
         )
         registry = gateway.auth.registry if isinstance(gateway.auth, LocalAuthBackend) else None
@@ -105,3 +105,47 @@ class ControlPlane:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(names, server)
+
+
+class _HandlerCapture:
+    """Stands in for the server while a generated ``add_*_to_server`` registers its handlers."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        pass  # the same handlers also come through add_registered_method_handlers
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        self.service = service
+        self.handlers = dict(handlers)
+
+
+def _already_serialized(item: bytes) -> bytes:
+    return item
+
+
+def add_gateway_service(servicer: GatewayServicer, server: grpc.aio.Server) -> None:
+    """The generated registration, except that StreamLocations yields its responses already
+    serialized (``controlplane.location_wire``): each location is encoded once for all
+    subscribers instead of once per subscriber by the generated serializer."""
+    capture = _HandlerCapture()
+    gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server(
+        servicer,
+        cast(grpc.aio.Server, capture),  # it only calls the two methods _HandlerCapture has
+    )
+    handlers = capture.handlers
+    locations = handlers["StreamLocations"]
+    assert locations.unary_stream is not None
+    handlers["StreamLocations"] = grpc.unary_stream_rpc_method_handler(
+        locations.unary_stream,
+        request_deserializer=locations.request_deserializer,
+        response_serializer=_already_serialized,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(capture.service, handlers),)
+    )
+    server.add_registered_method_handlers(capture.service, handlers)

@@ -6,6 +6,7 @@ dropped (a live view wants the freshest positions) and the next thing it receive
 saying how many it lost. Drops are counted per subscriber and in total, never silent.
 
 Every event gets a sequence number, the seam for a durable log with resumable cursors later.
+The events themselves are declared in ``gateway.events``.
 """
 
 from __future__ import annotations
@@ -13,72 +14,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Final
 
 import anyio
 
-from .protocol.bodies.location import LocationReport
+from .events import EventKind, Gap, HubEvent, LocationReported, TerminalEvent
 from .protocol.header import phone_key
-from .protocol.message import Message
 
 DEFAULT_QUEUE: Final = 4096
-
-
-class EventKind(StrEnum):
-    CONNECTED = "connected"
-    REGISTERED = "registered"
-    AUTHENTICATED = "authenticated"
-    LOGGED_OUT = "logged_out"
-    DISCONNECTED = "disconnected"
-    TRANSPARENT_DATA = "transparent_data"  # 0x0900
-    MESSAGE = "message"  # any other uplink message of an authenticated terminal
-
-
-@dataclass(slots=True)
-class LocationReported:
-    """A position from 0x0200, 0x0201, 0x0500 or an item of 0x0704.
-
-    ``batch_type`` is the 0x0704 type (0 normal batch, 1 blind-area re-send) or ``None``.
-    ``received_at`` is when the gateway received the message (UTC). ``sequence`` is given once,
-    by ``EventHub.publish``; treat the event as read-only after that (subscribers share it).
-    """
-
-    phone: str
-    device_name: str
-    location: LocationReport
-    msg_id: int
-    serial: int
-    batch_type: int | None
-    received_at: datetime
-    sequence: int = 0
-
-
-@dataclass(slots=True)
-class TerminalEvent:
-    """Something that happened to a terminal's session (``reason`` for disconnections).
-
-    Read-only once published, like ``LocationReported``."""
-
-    kind: EventKind
-    phone: str
-    device_name: str
-    at: datetime
-    remote_address: str = ""
-    reason: str = ""
-    message: Message | None = None
-    sequence: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """``dropped`` events were lost here because the subscriber did not keep up."""
-
-    dropped: int
-
-
-HubEvent = LocationReported | TerminalEvent
 
 
 @dataclass(slots=True)
@@ -115,13 +58,15 @@ class Subscription:
     def _offer(self, event: HubEvent) -> int:
         """Queue ``event``; returns how many events had to be dropped for it (0 or 1)."""
         dropped = 0
-        if len(self._queue) >= self.max_queue:
-            self._queue.popleft()  # drop the oldest: a live view wants the freshest events
+        queue = self._queue
+        if not queue:
+            self._wakeup.set()  # the receiver may be waiting; with items queued it is not
+        elif len(queue) >= self.max_queue:
+            queue.popleft()  # drop the oldest: a live view wants the freshest events
             self._gap += 1
             self.dropped += 1
             dropped = 1
-        self._queue.append(event)
-        self._wakeup.set()
+        queue.append(event)
         return dropped
 
     async def receive(self) -> HubEvent | Gap:
@@ -139,6 +84,18 @@ class Subscription:
                 raise anyio.EndOfStream
             self._wakeup = anyio.Event()
             await self._wakeup.wait()
+
+    def take(self, limit: int) -> list[HubEvent | Gap]:
+        """What is queued now, without waiting: a ``Gap`` first when events were dropped, then
+        up to ``limit`` events."""
+        taken: list[HubEvent | Gap] = []
+        if self._gap:
+            taken.append(Gap(self._gap))
+            self._gap = 0
+        queue = self._queue
+        for _ in range(min(limit, len(queue))):
+            taken.append(queue.popleft())
+        return taken
 
     def __aiter__(self) -> AsyncIterator[HubEvent | Gap]:
         return self._iterate()
@@ -256,3 +213,16 @@ class EventHub:
                 if not group:
                     del self._by_phone[key]
         self.stats.subscribers -= 1
+
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "EventHub",
+    "EventKind",
+    "Gap",
+    "HubEvent",
+    "HubStats",
+    "LocationReported",
+    "Subscription",
+    "TerminalEvent",
+]

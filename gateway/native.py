@@ -37,6 +37,10 @@ NATIVE_MODULES: Final = (
     "gateway.protocol.subpackage",
     "gateway.protocol.message",
     "gateway.protocol.session",
+    # What the hub carries (one LocationReported per report).
+    "gateway.events",
+    # The stream's encoder of locations (every report, once): the one module above the core.
+    "controlplane.location_wire",
 )
 #: The mypyc runtime shared by the compiled modules (a module of its own).
 NATIVE_GROUP: Final = "gateway.protocol._native"

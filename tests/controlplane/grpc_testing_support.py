@@ -55,6 +55,7 @@ import grpc.aio
 import grpc_testing  # type: ignore[import-untyped]
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 
 T = TypeVar("T")
 Metadata = Sequence[tuple[str, str | bytes]]
@@ -155,12 +156,19 @@ def invoke_unary(
 class StreamCall:
     """A server stream in progress: take items as they come; leaving the ``with`` cancels it."""
 
-    def __init__(self, rpc: UnaryStreamServerRpc) -> None:
+    def __init__(self, rpc: UnaryStreamServerRpc, response_type: type[Message]) -> None:
         self._rpc = rpc
+        self._response_type = response_type
 
     def take(self) -> Any:
-        """The next item; ValueError when the stream ended instead (see ``termination``)."""
-        return self._rpc.take_response()
+        """The next item; ValueError when the stream ended instead (see ``termination``).
+
+        A servicer that yields serialized responses (StreamLocations: the real server sends
+        them as they are) gets them parsed, as a client would."""
+        item = self._rpc.take_response()
+        if isinstance(item, bytes):
+            return self._response_type.FromString(item)
+        return item
 
     def take_many(self, count: int) -> list[Any]:
         return [self.take() for _ in range(count)]
@@ -209,10 +217,9 @@ class ServicerHarness:
         )
 
     def open_stream(self, method: str, request: Message, *, metadata: Metadata = ()) -> StreamCall:
-        rpc = self.server.invoke_unary_stream(
-            self.method(method), tuple(metadata), request, self.timeout
-        )
-        return StreamCall(rpc)
+        descriptor = self.method(method)
+        rpc = self.server.invoke_unary_stream(descriptor, tuple(metadata), request, self.timeout)
+        return StreamCall(rpc, GetMessageClass(descriptor.output_type))
 
     def stream(self, method: str, request: Message, *, metadata: Metadata = ()) -> StreamOutcome:
         """Every item of a stream that ends on its own (else this waits for the deadline)."""

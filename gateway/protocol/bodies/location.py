@@ -294,7 +294,10 @@ class AdditionalInfo:
 # --------------------------------------------------------------------------------------------
 # The location body.
 
-_BASIC = struct.Struct(">IIIIhHH6s")
+#: alarm, status, latitude, longitude (millionths of a degree), altitude, speed (0.1 km/h),
+#: direction, BCD time: the 28 bytes every location starts with.
+BASIC_BLOCK: Final = struct.Struct(">IIIIhHH6s")
+_BASIC = BASIC_BLOCK
 _unpack_basic = _BASIC.unpack_from
 BASIC_LOCATION_SIZE: Final = _BASIC.size  # 28
 _SOUTH = int(StatusFlag.SOUTH_LATITUDE)
@@ -437,8 +440,9 @@ class LazyLocationReport(LocationReport):
     way: it compares equal to the eager one with the same fields.
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "_undecoded")
     _raw: bytes
+    _undecoded: bytes
 
     def __getattr__(self, name: str) -> Any:
         # Only called for a slot that is not set yet: decode everything once.
@@ -446,7 +450,13 @@ class LazyLocationReport(LocationReport):
             raise AttributeError(name)
         raw = self._raw
         _fill_location(self, raw, 0, len(raw))
+        self._undecoded = b""
         return object.__getattribute__(self, name)
+
+    def undecoded(self) -> bytes | None:
+        """The body's bytes while no field has been read (a reader of the wire form can skip
+        the decoding), else None."""
+        return self._undecoded or None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LocationReport):
@@ -470,7 +480,7 @@ def _decode_location(data: bytes, version: ProtocolVersion) -> tuple[Body, int]:
             f"a location needs {BASIC_LOCATION_SIZE} bytes but only {size} remain", offset=0
         )
     report: LazyLocationReport = _new(LazyLocationReport)
-    report._raw = data
+    report._raw = report._undecoded = data
     return report, size
 
 
@@ -659,6 +669,7 @@ def location_reports(body: Body) -> list[LocationReport]:
 
 __all__ = [
     "ADDITIONAL_ITEMS",
+    "BASIC_BLOCK",
     "BASIC_LOCATION",
     "BASIC_LOCATION_SIZE",
     "LOCATION",

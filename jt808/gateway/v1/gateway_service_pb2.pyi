@@ -337,6 +337,12 @@ class StreamLocationsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PHONES_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
+    max_batch: _builtins.int
+    """Up to this many locations per response, in `locations`, when several are waiting (a
+    consumer of a busy fleet keeps up with far fewer messages). 0 or 1: one per response, in
+    `location`. A response never waits to fill a batch.
+    """
     @_builtins.property
     def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these terminals (phone digits as on the wire); empty: every terminal."""
@@ -345,10 +351,11 @@ class StreamLocationsRequest(_message.Message):
         self,
         *,
         phones: _abc.Iterable[_builtins.str] | None = ...,
+        max_batch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["phones", b"phones"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_batch", b"max_batch", "phones", b"phones"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -360,27 +367,55 @@ class StreamLocationsResponse(_message.Message):
 
     LOCATION_FIELD_NUMBER: _builtins.int
     GAP_FIELD_NUMBER: _builtins.int
+    LOCATIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def location(self) -> _location_pb2.Location: ...
     @_builtins.property
     def gap(self) -> Global___Gap:
         """This subscriber fell behind and `dropped` items were lost here (the oldest go first)."""
 
+    @_builtins.property
+    def locations(self) -> Global___Locations:
+        """Several locations in the order they came (only with `max_batch` above 1)."""
+
     def __init__(
         self,
         *,
         location: _location_pb2.Location | None = ...,
         gap: Global___Gap | None = ...,
+        locations: Global___Locations | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["gap", b"gap", "item", b"item", "location", b"location"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["gap", b"gap", "item", b"item", "location", b"location", "locations", b"locations"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["gap", b"gap", "item", b"item", "location", b"location"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gap", b"gap", "item", b"item", "location", b"location", "locations", b"locations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["location", "gap"]  # noqa: Y015
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["location", "gap", "locations"]  # noqa: Y015
     _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
 
 Global___StreamLocationsResponse: _TypeAlias = StreamLocationsResponse  # noqa: Y015
+
+@_typing.final
+class Locations(_message.Message):
+    """Locations in arrival order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[_location_pb2.Location]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[_location_pb2.Location] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Locations: _TypeAlias = Locations  # noqa: Y015
 
 @_typing.final
 class Gap(_message.Message):

@@ -1,0 +1,311 @@
+"""A hub location as the wire bytes of ``jt808.gateway.v1.Location``, without building a message.
+
+Streams send every report the terminals send, to every subscriber: at tens of thousands of
+reports a second, building a protobuf object per report (``locations.location_message``) costs
+more than everything else the gateway does with the report. This module writes the same
+message straight to bytes, once per report, in field-number order as protobuf does; the stream
+reuses the bytes for every subscriber. ``tests/controlplane/test_location_wire.py`` checks that
+the protobuf library parses them to exactly what ``location_message`` builds.
+
+Encoding (proto3): a field at its default value is left out, except the ``optional`` ones and
+oneof members, which are written whenever set.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from gateway.hub import LocationReported
+from gateway.protocol.bodies.location import (
+    BASIC_BLOCK,
+    BASIC_LOCATION_SIZE,
+    AdditionalInfo,
+    LazyLocationReport,
+    LocationBatchType,
+    LocationReport,
+    StatusFlag,
+)
+from gateway.protocol.wire import CHINA_TZ, JSON, decode_bcd_time, to_json
+
+from .locations import TYPED_ITEMS, proto_text
+
+_DOUBLE: Final = struct.Struct("<d")
+#: Fields 4 and 5 (latitude, longitude) with their keys.
+_COORDINATES: Final = struct.Struct("<BdBd")
+_ZERO_DOUBLE: Final = bytes(8)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_BLIND_AREA: Final = int(LocationBatchType.BLIND_AREA)
+#: Typed fields of Location for standard items: item id -> (field number, is a double).
+_TYPED_FIELDS: Final = {0x01: (17, True), 0x02: (18, True), 0x03: (19, True), 0x30: (20, False)}
+_TYPED_FIELDS[0x31] = (21, False)
+assert {k for k in TYPED_ITEMS} == set(_TYPED_FIELDS)  # the two tables name the same items
+#: Encoded timestamps of report times (decoded times are shared objects: few distinct ones).
+_TIME_MEMO: dict[datetime, bytes] = {}
+#: The whole time field (key, length, Timestamp) by the six BCD bytes of the wire, b"" for none.
+_WIRE_TIME_MEMO: dict[bytes, bytes] = {}
+_unpack_basic: Final = BASIC_BLOCK.unpack_from
+_SOUTH: Final = int(StatusFlag.SOUTH_LATITUDE)
+_WEST: Final = int(StatusFlag.WEST_LONGITUDE)
+_TIME_MEMO_LIMIT: Final = 4096
+#: Fields 1-2 by (phone, device name).
+_PREFIX_MEMO: dict[tuple[str, str], bytes] = {}
+_PREFIX_MEMO_LIMIT: Final = 65536
+_SMALL_VARINTS: Final = tuple(bytes((value,)) for value in range(0x80))
+
+
+def _varint(out: bytearray, value: int) -> None:
+    """Append ``value`` (>= 0, below 2**64) as a base-128 varint."""
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _signed(value: int) -> int:
+    """int32/int64 on the wire: negative values as 64-bit two's complement."""
+    return value if value >= 0 else value + (1 << 64)
+
+
+def _bytes_field(out: bytearray, key: int, data: bytes) -> None:
+    out.append(key)  # every key used here fits one byte (field < 16) or is given as two
+    _varint(out, len(data))
+    out += data
+
+
+def _long_key(out: bytearray, field: int, wire_type: int) -> None:
+    _varint(out, (field << 3) | wire_type)
+
+
+def timestamp_bytes(moment: datetime) -> bytes:
+    """A ``google.protobuf.Timestamp`` body (seconds floored, nanos >= 0, as FromDatetime)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CHINA_TZ)  # core times are GMT+8 (locations.aware)
+    delta = moment - _EPOCH
+    seconds = delta.days * 86400 + delta.seconds
+    nanos = delta.microseconds * 1000
+    out = bytearray()
+    if seconds:
+        out.append(0x08)
+        _varint(out, _signed(seconds))
+    if nanos:
+        out.append(0x10)
+        _varint(out, nanos)
+    return bytes(out)
+
+
+def value_bytes(value: JSON) -> bytes:
+    """A ``google.protobuf.Value`` body for a JSON-shaped value (as ``locations.json_value``)."""
+    out = bytearray()
+    if value is None:
+        out += b"\x08\x00"  # null_value: a oneof member is written even at its default
+    elif isinstance(value, bool):
+        out += b"\x20\x01" if value else b"\x20\x00"
+    elif isinstance(value, int | float):
+        out.append(0x11)
+        out += _DOUBLE.pack(float(value))
+    elif isinstance(value, str):
+        _bytes_field(out, 0x1A, proto_text(value).encode())
+    elif isinstance(value, list):
+        items = bytearray()
+        for item in value:
+            _bytes_field(items, 0x0A, value_bytes(item))
+        _bytes_field(out, 0x32, bytes(items))
+    else:
+        fields = bytearray()
+        for key, item in value.items():
+            entry = bytearray()
+            _bytes_field(entry, 0x0A, proto_text(key).encode())
+            _bytes_field(entry, 0x12, value_bytes(item))
+            _bytes_field(fields, 0x0A, bytes(entry))
+        _bytes_field(out, 0x2A, bytes(fields))
+    return bytes(out)
+
+
+def varint_bytes(value: int) -> bytes:
+    """``value`` (>= 0, below 2**64) as a base-128 varint, built as one integer."""
+    if value < 0x80:
+        return _SMALL_VARINTS[value]
+    packed = 0
+    shift = 0
+    while value > 0x7F:
+        packed |= ((value & 0x7F) | 0x80) << shift
+        value >>= 7
+        shift += 8
+    packed |= value << shift
+    return packed.to_bytes(shift // 8 + 1, "little")
+
+
+def location_bytes(event: LocationReported) -> bytes:
+    """``locations.location_from_event(event)``, serialized.
+
+    Hot path (every report, once): pieces are collected in a list and joined once, and a
+    report nobody has read is encoded straight from its 28-byte block. Fields are written in
+    number order except where noted; protobuf parsers accept any order.
+    """
+    report: LocationReport = event.location
+    parts: list[bytes] = [_terminal_prefix(event.phone, event.device_name)]
+    raw = report.undecoded() if type(report) is LazyLocationReport else None
+    extras: list[AdditionalInfo] = []
+    malformed = b""
+    if raw is not None:
+        alarm, status, lat, lon, altitude, speed, direction, bcd_time = _unpack_basic(raw, 0)
+        parts.append(_wire_time(bcd_time))
+        latitude = -(lat / 1e6) if status & _SOUTH else lat / 1e6
+        longitude = -(lon / 1e6) if status & _WEST else lon / 1e6
+        speed_kmh = speed / 10
+        if len(raw) > BASIC_LOCATION_SIZE:  # items: read them decoded (that decodes them once)
+            extras = report.extras
+            malformed = report.malformed_extras
+    else:
+        alarm, status, altitude, direction = (
+            report.alarm,
+            report.status,
+            report.altitude,
+            report.direction,
+        )
+        latitude, longitude, speed_kmh = report.latitude, report.longitude, report.speed
+        if report.time is not None:
+            parts.append(_report_time(report.time))
+        extras = report.extras
+        malformed = report.malformed_extras
+    # A double is left out only when its bits are all zero (-0.0 is written, as protobuf does).
+    coordinates = _COORDINATES.pack(0x21, latitude, 0x29, longitude)
+    if coordinates[1:9] != _ZERO_DOUBLE and coordinates[10:] != _ZERO_DOUBLE:
+        parts.append(coordinates)  # the usual case: one pack for both
+    else:
+        if coordinates[1:9] != _ZERO_DOUBLE:
+            parts.append(coordinates[:9])
+        if coordinates[10:] != _ZERO_DOUBLE:
+            parts.append(coordinates[9:])
+    if altitude:
+        parts.append(b"\x30" + varint_bytes(_signed(altitude)))
+    packed = _DOUBLE.pack(speed_kmh)
+    if packed != _ZERO_DOUBLE:
+        parts.append(b"\x39" + packed)
+    if direction:
+        parts.append(b"\x40" + varint_bytes(direction))
+    if alarm:
+        parts.append(b"\x48" + varint_bytes(alarm))
+    if status:
+        parts.append(b"\x50" + varint_bytes(status))
+    typed: dict[int, Any] = {}
+    for extra in extras:
+        parts.append(_item_bytes(extra, typed))
+    batch_type = event.batch_type
+    if batch_type is not None:
+        parts.append(b"\x60\x01\x68\x01" if batch_type == _BLIND_AREA else b"\x60\x01")
+    parts.append(_received_time(event.received_at))
+    if event.msg_id:
+        parts.append(b"\x78" + varint_bytes(event.msg_id))
+    if event.serial:
+        parts.append(b"\x80\x01" + varint_bytes(event.serial))
+    for item_id in sorted(typed) if typed else ():  # ids and field numbers sort alike
+        field, is_double = _TYPED_FIELDS[item_id]
+        value = typed[item_id]
+        if is_double:
+            parts.append(varint_bytes((field << 3) | 1) + _DOUBLE.pack(float(value)))
+        else:
+            parts.append(varint_bytes(field << 3) + varint_bytes(int(value)))
+    if malformed:
+        parts.append(b"\xb2\x01" + varint_bytes(len(malformed)) + malformed)
+    if event.sequence:
+        parts.append(b"\xb8\x01" + varint_bytes(event.sequence))
+    return b"".join(parts)
+
+
+def _item_bytes(extra: AdditionalInfo, typed: dict[int, Any]) -> bytes:
+    """One ``AdditionalItem`` (field 11); notes the first value of a typed item in ``typed``."""
+    item = bytearray()
+    if extra.id:
+        item.append(0x08)
+        _varint(item, extra.id)
+    name = extra.name
+    if name:
+        _bytes_field(item, 0x12, name.encode())
+    if extra.raw:
+        _bytes_field(item, 0x1A, extra.raw)
+    value = extra.value
+    if value is not None:
+        _bytes_field(item, 0x22, value_bytes(to_json(value)))
+        if extra.id in _TYPED_FIELDS and extra.id not in typed:
+            typed[extra.id] = value  # the first item of an id counts
+    out = bytearray()
+    _bytes_field(out, 0x5A, bytes(item))
+    return bytes(out)
+
+
+def _terminal_prefix(phone: str, device_name: str) -> bytes:
+    """Fields 1 and 2, the same for every report of a terminal (memoised, bounded)."""
+    key = (phone, device_name)
+    prefix = _PREFIX_MEMO.get(key)
+    if prefix is None:
+        out = bytearray()
+        if phone:
+            _bytes_field(out, 0x0A, phone.encode())
+        if device_name:
+            _bytes_field(out, 0x12, proto_text(device_name).encode())
+        if len(_PREFIX_MEMO) >= _PREFIX_MEMO_LIMIT:
+            _PREFIX_MEMO.clear()
+        prefix = _PREFIX_MEMO[key] = bytes(out)
+    return prefix
+
+
+def _report_time(moment: datetime) -> bytes:
+    """Field 3 for a decoded report time (decoded times are shared objects: few distinct)."""
+    cached = _TIME_MEMO.get(moment)
+    if cached is None:
+        if len(_TIME_MEMO) >= _TIME_MEMO_LIMIT:
+            _TIME_MEMO.clear()
+        stamp = timestamp_bytes(moment)
+        cached = _TIME_MEMO[moment] = bytes((0x1A, len(stamp))) + stamp  # far below 128 bytes
+    return cached
+
+
+def _wire_time(bcd_time: bytes) -> bytes:
+    """Field 3 from the six BCD bytes of the wire; b"" for a time that is not one."""
+    cached = _WIRE_TIME_MEMO.get(bcd_time)
+    if cached is None:
+        moment = decode_bcd_time(bcd_time)
+        cached = b"" if moment is None else _report_time(moment)
+        if len(_WIRE_TIME_MEMO) >= _TIME_MEMO_LIMIT:
+            _WIRE_TIME_MEMO.clear()
+        _WIRE_TIME_MEMO[bcd_time] = cached
+    return cached
+
+
+def _received_time(moment: datetime) -> bytes:
+    """Field 14: every report of one chunk shares its receive time (a one-entry cache)."""
+    global _last_received, _last_received_bytes  # noqa: PLW0603
+    if moment is not _last_received:
+        stamp = timestamp_bytes(moment)
+        _last_received_bytes = bytes((0x72, len(stamp))) + stamp
+        _last_received = moment
+    return _last_received_bytes
+
+
+_last_received: datetime | None = None
+_last_received_bytes = b""
+
+
+def encoded_location(event: LocationReported) -> bytes:
+    """``location_bytes(event)``, made once per event and kept on it for other subscribers."""
+    encoded = event.encoded
+    if encoded is None:
+        encoded = event.encoded = location_bytes(event)
+    return encoded
+
+
+def stream_response(locations: list[bytes]) -> bytes:
+    """A ``StreamLocationsResponse``: one location in ``location`` (field 1), several in
+    ``locations`` (field 3, a ``Locations`` whose ``items`` is field 1)."""
+    out = bytearray()
+    if len(locations) == 1:
+        _bytes_field(out, 0x0A, locations[0])
+        return bytes(out)
+    batch = bytearray()
+    for location in locations:
+        _bytes_field(batch, 0x0A, location)
+    _bytes_field(out, 0x1A, bytes(batch))
+    return bytes(out)

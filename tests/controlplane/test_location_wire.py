@@ -1,0 +1,132 @@
+"""Locations written straight to wire bytes (``controlplane.location_wire``) are what the
+protobuf library builds from the same event (``locations.location_from_event``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import struct_pb2, timestamp_pb2
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controlplane.location_wire import (
+    encoded_location,
+    location_bytes,
+    stream_response,
+    timestamp_bytes,
+    value_bytes,
+)
+from controlplane.locations import json_value, location_from_event
+from gateway.hub import LocationReported
+from gateway.protocol import V2013, MessageId, decode_body
+from gateway.protocol.bodies.location import (
+    ADDITIONAL_ITEMS,
+    AdditionalInfo,
+    LazyLocationReport,
+    LocationReport,
+)
+from gateway.protocol.message import encode_body
+from jt808.gateway.v1 import gateway_service_pb2 as api
+from jt808.gateway.v1 import location_pb2
+from tests.protocol.strategies import locations
+
+#: Items of the standard with lengths their codecs read, and anything else.
+ITEMS = st.builds(
+    AdditionalInfo,
+    st.sampled_from(sorted(ADDITIONAL_ITEMS)) | st.integers(0, 0xFF),
+    st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 30]).flatmap(
+        lambda n: st.binary(min_size=n, max_size=n)
+    ),
+)
+TEXT = st.text(max_size=12) | st.sampled_from(["", "HB808_X1_T01", "\udc81bad", "粤B12345"])
+RECEIVED = st.datetimes(
+    min_value=datetime(1960, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> LocationReported:
+    report: LocationReport = draw(locations(V2013))
+    report.extras = report.extras + draw(st.lists(ITEMS, max_size=4))
+    return LocationReported(
+        phone=draw(st.sampled_from(["", "013800000000", "00000000013912345678"])),
+        device_name=draw(TEXT),
+        location=report,
+        msg_id=draw(st.sampled_from([0, 0x0200, 0x0201, 0x0704])),
+        serial=draw(st.integers(0, 0xFFFF)),
+        batch_type=draw(st.none() | st.integers(0, 2)),
+        received_at=draw(RECEIVED),
+        sequence=draw(st.integers(0, 2**64 - 1)),
+    )
+
+
+@given(events())
+def test_location_bytes_parse_to_the_message_the_library_builds(event: LocationReported) -> None:
+    parsed = location_pb2.Location.FromString(location_bytes(event))
+    assert parsed == location_from_event(event)
+
+
+@given(events(), st.booleans())
+def test_a_report_nobody_read_is_encoded_from_its_wire_bytes(
+    event: LocationReported, with_items: bool
+) -> None:
+    if not with_items:
+        event.location.extras, event.location.malformed_extras = [], b""
+    body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(event.location, V2013), V2013)
+    assert isinstance(body, LazyLocationReport)
+    event.location = body
+    encoded = location_bytes(event)  # before anything reads the lazy report
+    assert location_pb2.Location.FromString(encoded) == location_from_event(event)
+
+
+@given(events())
+def test_scalar_fields_are_byte_for_byte_the_librarys_encoding(event: LocationReported) -> None:
+    event.location.extras = []  # items carry maps, whose order protobuf leaves open
+    expected = location_from_event(event).SerializeToString(deterministic=True)
+    assert location_bytes(event) == expected
+
+
+@given(RECEIVED | st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)))
+def test_timestamps_are_what_from_datetime_gives(moment: datetime) -> None:
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(
+        moment if moment.tzinfo else moment.replace(tzinfo=UTC) - timedelta(hours=8)
+    )
+    assert timestamp_pb2.Timestamp.FromString(timestamp_bytes(moment)) == expected
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(JSON)
+def test_json_values_are_what_json_value_builds(value: object) -> None:
+    assert struct_pb2.Value.FromString(value_bytes(value)) == json_value(value)  # type: ignore[arg-type]
+
+
+@given(st.lists(events(), min_size=1, max_size=5))
+def test_stream_responses_carry_one_location_or_a_batch(batch: list[LocationReported]) -> None:
+    response = api.StreamLocationsResponse.FromString(
+        stream_response([encoded_location(event) for event in batch])
+    )
+    expected = [location_from_event(event) for event in batch]
+    if len(batch) == 1:
+        assert response.WhichOneof("item") == "location"
+        assert [response.location] == expected
+    else:
+        assert response.WhichOneof("item") == "locations"
+        assert list(response.locations.items) == expected
+
+
+def test_an_event_is_encoded_once_for_every_subscriber() -> None:
+    report = LocationReport(
+        alarm=1, status=2, latitude=22.5, longitude=114.0, altitude=9, speed=3.5,
+        direction=90, time=None,
+    )  # fmt: skip
+    event = LocationReported("013800000000", "d", report, 0x0200, 1, None, datetime.now(UTC))
+    first = encoded_location(event)
+    assert encoded_location(event) is first
+    assert event.encoded is first
