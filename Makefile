@@ -1,14 +1,25 @@
-# One entry point for people and CI. Every target bootstraps the virtualenv it needs.
+# One entry point for people and CI. Every target bootstraps the virtualenv it needs: `serve`
+# only the gateway's runtime dependencies, the others the dev toolchain on top.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The venv is made without a pip of its own (ensurepip alone takes seconds); $(PYTHON)'s pip
+# installs into it (--python).
+PIP := $(PYTHON) -m pip --python $(BIN)/python install --quiet
 
 .PHONY: test lint proto proto-check typecheck unit serve bench clean
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(BIN)/python:
+	$(PYTHON) -m venv --without-pip $(VENV)
+
+## What the gateway needs to run: its runtime dependencies only.
+$(BIN)/.runtime: pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $@
+
+## The dev toolchain (pytest, mypy, ruff, grpcio-tools, ...) for everything else.
+$(BIN)/.installed: $(BIN)/.runtime
+	$(PIP) -e '.[dev]'
 	touch $@
 
 ## The whole test suite: lint, types, then pytest (the README's test command).
@@ -31,11 +42,12 @@ proto: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+## pytest-xdist: one worker a core; no test depends on another's order or timing.
 unit: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 ## Run the gateway with its embedded defaults.
-serve: $(BIN)/.installed
+serve: $(BIN)/.runtime
 	$(BIN)/jt808 serve
 
 ## Benchmarks print figures; they are never part of the test suite.

@@ -299,7 +299,7 @@ class _ProgressLine:
 
 
 def _loop_options() -> dict[str, object]:
-    # uvloop is optional (pip install 'jt808-gateway[fast]'): use it when it is installed.
+    # uvloop is a dependency where it is built (Linux, macOS); elsewhere the asyncio loop.
     return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
 
 
