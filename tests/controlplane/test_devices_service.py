@@ -16,6 +16,7 @@ from gateway.protocol.bodies.registration import RegisterResult
 from gateway.registry import DeviceRegistry
 from jt808.gateway.v1 import device_registry_service_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2_grpc
+from tests.timeouts import HANG_GUARD
 
 from .grpc_testing_support import ServicerHarness, UnaryOutcome
 
@@ -307,7 +308,7 @@ async def test_import_and_list_over_a_channel(channel: grpc.aio.Channel) -> None
     imported = await stub.ImportDevices(
         pb.ImportDevicesRequest(devices=[PINNED, UNPINNED]), timeout=5
     )
-    listing = await stub.ListDevices(pb.ListDevicesRequest(), timeout=5)
+    listing = await stub.ListDevices(pb.ListDevicesRequest(), timeout=HANG_GUARD)
 
     assert imported.imported == 2
     assert [d.name for d in listing.devices] == ["70111_TK-900_A000001", "70111_TK-900_A000002"]
@@ -319,7 +320,7 @@ async def test_errors_over_a_channel(channel: grpc.aio.Channel) -> None:
     stub = device_registry_service_pb2_grpc.DeviceRegistryServiceStub(channel)
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.DeleteDevice(pb.DeleteDeviceRequest(name="nobody_x_1"), timeout=5)
+        await stub.DeleteDevice(pb.DeleteDeviceRequest(name="nobody_x_1"), timeout=HANG_GUARD)
 
     assert raised.value.code() is grpc.StatusCode.NOT_FOUND
     assert raised.value.details() == "no device named nobody_x_1"
