@@ -8,10 +8,26 @@ header of the message it happened in, so that the answer can name the right seri
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from .header import Header
+
+
+#: The most characters (or bytes) of a value that an error message repeats.
+SHOWN_LENGTH: Final = 32
+
+
+def shown(value: object) -> str:
+    """``value`` for an error message, cut when long, so that no message (API status, CLI
+    error, log line) ever repeats unbounded input: ``'xxxx…' (3000 characters)``."""
+    if isinstance(value, str | bytes | bytearray):
+        if len(value) <= SHOWN_LENGTH:
+            return repr(value)
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:SHOWN_LENGTH]!r}… ({len(value)} {unit})"
+    text = repr(value)
+    return text if len(text) <= SHOWN_LENGTH else f"{text[:SHOWN_LENGTH]}… ({len(text)} characters)"
 
 
 class ResultCode(IntEnum):

@@ -1059,3 +1059,39 @@ async def test_phone_matches_without_leading_zeros(
     assert response.reply_msg_id == 0x0201
     assert response.location.phone == rig.phone  # the phone as the terminal sends it
     assert rig.phone != given
+
+
+#: The longest status message a caller gets, whatever it sent (gRPC carries the message in
+#: trailing metadata, whose size is limited).
+MAX_DETAILS: Final = 300
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("field", "request_of"),
+    [
+        ("text", lambda phone, long: text_message(phone, long)),
+        (
+            "call_back",
+            lambda phone, long: api.SendCommandRequest(
+                phone=phone, call_back=pb.CallBack(flag=0, phone_number=long)
+            ),
+        ),
+        ("text", lambda phone, long: text_message(phone, long.replace("x", "字"))),
+    ],
+    ids=["text", "call_back.phone_number", "chinese-text"],
+)
+@pytest.mark.parametrize("length", [3_000, 70_000])
+async def test_an_over_long_value_is_invalid_argument_with_a_short_message(
+    tmp_path: Path,
+    field: str,
+    request_of: Callable[[str, str], api.SendCommandRequest],
+    length: int,
+) -> None:
+    async with scripted(tmp_path) as (rig, terminal):
+        outcome = await send(rig.stub, request_of(rig.phone, "x" * length))
+        leaked = await frames_until_quiet(terminal, quiet=0.1)
+
+    assert_status(outcome, grpc.StatusCode.INVALID_ARGUMENT, field, "bytes", "allows")
+    assert len(outcome.details) <= MAX_DETAILS, outcome.details
+    assert leaked == []

@@ -17,7 +17,7 @@ from enum import IntEnum, IntFlag
 from typing import Annotated, Any, ClassVar, Final, NamedTuple
 
 from ..body import Body, register, set_decoder
-from ..errors import EncodeError, TruncatedBodyError
+from ..errors import EncodeError, TruncatedBodyError, shown
 from ..ids import MessageId
 from ..versions import V2013, V2019, ProtocolVersion
 from ..wire import (
@@ -263,7 +263,7 @@ class AdditionalInfo:
             raise
         except (ValueError, OverflowError, TypeError, KeyError, struct.error) as error:
             raise EncodeError(
-                f"{codec.name} (0x{item_id:02X}): cannot encode {value!r}: {error}"
+                f"{codec.name} (0x{item_id:02X}): cannot encode {shown(value)}: {error}"
             ) from None
         if len(raw) > 0xFF:
             raise EncodeError(f"{codec.name} (0x{item_id:02X}) is longer than 255 bytes")
