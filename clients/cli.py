@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
@@ -23,22 +25,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jt808", description="JT/T 808 gateway, terminal simulator and protocol tools."
     )
+    parser.add_argument("--version", action="version", version=f"jt808 {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_arguments(sub)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, command_parser=sub)
     return parser
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("jt808-gateway")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # A subcommand's mistyped flag is told with that subcommand's usage, not jt808's.
+        culprit: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        culprit.error(f"unrecognized arguments: {' '.join(unknown)}{_suggestion(culprit, unknown)}")
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
         parser.print_help()
         return 0
     return run(args)
+
+
+def _suggestion(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    flags = [flag for action in parser._actions for flag in action.option_strings]
+    for word in unknown:
+        close = difflib.get_close_matches(word.partition("=")[0], flags, n=1)
+        if word.startswith("--") and close:
+            return f" (did you mean {close[0]}?)"
+    return ""
 
 
 if __name__ == "__main__":

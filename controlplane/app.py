@@ -10,6 +10,7 @@ import anyio.abc
 from gateway.auth.base import AuthBackend
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
+from gateway.server.listen_check import check_listen
 
 from .remote_auth import RemoteAuthBackend
 from .server import ControlPlane
@@ -34,8 +35,14 @@ class GatewayApp:
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[Addresses] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """The control plane binds first, so a bad gRPC address fails before any terminal is
-        accepted; both stop together when cancelled."""
+        """Every address is checked before anything binds (``ListenError``: nothing was
+        started); then the control plane binds first, so a bad gRPC address fails before any
+        terminal is accepted; both stop together when cancelled."""
+        config = self.gateway.config
+        check_listen(config.listen, "terminals", "--listen")
+        check_listen(self.control_plane.requested, "gRPC", "--grpc-listen")
+        if config.metrics_listen is not None:
+            check_listen(config.metrics_listen, "metrics", "--metrics-listen")
         async with anyio.create_task_group() as tasks:
             grpc_address = await tasks.start(self.control_plane.serve)
             terminal_address = await tasks.start(self.gateway.serve)

@@ -66,9 +66,10 @@ class ControlPlane:
             self._add_services(server)
             try:
                 port = server.add_insecure_port(str(self.requested))
-            except RuntimeError as error:
+            except RuntimeError:  # its text only says to set GRPC_VERBOSITY=debug
                 raise ControlPlaneBindError(
-                    f"cannot listen on {self.requested} for gRPC: {error}"
+                    f"cannot listen on {self.requested} for gRPC (--grpc-listen): the address "
+                    "cannot be bound"
                 ) from None
             self.address = HostPort(self.requested.host, port)
             # Health: "" (the whole server) and each service are serving once started.

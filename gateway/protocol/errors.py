@@ -18,14 +18,15 @@ if TYPE_CHECKING:
 SHOWN_LENGTH: Final = 32
 
 
-def shown(value: object) -> str:
+def shown(value: object, *, quoted: bool = True) -> str:
     """``value`` for an error message, cut when long, so that no message (API status, CLI
-    error, log line) ever repeats unbounded input: ``'xxxx…' (3000 characters)``."""
+    error, log line) ever repeats unbounded input: ``'xxxx…' (3000 characters)``. Text and
+    bytes are quoted (``repr``) unless ``quoted`` is false."""
     if isinstance(value, str | bytes | bytearray):
-        if len(value) <= SHOWN_LENGTH:
-            return repr(value)
         unit = "characters" if isinstance(value, str) else "bytes"
-        return f"{value[:SHOWN_LENGTH]!r}… ({len(value)} {unit})"
+        head = value[:SHOWN_LENGTH]
+        text = repr(head) if quoted or not isinstance(head, str) else head
+        return text if len(value) <= SHOWN_LENGTH else f"{text}… ({len(value)} {unit})"
     text = repr(value)
     return text if len(text) <= SHOWN_LENGTH else f"{text[:SHOWN_LENGTH]}… ({len(text)} characters)"
 

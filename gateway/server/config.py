@@ -7,17 +7,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.protocol.errors import shown
 from gateway.protocol.session import SessionLimits
 
 ENV_PREFIX: Final = "JT808_"
 AUTH_MODES: Final = ("local", "remote", "insecure-accept-all")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS: Final = ("logfmt", "json")
 #: Settings that are secrets: never printed, logged or shown as defaults.
 SECRETS: Final = frozenset({"grpc_token", "auth_token"})
 
@@ -39,12 +44,12 @@ def parse_host_port(text: str, *, allow_any_port: bool = False) -> HostPort:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6); ports outside 1024-65535 are refused."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not host:
-        raise ConfigError(f"expected HOST:PORT, got {text!r}")
+        raise ConfigError(f"expected HOST:PORT, got {shown(text)}")
     host = host.removeprefix("[").removesuffix("]")
     try:
         port = int(port_text)
     except ValueError:
-        raise ConfigError(f"port {port_text!r} is not a number") from None
+        raise ConfigError(f"port {shown(port_text)} is not a number") from None
     if not allow_any_port and not 1024 <= port <= 65535:
         raise ConfigError(
             f"port {port} is outside 1024-65535 (ports below 1024 need root and are refused; "
@@ -91,6 +96,7 @@ class GatewayConfig:
     send_timeout: float = 30.0
     metrics_listen: HostPort | None = None
     log_level: str = "info"
+    log_format: str = "logfmt"
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -113,20 +119,32 @@ class Setting:
     metavar: str
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
+def _number(kind: type[int] | type[float], text: str) -> Any:
+    """``text`` as a finite number of ``kind``; a ValueError that says what was expected."""
+    try:
         value = kind(text)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{shown(text)} is not {expected}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{shown(text)} is not a finite number")
+    return value
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = _number(kind, text)
         if value <= 0:
-            raise ValueError(f"{text} is not positive")
+            raise ValueError(f"{shown(text.strip(), quoted=False)} is not positive")
         return value
 
     return parse
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value: int = _number(int, text)
     if value < 0:
-        raise ValueError(f"{text} is negative")
+        raise ValueError(f"{shown(text.strip(), quoted=False)} is negative")
     return value
 
 
@@ -138,13 +156,19 @@ def _token(text: str) -> str:
 
 def _auth_mode(text: str) -> str:
     if text not in AUTH_MODES:
-        raise ValueError(f"{text!r} is not one of {', '.join(AUTH_MODES)}")
+        raise ValueError(f"{shown(text)} is not one of {', '.join(AUTH_MODES)}")
     return text
 
 
 def _level(text: str) -> str:
-    if text.lower() not in ("debug", "info", "warning", "error"):
-        raise ValueError(f"{text!r} is not debug, info, warning or error")
+    if text.lower() not in LOG_LEVELS:
+        raise ValueError(f"{shown(text)} is not debug, info, warning or error")
+    return text.lower()
+
+
+def _log_format(text: str) -> str:
+    if text.lower() not in LOG_FORMATS:
+        raise ValueError(f"{shown(text)} is not logfmt or json")
     return text.lower()
 
 
@@ -189,6 +213,8 @@ SETTINGS: Final = (
     Setting("metrics_listen", "serve Prometheus metrics on HOST:PORT",
             parse_host_port, "HOST:PORT"),
     Setting("log_level", "debug, info, warning or error", _level, "LEVEL"),
+    Setting("log_format", "logfmt (key=value lines) or json (one object per line)",
+            _log_format, "FORMAT"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 
@@ -283,11 +309,27 @@ def _parse(setting: Setting, text: str, where: str) -> Any:
         raise ConfigError(f"{where}: {error}") from None
 
 
+#: What a setting's value is, by its metavar: for errors about TOML values of the wrong type.
+_EXPECTED: Final = {
+    "SECONDS": "a number of seconds",
+    "N": "a whole number",
+    "BYTES": "a whole number of bytes",
+    "HOST:PORT": 'a "HOST:PORT" string',
+}
+_NUMERIC: Final = frozenset({"SECONDS", "N", "BYTES"})
+
+
 def _from_toml(path: Path) -> dict[str, Any]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (TOML files are)") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path}: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path}: {error}") from None
     values: dict[str, Any] = {}
@@ -296,9 +338,34 @@ def _from_toml(path: Path) -> dict[str, Any]:
         setting = _BY_NAME.get(name)
         if setting is None:
             known = ", ".join(s.name for s in SETTINGS)
-            raise ConfigError(f"config file {path}: unknown setting {key!r} (known: {known})")
-        values[name] = _parse(setting, str(raw), f"config file {path}, {key}")
+            raise ConfigError(f"config file {path}: unknown setting {shown(key)} (known: {known})")
+        where = f"config file {path}, {key}"
+        values[name] = _parse(setting, _toml_text(setting, raw, where), where)
     return values
+
+
+def _toml_text(setting: Setting, raw: object, where: str) -> str:
+    """A TOML value as the text the setting's parser reads: numbers for numeric settings,
+    strings for the others (a number written as a string is accepted too)."""
+    number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if isinstance(raw, str) or (number and setting.metavar in _NUMERIC):
+        return str(raw)
+    expected = _EXPECTED.get(setting.metavar, "a string")
+    raise ConfigError(f"{where}: expected {expected}, not {_toml_kind(raw)}")
+
+
+def _toml_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a float ({value})"
+    if isinstance(value, date | time):
+        return "a date or time"
+    if isinstance(value, list):
+        return "an array"
+    return "a table"
 
 
 def flags_of(config: GatewayConfig) -> Sequence[str]:

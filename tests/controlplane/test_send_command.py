@@ -1070,7 +1070,7 @@ MAX_DETAILS: Final = 300
 @pytest.mark.parametrize(
     ("field", "request_of"),
     [
-        ("text", lambda phone, long: text_message(phone, long)),
+        ("text", text_message),
         (
             "call_back",
             lambda phone, long: api.SendCommandRequest(

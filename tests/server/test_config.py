@@ -107,6 +107,7 @@ EXAMPLES = {
     "stream_queue": "64",
     "command_retry_timeout": "3",
     "command_max_retries": "5",
+    "log_format": "json",
 }
 #: Settings that only make sense with another one (given as flags, the top layer).
 COMPANIONS = {"auth_endpoint": ("--auth", "remote")}
@@ -196,8 +197,10 @@ def test_host_port_errors(text: str, message: str) -> None:
     [
         (("--listen", "127.0.0.1:80"), "--listen: port 80 is outside 1024-65535"),
         (("--idle-timeout", "0"), "--idle-timeout: 0 is not positive"),
-        (("--idle-timeout", "soon"), "--idle-timeout: could not convert string to float"),
-        (("--max-connections", "1.5"), "--max-connections: invalid literal for int"),
+        (("--idle-timeout", "soon"), "--idle-timeout: 'soon' is not a number"),
+        (("--idle-timeout", "nan"), "--idle-timeout: 'nan' is not a finite number"),
+        (("--max-connections", "1.5"), "--max-connections: '1.5' is not a whole number"),
+        (("--log-format", "xml"), "--log-format: 'xml' is not logfmt or json"),
         (("--auth", "ldap"), "--auth: 'ldap' is not one of local, remote, insecure-accept-all"),
         (("--log-level", "loud"), "--log-level: 'loud' is not debug, info, warning or error"),
     ],
@@ -237,3 +240,45 @@ def test_missing_and_invalid_toml_files_are_config_errors(tmp_path: Path) -> Non
     broken = toml(tmp_path, "idle_timeout = = 3\n")
     with pytest.raises(ConfigError, match=f"config file {broken}"):
         load(parse("--config", str(broken)), {})
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("idle_timeout = true", "idle_timeout: expected a number of seconds, not a boolean (true)"),
+        ("max_connections = [1, 2]", "max_connections: expected a whole number, not an array"),
+        ("listen = 7999", 'listen: expected a "HOST:PORT" string, not an integer (7999)'),
+        ("auth = false", "auth: expected a string, not a boolean (false)"),
+        ("data_dir = 2024-01-01", "data_dir: expected a string, not a date or time"),
+        ("log_level = { a = 1 }", "log_level: expected a string, not a table"),
+        ("max_connections = 1.5", "max_connections: '1.5' is not a whole number"),
+    ],
+)
+def test_a_toml_value_of_the_wrong_type_is_named_with_what_was_expected(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = toml(tmp_path, line + "\n")
+    with pytest.raises(ConfigError) as error:
+        load(parse("--config", str(path)), {})
+    assert str(error.value) == f"config file {path}, {message}"
+
+
+def test_toml_numbers_may_be_integers_floats_or_strings(tmp_path: Path) -> None:
+    path = toml(tmp_path, 'idle_timeout = 90\nsend_timeout = 2.5\ncommand_timeout = "12"\n')
+    config = load(parse("--config", str(path)), {})
+    assert (config.idle_timeout, config.send_timeout, config.command_timeout) == (90, 2.5, 12)
+
+
+def test_a_config_file_that_is_a_directory_or_not_utf8_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory, not a TOML file"):
+        load(parse("--config", str(tmp_path)), {})
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes("data_dir = 'caf\u00e9'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load(parse("--config", str(latin)), {})
+
+
+def test_errors_never_repeat_a_long_value_whole() -> None:
+    with pytest.raises(ConfigError) as error:
+        load(parse("--listen", "x" * 70_000), {})
+    assert len(str(error.value)) < 120
