@@ -3,6 +3,7 @@ that are down, stalled or broken (nobody is let in, the gateway keeps serving)."
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 import anyio
@@ -21,6 +22,7 @@ from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.ids import MessageId
 from gateway.registry import Device
 from gateway.server.gateway import Gateway
+from gateway.server.logs import LOGGER_NAME
 from tests.timeouts import HANG_GUARD
 
 from .harness import StartGateway, address_of, wait_for_event
@@ -178,3 +180,43 @@ async def test_backend_that_raises_lets_nobody_in_and_the_gateway_carries_on(
             await terminal.expect_general_response(MessageId.HEARTBEAT, ResultCode.SUCCESS)
         assert auth_calls(gateway, "register", "error") == 1
         assert auth_calls(gateway, "authenticate", "error") == 1
+
+
+@pytest.mark.gateway(auth=UnavailableBackend())
+async def test_a_backend_without_a_decision_is_logged_as_no_decision_not_as_unknown(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    with anyio.fail_after(HANG_GUARD):
+        async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
+            await nobody_gets_in(gateway, terminal)
+    outcomes = {
+        record.getMessage(): getattr(record, "result", None)
+        for record in caplog.records
+        if record.getMessage() in ("registration", "authentication refused")
+    }
+    assert outcomes == {"registration": "NO_DECISION", "authentication refused": "NO_DECISION"}
+    assert "TERMINAL_NOT_FOUND" not in caplog.text
+
+
+@pytest.mark.gateway(auth=StalledBackend(), auth_timeout=AUTH_TIMEOUT)
+async def test_a_backend_too_slow_to_decide_is_logged_as_no_decision(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    with anyio.fail_after(HANG_GUARD):
+        async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
+            await terminal.register()
+    registration = next(r for r in caplog.records if r.getMessage() == "registration")
+    assert getattr(registration, "result", None) == "NO_DECISION"
+
+
+async def test_an_unknown_device_is_logged_as_terminal_not_found(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    with anyio.fail_after(HANG_GUARD):
+        async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
+            await terminal.register(terminal_id="UNKNOWN")
+    registration = next(r for r in caplog.records if r.getMessage() == "registration")
+    assert getattr(registration, "result", None) == "TERMINAL_NOT_FOUND"
