@@ -7,6 +7,12 @@ platform's commands like a real device. Try it against a lab gateway::
     jt808 serve --auth insecure-accept-all
     jt808 simulate --terminals 10 --count 100
 
+or, against a gateway with its default registry, as the devices it knows::
+
+    jt808 devices import devices.csv
+    jt808 serve
+    jt808 simulate --devices devices.csv
+
 A progress line goes to stderr every second; the summary (terminals, reports sent and
 acknowledged, ack latency percentiles, throughput, errors) to stdout when the run ends, as text
 or, with ``--json``, as one JSON object. Exit status: 0 when every terminal authenticated and
@@ -20,6 +26,7 @@ import importlib.util
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -33,7 +40,9 @@ from clients.simulator.runner import (
     SimulationSummary,
     raise_open_files_limit,
 )
+from clients.simulator.terminal import device_profile
 from gateway.protocol.versions import ProtocolVersion
+from gateway.registry import Device, DeviceImportError, csv_lines, parse_csv_rows
 from gateway.server.config import ConfigError, parse_host_port
 
 HELP = "simulate terminals reporting to a gateway (demo and load generator)"
@@ -46,6 +55,7 @@ terminal. Exit status: 0 all terminals authenticated and all reports acknowledge
 """
 
 DEFAULT_COUNT = 100
+DEFAULT_TERMINALS = 10
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
@@ -64,9 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--terminals",
         type=int,
-        default=10,
+        default=None,
         metavar="N",
-        help=f"simulated terminals, 1..{MAX_TERMINALS} (default 10)",
+        help=f"simulated terminals, 1..{MAX_TERMINALS} (default {DEFAULT_TERMINALS}, or one "
+        "a device of --devices)",
+    )
+    add(
+        "--devices",
+        type=Path,
+        default=None,
+        metavar="FILE.csv",
+        help="register as these devices (the CSV of jt808 devices import: identity, and phone "
+        "and plate where given) instead of made-up ones",
     )
     add(
         "--version",
@@ -147,7 +166,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         default="SIM-TK",
         metavar="PREFIX",
-        help="terminal model prefix, completed with the revision, e.g. SIM-TK13 (default SIM-TK)",
+        help="terminal model of every terminal (default SIM-TK)",
     )
     add(
         "--auth-code",
@@ -205,11 +224,20 @@ def config_from(args: argparse.Namespace) -> SimulationConfig:
     count = args.count
     if count is None and args.duration is None:
         count = DEFAULT_COUNT
+    version = ProtocolVersion(args.version)
+    devices = () if args.devices is None else read_devices(args.devices, version, args.phone_start)
+    terminals = (len(devices) or DEFAULT_TERMINALS) if args.terminals is None else args.terminals
+    if args.terminals is not None and devices and args.terminals > len(devices):
+        raise ValueError(
+            f"{args.devices} lists {len(devices)} device(s); --terminals {args.terminals} needs "
+            "as many (leave --terminals out to simulate each device once)"
+        )
     return SimulationConfig(
         host=server.host,
         port=server.port,
-        terminals=args.terminals,
-        version=ProtocolVersion(args.version),
+        terminals=terminals,
+        devices=devices,
+        version=version,
         rate=args.rate,
         window=args.window,
         count=count,
@@ -229,6 +257,30 @@ def config_from(args: argparse.Namespace) -> SimulationConfig:
         reconnect=args.reconnect,
         max_reconnects=args.max_reconnects,
     )
+
+
+def read_devices(path: Path, version: ProtocolVersion, phone_start: int) -> tuple[Device, ...]:
+    """The devices of a registry CSV, each checked to fit ``version``; a ``ValueError`` names
+    the file and the line."""
+    try:
+        with path.open("rb") as source:
+            rows = list(parse_csv_rows(csv_lines(source)))
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a CSV file") from None
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    except DeviceImportError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if not rows:
+        raise ValueError(f"{path} lists no device (a header row, then one row a device)")
+    for index, (line, device) in enumerate(rows):
+        try:
+            device_profile(device, index, version=version, phone_start=phone_start)
+        except ValueError as error:
+            raise ValueError(f"{path}: line {line}: {error}") from None
+    return tuple(device for _, device in rows)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -253,6 +305,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_json(), ensure_ascii=False))
     else:
         sys.stdout.write(summary.text())
+    refused = summary.stats.errors.get("registration_refused", 0)
+    if refused:
+        print(
+            f"jt808 simulate: the gateway refused to register {refused} terminal(s): with its "
+            "default --auth local only devices in its registry may; import them (jt808 devices "
+            "import devices.csv) and simulate them with --devices devices.csv, or run a lab "
+            "gateway with --auth insecure-accept-all",
+            file=sys.stderr,
+        )
     return EXIT_OK if summary.ok else EXIT_INCOMPLETE
 
 

@@ -38,6 +38,7 @@ from gateway.protocol.bodies.location import LocationBatch
 from gateway.protocol.ids import MessageId
 from gateway.protocol.subpackage import PartialMessageDropped
 from gateway.protocol.versions import V2013, ProtocolVersion
+from gateway.registry import Device
 
 from .stats import RunStats
 from .terminal import (
@@ -53,7 +54,9 @@ from .terminal import (
     RegistrationRefused,
     SimulatedTerminal,
     TerminalEvent,
+    TerminalProfile,
     UploadCompleted,
+    device_profile,
     fleet_profile,
 )
 from .track import Track, TrackSpec
@@ -106,10 +109,17 @@ class SimulationConfig:
     ack_timeout: float = 10.0
     reconnect: bool = False
     max_reconnects: int = 3
+    #: Devices of a gateway's registry: terminal ``i`` registers as ``devices[i]`` (with its
+    #: phone and plate where it pins them) instead of as a made-up fleet member.
+    devices: tuple[Device, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.terminals <= MAX_TERMINALS:
             raise ValueError(f"terminals must be 1..{MAX_TERMINALS}")
+        if self.devices and self.terminals > len(self.devices):
+            raise ValueError(
+                f"{self.terminals} terminals need as many devices; {len(self.devices)} given"
+            )
         if self.count is None and self.duration is None:
             raise ValueError("a run needs a bound: count, duration or both")
         if self.count is not None and self.count < 0:
@@ -138,15 +148,24 @@ class SimulationConfig:
             raise ValueError("upload_size cannot be negative")
         if self.phone_start < 0:
             raise ValueError("phone_start cannot be negative")
-        # Every terminal's identity must fit its revision: check the first and the last.
-        for index in {0, self.terminals - 1}:
-            fleet_profile(
-                index,
-                version=self.version,
-                phone_start=self.phone_start,
-                manufacturer=self.manufacturer,
-                model=self.model,
+        # Every terminal's identity must fit its revision: each device's, or (made up alike)
+        # the first and the last of the fleet.
+        for index in range(self.terminals) if self.devices else {0, self.terminals - 1}:
+            self.profile(index)
+
+    def profile(self, index: int) -> TerminalProfile:
+        """The identity of terminal ``index``; ``ValueError`` when it does not fit."""
+        if self.devices:
+            return device_profile(
+                self.devices[index], index, version=self.version, phone_start=self.phone_start
             )
+        return fleet_profile(
+            index,
+            version=self.version,
+            phone_start=self.phone_start,
+            manufacturer=self.manufacturer,
+            model=self.model,
+        )
 
     @property
     def server(self) -> str:
@@ -367,13 +386,7 @@ class Simulation:
     async def _run_terminal(self, index: int, start_at: float) -> None:
         config = self.config
         await anyio.sleep(max(0.0, start_at - self.clock()))
-        profile = fleet_profile(
-            index,
-            version=config.version,
-            phone_start=config.phone_start,
-            manufacturer=config.manufacturer,
-            model=config.model,
-        )
+        profile = config.profile(index)
         terminal = SimulatedTerminal(
             profile,
             now=self.clock(),

@@ -41,6 +41,7 @@ devices commonly do.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -152,6 +153,7 @@ from gateway.protocol.subpackage import (
 )
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.wire import CHINA_TZ
+from gateway.registry import Device
 
 from .track import Track, TrackPoint
 
@@ -292,20 +294,38 @@ def fleet_profile(
     """The profile of terminal ``index`` (from 0) of a simulated fleet.
 
     Phones count up from ``phone_start``. Every terminal has the manufacturer id
-    ``manufacturer`` and the model ``model`` followed by the revision (``SIM-TK13``); terminal
-    ids are the number from 1 on 7 digits, plates ``粤B`` and five digits, IMEI and ICCID made
-    from the number. Raises ``ValueError`` when a field does not fit the revision.
+    ``manufacturer`` and the model ``model``; terminal ids are the number from 1 on 7 digits,
+    plates ``粤B`` and five digits, IMEI and ICCID made from the number. Raises ``ValueError``
+    when a field does not fit the revision.
     """
     number = index + 1
     return TerminalProfile(
         phone=format_phone(phone_start + index, version),
         version=version,
         manufacturer_id=manufacturer,
-        terminal_model=f"{model}{int(version) % 100:02d}",
+        terminal_model=model,
         terminal_id=f"{number % 10_000_000:07d}",
         plate=f"粤B{number % 100_000:05d}",
         imei=f"86{number % 10**13:013d}",
         iccid=f"8986{number % 10**16:016d}",
+    )
+
+
+def device_profile(
+    device: Device, index: int, *, version: ProtocolVersion, phone_start: int
+) -> TerminalProfile:
+    """Terminal ``index`` of a fleet that registers as ``device`` of a gateway's registry: its
+    identity, and its phone and plate where the device pins them (else the fleet's). Raises
+    ``ValueError`` when it does not fit the revision."""
+    fleet = fleet_profile(index, version=version, phone_start=phone_start)
+    return dataclasses.replace(
+        fleet,
+        phone=format_phone(int(device.phone), version) if device.phone else fleet.phone,
+        manufacturer_id=device.manufacturer_id,
+        terminal_model=device.terminal_model,
+        terminal_id=device.terminal_id,
+        plate=device.plate or fleet.plate,
+        plate_color=fleet.plate_color if device.plate_color is None else device.plate_color,
     )
 
 
@@ -1449,6 +1469,7 @@ __all__ = [
     "TerminalStats",
     "UploadCompleted",
     "default_parameters",
+    "device_profile",
     "fleet_profile",
     "format_phone",
     "tachograph_frame",

@@ -391,3 +391,93 @@ def test_latency_histograms_merge_by_adding_counts() -> None:
     assert low.percentile(90) == pytest.approx(0.001, rel=0.02)
     assert low.percentile(91) == pytest.approx(0.1, rel=0.02)
     assert LatencyHistogram().percentile(50) == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# The newcomer's path: the default (local) registry and the README's devices
+
+
+README_DEVICES = "manufacturer_id,terminal_model,terminal_id\nM1,X100,T000001\n"
+
+
+@asynccontextmanager
+async def local_gateway(data_dir: Path) -> AsyncIterator[tuple[Gateway, HostPort]]:
+    """A gateway with its default auth: only devices in its registry may register."""
+    config = GatewayConfig(listen=HostPort(LOOPBACK, 0), data_dir=data_dir, log_level="warning")
+    gateway = Gateway(config)
+    async with anyio.create_task_group() as tasks:
+        address: HostPort = await tasks.start(gateway.serve)
+        try:
+            yield gateway, address
+        finally:
+            tasks.cancel_scope.cancel()
+
+
+def simulate_command(address: HostPort, *flags: str) -> list[str]:
+    return [
+        sys.executable, "-m", "clients.cli", "simulate", "--server",
+        f"{address.host}:{address.port}", "--count", "3", "--rate", "0", "--quiet", *flags,
+    ]  # fmt: skip
+
+
+async def test_simulate_devices_csv_registers_the_readme_devices(tmp_path: Path) -> None:
+    devices = tmp_path / "devices.csv"
+    devices.write_text(README_DEVICES, encoding="utf-8")
+    assert main(["devices", "--data-dir", str(tmp_path / "data"), "import", str(devices)]) == 0
+    async with local_gateway(tmp_path / "data") as (gateway, address):
+        with gateway.hub.subscribe() as subscription:
+            with anyio.fail_after(HANG_GUARD):
+                process = await anyio.run_process(
+                    simulate_command(address, "--devices", str(devices), "--json"), check=False
+                )
+            events = drain(subscription)
+    assert process.returncode == 0, process.stderr.decode()
+    summary = json.loads(process.stdout)
+    assert (summary["terminals"], summary["registered"], summary["authenticated"]) == (1, 1, 1)
+    registered = [
+        e for e in events if isinstance(e, TerminalEvent) and e.kind is EventKind.REGISTERED
+    ]
+    assert [e.device_name for e in registered] == ["M1_X100_T000001"]
+
+
+async def test_a_refused_registration_says_what_to_do(tmp_path: Path) -> None:
+    async with local_gateway(tmp_path / "data") as (_, address):
+        with anyio.fail_after(HANG_GUARD):
+            process = await anyio.run_process(
+                simulate_command(address, "--terminals", "2"), check=False
+            )
+    assert process.returncode == 1
+    advice = process.stderr.decode().splitlines()[-1]
+    assert advice.startswith("jt808 simulate: the gateway refused to register 2 terminal(s)")
+    assert "jt808 devices import" in advice and "--devices" in advice
+    assert "--auth insecure-accept-all" in advice
+
+
+@pytest.mark.parametrize(
+    ("content", "flags", "message"),
+    [
+        (None, [], "does not exist"),
+        (README_DEVICES, ["--terminals", "2"], "lists 1 device(s); --terminals 2 needs as many"),
+        ("manufacturer_id,terminal_model\nM1,X100\n", [], "missing required column"),
+        (
+            README_DEVICES.replace("M1", "TOOLONGMAKER"),
+            [],
+            "line 2: terminal identity does not fit",
+        ),
+        ("manufacturer_id,terminal_model,terminal_id\n", [], "lists no device"),
+    ],
+)
+def test_a_devices_file_that_cannot_be_simulated_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    flags: list[str],
+    message: str,
+) -> None:
+    devices = tmp_path / "devices.csv"
+    if content is not None:
+        devices.write_text(content, encoding="utf-8")
+    assert main(["simulate", "--devices", str(devices), *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"jt808 simulate: {devices}") and message in error, error
+    assert error.count("\n") == 1
