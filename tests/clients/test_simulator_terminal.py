@@ -38,7 +38,6 @@ from clients.simulator.terminal import (
     tachograph_frame,
 )
 from clients.simulator.track import METRES_PER_DEGREE, Track, TrackSpec
-from gateway.registry import Device
 from gateway.protocol import bodies as _bodies  # noqa: F401 - registers every body
 from gateway.protocol.bodies.areas import (
     AreaQueryType,
@@ -125,6 +124,7 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.versions import ALL_VERSIONS, V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.wire import CHINA_TZ
+from gateway.registry import Device
 
 START = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 AUTH_CODE = "SIM-AUTH-1"
