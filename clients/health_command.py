@@ -13,7 +13,7 @@ import sys
 from typing import Final
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from gateway.protocol.errors import shown
 from gateway.server.config import ENV_PREFIX, ConfigError, parse_host_port
@@ -21,6 +21,7 @@ from gateway.server.config import ENV_PREFIX, ConfigError, parse_host_port
 HELP = "check that a gateway serves (gRPC health), for container health checks and scripts"
 
 DEFAULT_GATEWAY: Final = "127.0.0.1:50051"
+CHECK_METHOD: Final = "/grpc.health.v1.Health/Check"
 EXIT_SERVING: Final = 0
 EXIT_NOT_SERVING: Final = 1
 EXIT_USAGE: Final = 2
@@ -70,10 +71,13 @@ def run(args: argparse.Namespace) -> int:
     metadata = () if token is None else (("authorization", f"Bearer {token}"),)
     request = health_pb2.HealthCheckRequest(service=args.service)
     with grpc.insecure_channel(str(address)) as channel:
+        check = channel.unary_unary(
+            CHECK_METHOD,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                request, metadata=metadata, timeout=args.timeout
-            )
+            reply = check(request, metadata=metadata, timeout=args.timeout)
         except grpc.RpcError as error:
             print(f"jt808 health: {address}: {_problem(error, args.service)}", file=sys.stderr)
             return EXIT_NOT_SERVING
@@ -86,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _problem(error: grpc.RpcError, service: str) -> str:
-    code: grpc.StatusCode | None = error.code() if isinstance(error, grpc.Call) else None
+    # The error a blocking call raises is also its grpc.Call: it has code() and details().
+    code: grpc.StatusCode | None = getattr(error, "code", lambda: None)()
     if code is grpc.StatusCode.UNAVAILABLE:
         return "not reachable (is the gateway running, and is this its --grpc-listen address?)"
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -96,5 +101,5 @@ def _problem(error: grpc.RpcError, service: str) -> str:
     if code is grpc.StatusCode.NOT_FOUND:
         return f"no service named {shown(service, quoted=False)}"
     name = code.name if code is not None else "error"
-    details = error.details() if isinstance(error, grpc.Call) else ""
-    return f"{name} {shown(details or '', quoted=False)}".strip()
+    details: str = getattr(error, "details", lambda: "")() or ""
+    return f"{name} {shown(details, quoted=False)}".strip()
