@@ -121,7 +121,9 @@ def test_the_dockerfile_passes_hadolint() -> None:
 def image_environment() -> dict[str, str]:
     environment: dict[str, str] = {}
     for instruction in instructions("ENV"):
-        environment.update(pair.split("=", 1) for pair in instruction.split() if "=" in pair)
+        for pair in instruction.split():
+            name, _, value = pair.partition("=")
+            environment[name] = value
     return environment
 
 
