@@ -270,7 +270,7 @@ def check_queried_parameters(response: api.SendCommandResponse, sent: Sent) -> N
 def check_attributes(response: api.SendCommandResponse, sent: Sent) -> None:
     attributes = response.attributes
     assert attributes.manufacturer_id == "SIM"
-    assert attributes.terminal_model == f"SIM-TK{int(sent.version) % 100:02d}"
+    assert attributes.terminal_model == "SIM-TK"
     assert attributes.terminal_id == "0000001"
     assert attributes.iccid == "89860000000000000001"
 
