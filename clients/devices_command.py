@@ -13,11 +13,14 @@ from gateway.protocol.wire import TEXT_ENCODING
 from gateway.registry import (
     CSV_COLUMNS,
     CsvEncodingError,
+    CsvFileError,
     CsvImport,
     DeviceImportError,
     DeviceRegistry,
     RegistryUnavailableError,
     csv_lines,
+    parse_csv_rows,
+    read_csv_rows,
 )
 from gateway.server.config import ENV_PREFIX, GatewayConfig
 
@@ -78,18 +81,11 @@ def _import(registry: DeviceRegistry, file: Path, encoding: str) -> int:
     command = "jt808 devices import"
     try:
         if str(file) == "-":
-            result = registry.import_csv(csv_lines(sys.stdin.buffer, encoding))
+            rows = list(parse_csv_rows(csv_lines(sys.stdin.buffer, encoding)))
         else:
-            with file.open("rb") as source:
-                result = registry.import_csv(csv_lines(source, encoding))
-    except FileNotFoundError:
-        print(f"{command}: {file} does not exist", file=sys.stderr)
-        return 2
-    except IsADirectoryError:
-        print(f"{command}: {file} is a directory, not a CSV file", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"{command}: cannot read {file}: {error.strerror or error}", file=sys.stderr)
+            rows = read_csv_rows(file, encoding)
+    except CsvFileError as error:
+        print(f"{command}: {error}", file=sys.stderr)
         return 2
     except CsvEncodingError as error:
         hint = (
@@ -102,6 +98,7 @@ def _import(registry: DeviceRegistry, file: Path, encoding: str) -> int:
     except DeviceImportError as error:
         print(f"{command}: {file}: {error}", file=sys.stderr)
         return 1
+    result = registry.import_rows(rows)
     _report(result, command)
     print(f"imported {result.imported} device(s) into {registry.path}")
     return 0

@@ -42,7 +42,7 @@ from clients.simulator.runner import (
 )
 from clients.simulator.terminal import device_profile
 from gateway.protocol.versions import ProtocolVersion
-from gateway.registry import Device, DeviceImportError, csv_lines, parse_csv_rows
+from gateway.registry import CsvFileError, Device, DeviceImportError, read_csv_rows
 from gateway.server.config import ConfigError, parse_host_port
 
 HELP = "simulate terminals reporting to a gateway (demo and load generator)"
@@ -263,14 +263,9 @@ def read_devices(path: Path, version: ProtocolVersion, phone_start: int) -> tupl
     """The devices of a registry CSV, each checked to fit ``version``; a ``ValueError`` names
     the file and the line."""
     try:
-        with path.open("rb") as source:
-            rows = list(parse_csv_rows(csv_lines(source)))
-    except FileNotFoundError:
-        raise ValueError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory, not a CSV file") from None
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+        rows = read_csv_rows(path)
+    except CsvFileError as error:
+        raise ValueError(str(error)) from None
     except DeviceImportError as error:
         raise ValueError(f"{path}: {error}") from None
     if not rows:

@@ -93,6 +93,10 @@ class CsvEncodingError(DeviceImportError):
     """A line of a CSV file is not text in the encoding it was read with."""
 
 
+class CsvFileError(Exception):
+    """A CSV file cannot be read at all (missing, a directory, no permission)."""
+
+
 class RegistryUnavailableError(Exception):
     """The data directory cannot hold the registry; the message says why."""
 
@@ -168,10 +172,14 @@ class DeviceRegistry:
 
     def import_csv(self, lines: Iterable[str]) -> CsvImport:
         """Import devices from CSV with a header row (see ``parse_csv``) in one transaction."""
+        return self.import_rows(parse_csv_rows(lines))
+
+    def import_rows(self, rows: Iterable[tuple[int, Device]]) -> CsvImport:
+        """Import the (line, device) rows of a CSV in one transaction."""
         first_line: dict[tuple[str, str, str], int] = {}
         repeated: list[tuple[int, int, str]] = []
         devices: list[Device] = []
-        for line, device in parse_csv_rows(lines):
+        for line, device in rows:
             first = first_line.setdefault(device.key, line)
             if first != line:
                 repeated.append((line, first, device.name))
@@ -399,6 +407,20 @@ def csv_lines(source: BinaryIO, encoding: str = "utf-8") -> Iterator[str]:
                 f"{error.start + 1} of the line)"
             ) from None
         yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def read_csv_rows(path: Path, encoding: str = "utf-8") -> list[tuple[int, Device]]:
+    """The (line, device) rows of a CSV file (``parse_csv_rows`` of ``csv_lines``):
+    ``CsvFileError`` when the file cannot be read, ``DeviceImportError`` for what it holds."""
+    try:
+        with path.open("rb") as source:
+            return list(parse_csv_rows(csv_lines(source, encoding)))
+    except FileNotFoundError:
+        raise CsvFileError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise CsvFileError(f"{path} is a directory, not a CSV file") from None
+    except OSError as error:
+        raise CsvFileError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _directory_problem(error: OSError) -> str:

@@ -48,9 +48,13 @@ def anyio_backend() -> str:
 
 
 @asynccontextmanager
-async def running_gateway(data_dir: Path) -> AsyncIterator[tuple[Gateway, HostPort]]:
+async def running_gateway(
+    data_dir: Path, *, local_auth: bool = False
+) -> AsyncIterator[tuple[Gateway, HostPort]]:
+    """A gateway that lets every terminal in, or (``local_auth``) only the devices of its
+    registry, as with its defaults."""
     config = GatewayConfig(listen=HostPort(LOOPBACK, 0), data_dir=data_dir, log_level="warning")
-    gateway = Gateway(config, auth=AcceptAllAuthBackend())
+    gateway = Gateway(config, auth=None if local_auth else AcceptAllAuthBackend())
     async with anyio.create_task_group() as tasks:
         address: HostPort = await tasks.start(gateway.serve)
         try:
@@ -400,19 +404,6 @@ def test_latency_histograms_merge_by_adding_counts() -> None:
 README_DEVICES = "manufacturer_id,terminal_model,terminal_id\nM1,X100,T000001\n"
 
 
-@asynccontextmanager
-async def local_gateway(data_dir: Path) -> AsyncIterator[tuple[Gateway, HostPort]]:
-    """A gateway with its default auth: only devices in its registry may register."""
-    config = GatewayConfig(listen=HostPort(LOOPBACK, 0), data_dir=data_dir, log_level="warning")
-    gateway = Gateway(config)
-    async with anyio.create_task_group() as tasks:
-        address: HostPort = await tasks.start(gateway.serve)
-        try:
-            yield gateway, address
-        finally:
-            tasks.cancel_scope.cancel()
-
-
 def simulate_command(address: HostPort, *flags: str) -> list[str]:
     return [
         sys.executable, "-m", "clients.cli", "simulate", "--server",
@@ -424,7 +415,7 @@ async def test_simulate_devices_csv_registers_the_readme_devices(tmp_path: Path)
     devices = tmp_path / "devices.csv"
     devices.write_text(README_DEVICES, encoding="utf-8")
     assert main(["devices", "--data-dir", str(tmp_path / "data"), "import", str(devices)]) == 0
-    async with local_gateway(tmp_path / "data") as (gateway, address):
+    async with running_gateway(tmp_path / "data", local_auth=True) as (gateway, address):
         with gateway.hub.subscribe() as subscription:
             with anyio.fail_after(HANG_GUARD):
                 process = await anyio.run_process(
@@ -441,7 +432,7 @@ async def test_simulate_devices_csv_registers_the_readme_devices(tmp_path: Path)
 
 
 async def test_a_refused_registration_says_what_to_do(tmp_path: Path) -> None:
-    async with local_gateway(tmp_path / "data") as (_, address):
+    async with running_gateway(tmp_path / "data", local_auth=True) as (_, address):
         with anyio.fail_after(HANG_GUARD):
             process = await anyio.run_process(
                 simulate_command(address, "--terminals", "2"), check=False

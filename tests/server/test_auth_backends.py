@@ -182,6 +182,15 @@ async def test_backend_that_raises_lets_nobody_in_and_the_gateway_carries_on(
         assert auth_calls(gateway, "authenticate", "error") == 1
 
 
+def logged_results(caplog: pytest.LogCaptureFixture) -> dict[str, object]:
+    """The ``result`` of the registration and authentication-refused log lines."""
+    return {
+        record.getMessage(): getattr(record, "result", None)
+        for record in caplog.records
+        if record.getMessage() in ("registration", "authentication refused")
+    }
+
+
 @pytest.mark.gateway(auth=UnavailableBackend())
 async def test_a_backend_without_a_decision_is_logged_as_no_decision_not_as_unknown(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
@@ -190,12 +199,10 @@ async def test_a_backend_without_a_decision_is_logged_as_no_decision_not_as_unkn
     with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
             await nobody_gets_in(gateway, terminal)
-    outcomes = {
-        record.getMessage(): getattr(record, "result", None)
-        for record in caplog.records
-        if record.getMessage() in ("registration", "authentication refused")
+    assert logged_results(caplog) == {
+        "registration": "NO_DECISION",
+        "authentication refused": "NO_DECISION",
     }
-    assert outcomes == {"registration": "NO_DECISION", "authentication refused": "NO_DECISION"}
     assert "TERMINAL_NOT_FOUND" not in caplog.text
 
 
@@ -207,16 +214,22 @@ async def test_a_backend_too_slow_to_decide_is_logged_as_no_decision(
     with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
             await terminal.register()
-    registration = next(r for r in caplog.records if r.getMessage() == "registration")
-    assert getattr(registration, "result", None) == "NO_DECISION"
+            assert await terminal.authenticate("any-code") is ResultCode.FAILURE
+    assert logged_results(caplog) == {
+        "registration": "NO_DECISION",
+        "authentication refused": "NO_DECISION",
+    }
 
 
-async def test_an_unknown_device_is_logged_as_terminal_not_found(
+async def test_an_unknown_device_and_a_wrong_code_are_logged_as_such(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
             await terminal.register(terminal_id="UNKNOWN")
-    registration = next(r for r in caplog.records if r.getMessage() == "registration")
-    assert getattr(registration, "result", None) == "TERMINAL_NOT_FOUND"
+            assert await terminal.authenticate("wrong-code") is ResultCode.FAILURE
+    assert logged_results(caplog) == {
+        "registration": "TERMINAL_NOT_FOUND",
+        "authentication refused": "REFUSED",
+    }
