@@ -1,1 +1,2 @@
-"""gRPC control plane (built in a later issue)."""
+"""The gRPC control plane: GatewayService, DeviceRegistryService, health and reflection on the
+data plane's event loop, and the client of a remote DeviceAuthService."""

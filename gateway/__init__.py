@@ -1,1 +1,3 @@
-"""JT/T 808 gateway: the sans-I/O protocol core (``gateway.protocol``) and, later, its I/O edge."""
+"""JT/T 808 gateway: the sans-I/O protocol core (``gateway.protocol``), its I/O edge
+(``gateway.server``), terminal authentication (``gateway.auth``), the device registry and the
+event hub."""
