@@ -32,6 +32,7 @@ from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.ids import MessageId
 from gateway.server.config import ConfigError, GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
+from gateway.server.logs import LOGGER_NAME
 from jt808.auth.v1 import auth_pb2, auth_pb2_grpc
 from jt808.gateway.v1.gateway_service_pb2 import GetSessionRequest
 from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceStub
@@ -715,6 +716,32 @@ async def test_terminals_are_let_in_by_the_service_and_refused_when_it_is_gone(
                         outcome="unavailable",
                     )
                     assert samples == 1
+
+
+@pytest.mark.anyio
+async def test_a_service_that_is_down_is_logged_as_no_decision_not_as_an_unknown_device(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    down = HostPort("127.0.0.1", free_port())  # bound then released: nothing listens there
+    config = GatewayConfig(
+        listen=HostPort("127.0.0.1", 0),
+        data_dir=tmp_path / "data",
+        auth="remote",
+        auth_endpoint=down,
+        auth_timeout=FAST["total_timeout"],
+    )
+    backend = RemoteAuthBackend(str(down), **FAST)
+    with anyio.fail_after(HANG_GUARD):
+        async with (
+            running(Gateway(config, auth=backend)) as gateway,
+            TerminalClient.connect(address_of(gateway), V2013) as terminal,
+        ):
+            registered = await terminal.register()
+    assert registered.result == RegisterResult.TERMINAL_NOT_FOUND  # on the wire: refused
+    (line,) = [r for r in caplog.records if r.getMessage() == "registration"]
+    assert getattr(line, "result", None) == "NO_DECISION"
+    assert any(r.getMessage() == "auth backend gave no decision; refusing" for r in caplog.records)
 
 
 @pytest.mark.anyio
