@@ -300,7 +300,20 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_json(), ensure_ascii=False))
     else:
         sys.stdout.write(summary.text())
-    refused = summary.stats.errors.get("registration_refused", 0)
+    _advise(summary, config)
+    return EXIT_OK if summary.ok else EXIT_INCOMPLETE
+
+
+def _advise(summary: SimulationSummary, config: SimulationConfig) -> None:
+    """What to do about the failures a newcomer meets first, as one sentence on stderr."""
+    stats = summary.stats
+    if stats.connected == 0 and stats.errors.get("connect_failed"):
+        print(
+            f"jt808 simulate: nothing accepted a connection at {config.server}: is the gateway "
+            "running (make serve), and is --server its --listen address?",
+            file=sys.stderr,
+        )
+    refused = stats.errors.get("registration_refused", 0)
     if refused:
         print(
             f"jt808 simulate: the gateway refused to register {refused} terminal(s): with its "
@@ -309,7 +322,6 @@ def run(args: argparse.Namespace) -> int:
             "gateway with --auth insecure-accept-all",
             file=sys.stderr,
         )
-    return EXIT_OK if summary.ok else EXIT_INCOMPLETE
 
 
 async def _simulate(simulation: Simulation) -> SimulationSummary:

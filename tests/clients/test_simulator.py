@@ -472,3 +472,16 @@ def test_a_devices_file_that_cannot_be_simulated_is_a_usage_error(
     error = capsys.readouterr().err
     assert error.startswith(f"jt808 simulate: {devices}") and message in error, error
     assert error.count("\n") == 1
+
+
+def test_no_gateway_listening_says_what_to_check(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind((LOOPBACK, 0))
+        port = probe.getsockname()[1]
+    flags = ["--server", f"{LOOPBACK}:{port}", "--terminals", "1", "--count", "1", "--quiet"]
+    assert main(["simulate", *flags]) == 1
+    advice = capsys.readouterr().err.splitlines()[-1]
+    assert advice == (
+        f"jt808 simulate: nothing accepted a connection at {LOOPBACK}:{port}: is the gateway "
+        "running (make serve), and is --server its --listen address?"
+    )
