@@ -17,10 +17,10 @@ $(BIN)/.runtime: pyproject.toml | $(BIN)/python
 	$(PIP) -e .
 	touch $@
 
-## The dev toolchain (pytest, mypy, ruff, grpcio-tools, ...) for everything else.
-$(BIN)/.installed: $(BIN)/.runtime
+## The runtime and the dev toolchain (pytest, mypy, ruff, grpcio-tools, ...) for everything else.
+$(BIN)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) -e '.[dev]'
-	touch $@
+	touch $(BIN)/.runtime $@
 
 ## The whole test suite: lint, types, then pytest (the README's test command).
 test: lint proto-check typecheck unit
