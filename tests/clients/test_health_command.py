@@ -26,8 +26,10 @@ def anyio_backend() -> str:
 async def health(*flags: str) -> int:
     """``jt808 health FLAGS`` in a worker thread (its gRPC call blocks; the gateway runs on
     this loop)."""
-    with anyio.fail_after(HANG_GUARD):
-        return await anyio.to_thread.run_sync(main, ["health", *flags])
+    with anyio.fail_after(2 * HANG_GUARD):
+        return await anyio.to_thread.run_sync(
+            main, ["health", "--timeout", str(HANG_GUARD), *flags]
+        )
 
 
 async def test_a_running_gateway_is_serving(
