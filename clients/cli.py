@@ -57,10 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _suggestion(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """`` (did you mean --x?)`` for the first unknown flag close to one of ``parser``'s."""
     flags = [flag for action in parser._actions for flag in action.option_strings]
     for word in unknown:
-        close = difflib.get_close_matches(word.partition("=")[0], flags, n=1)
-        if word.startswith("--") and close:
+        close = word.startswith("--") and difflib.get_close_matches(word.split("=")[0], flags, 1)
+        if close:
             return f" (did you mean {close[0]}?)"
     return ""
 

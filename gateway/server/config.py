@@ -298,6 +298,27 @@ def validate(config: GatewayConfig) -> None:
             "would be open to the network. Set --grpc-token (or JT808_GRPC_TOKEN) so that "
             "every call must carry `authorization: Bearer <token>`, or bind to 127.0.0.1"
         )
+    _check_distinct_listeners(config)
+
+
+#: Hosts that mean every address of the machine.
+_ANY_HOST: Final = frozenset({"", "0.0.0.0", "::"})
+
+
+def _check_distinct_listeners(config: GatewayConfig) -> None:
+    """Two listeners on one port and overlapping addresses would fail to bind, the second one
+    after the first had already said it listens."""
+    listeners = [("--listen", config.listen), ("--grpc-listen", config.grpc_listen)]
+    if config.metrics_listen is not None:
+        listeners.append(("--metrics-listen", config.metrics_listen))
+    for index, (flag, address) in enumerate(listeners):
+        for other_flag, other in listeners[index + 1 :]:
+            overlap = address.host == other.host or {address.host, other.host} & _ANY_HOST
+            if address.port and address.port == other.port and overlap:
+                raise ConfigError(
+                    f"{flag} {address} and {other_flag} {other} use the same port; give each "
+                    "its own"
+                )
 
 
 def _parse(setting: Setting, text: str, where: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,27 @@ def test_errors_never_repeat_a_long_value_whole() -> None:
     with pytest.raises(ConfigError) as error:
         load(parse("--listen", "x" * 70_000), {})
     assert len(str(error.value)) < 120
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--grpc-listen", "127.0.0.1:7999"), "--listen 0.0.0.0:7999 and --grpc-listen"),
+        (
+            ("--listen", "127.0.0.1:8000", "--metrics-listen", "127.0.0.1:8000"),
+            "--listen 127.0.0.1:8000 and --metrics-listen 127.0.0.1:8000 use the same port",
+        ),
+        (("--metrics-listen", "0.0.0.0:50051"), "--grpc-listen 127.0.0.1:50051 and --metrics"),
+    ],
+)
+def test_two_listeners_on_one_port_are_refused(flags: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(parse(*flags), {})
+
+
+def test_one_port_on_two_distinct_addresses_is_fine() -> None:
+    config = load(parse("--listen", "127.0.0.2:8000", "--metrics-listen", "127.0.0.1:8000"), {})
+    assert (config.listen, config.metrics_listen) == (
+        HostPort("127.0.0.2", 8000),
+        HostPort("127.0.0.1", 8000),
+    )
