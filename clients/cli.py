@@ -6,7 +6,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import decode_command, devices_command, serve_command, simulate_command
+from . import (
+    decode_command,
+    devices_command,
+    events_command,
+    send_command,
+    serve_command,
+    sessions_command,
+    simulate_command,
+    stream_command,
+)
+from .client_options import one_line_errors
 
 #: name -> (help, add arguments, run). Each subcommand lives in its own module.
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -16,6 +26,10 @@ COMMANDS: dict[str, Command] = {
     "devices": (devices_command.HELP, devices_command.add_arguments, devices_command.run),
     "decode": (decode_command.HELP, decode_command.add_arguments, decode_command.run),
     "simulate": (simulate_command.HELP, simulate_command.add_arguments, simulate_command.run),
+    "send": (send_command.HELP, send_command.add_arguments, send_command.run),
+    "stream": (stream_command.HELP, stream_command.add_arguments, stream_command.run),
+    "events": (events_command.HELP, events_command.add_arguments, events_command.run),
+    "sessions": (sessions_command.HELP, sessions_command.add_arguments, sessions_command.run),
 }
 
 
@@ -23,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jt808", description="JT/T 808 gateway, terminal simulator and protocol tools."
     )
+    one_line_errors(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)

@@ -1,0 +1,81 @@
+"""``jt808 events [--phone P ...] [--kind K ...]``: session events and terminal messages."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Final
+
+from jt808.gateway.v1 import gateway_service_pb2 as api
+
+from .client_options import (
+    EXIT_STATUS_HELP,
+    ExitCode,
+    Output,
+    add_client_options,
+    client_from,
+    gap_note,
+    reconnect_note,
+    run_client,
+)
+from .sdk.views import event_text
+
+HELP = "print session events and terminal messages until interrupted"
+
+#: --kind names: the EventKind values without their prefix, lower case.
+KINDS: Final[dict[str, api.EventKind.ValueType]] = {
+    name.removeprefix("EVENT_KIND_").lower().replace("_", "-"): value
+    for name, value in api.EventKind.items()
+    if value != api.EVENT_KIND_UNSPECIFIED
+}
+
+EPILOG = f"""\
+kinds: {", ".join(KINDS)}
+
+Runs until interrupted (Ctrl-C or SIGTERM end it with exit status 0), reconnecting when the
+connection to the gateway drops (said on stderr).
+
+examples:
+  jt808 events
+  jt808 events --kind authenticated --kind disconnected
+  jt808 events --phone 013912345678 --kind message --json | jq -r .body_json
+
+{EXIT_STATUS_HELP}
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--phone",
+        action="append",
+        default=[],
+        metavar="PHONE",
+        help="only this terminal (repeat for more); default: every terminal",
+    )
+    parser.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=list(KINDS),
+        metavar="KIND",
+        help="only this kind of event (repeat for more); default: every kind",
+    )
+    add_client_options(parser, json_help="one Event per line (proto3 JSON, proto field names)")
+
+
+def run(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        out = Output(args.json)
+        async with client_from(args) as client:
+            stream = client.events(
+                args.phone,
+                [KINDS[kind] for kind in args.kind],
+                on_gap=gap_note("events"),
+                on_reconnect=reconnect_note("events"),
+            )
+            async for event in stream:
+                out.message(event, event_text)
+        return ExitCode.OK
+
+    return run_client("events", main)

@@ -1,0 +1,59 @@
+"""``jt808 stream [--phone P ...]``: live positions, one line each, until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+
+from .client_options import (
+    EXIT_STATUS_HELP,
+    ExitCode,
+    Output,
+    add_client_options,
+    client_from,
+    gap_note,
+    reconnect_note,
+    run_client,
+)
+from .sdk.views import location_text
+
+HELP = "print live positions of the terminals until interrupted"
+
+EPILOG = f"""\
+Runs until interrupted (Ctrl-C or SIGTERM end it with exit status 0). When the connection to the
+gateway drops, it reconnects and says so on stderr; positions the gateway could not deliver
+because this reader fell behind are reported on stderr too.
+
+examples:
+  jt808 stream
+  jt808 stream --phone 013912345678 --phone 013912345679
+  jt808 stream --json | jq -c '{{phone, latitude, longitude, speed_kmh}}'
+
+{EXIT_STATUS_HELP}
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--phone",
+        action="append",
+        default=[],
+        metavar="PHONE",
+        help="only this terminal (repeat for more); default: every terminal",
+    )
+    add_client_options(parser, json_help="one Location per line (proto3 JSON, proto field names)")
+
+
+def run(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        out = Output(args.json)
+        async with client_from(args) as client:
+            stream = client.locations(
+                args.phone, on_gap=gap_note("stream"), on_reconnect=reconnect_note("stream")
+            )
+            async for location in stream:
+                out.message(location, location_text)
+        return ExitCode.OK
+
+    return run_client("stream", main)
