@@ -77,9 +77,11 @@ def exit_code_of(error: GatewayError) -> ExitCode:
     return _EXIT_OF_ERROR.get(type(error), ExitCode.FAILED)
 
 
-def add_client_options(parser: argparse.ArgumentParser, *, json_help: str | None = None) -> None:
-    """``--gateway``, ``--token``, TLS and ``--json`` on ``parser`` (a leaf parser), with
-    one-line usage errors."""
+def add_client_options(
+    parser: argparse.ArgumentParser, *, json_help: str | None = None, json_flag: bool = True
+) -> None:
+    """``--gateway``, ``--token``, TLS and (unless ``json_flag`` is false) ``--json`` on
+    ``parser`` (a leaf parser), with one-line usage errors."""
     one_line_errors(parser)
     group = parser.add_argument_group("gateway connection")
     group.add_argument(
@@ -112,6 +114,8 @@ def add_client_options(parser: argparse.ArgumentParser, *, json_help: str | None
         default=None,
         help="the name the gateway's certificate must carry, when not the host of --gateway",
     )
+    if not json_flag:
+        return
     parser.add_argument(
         "--json",
         action="store_true",

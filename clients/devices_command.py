@@ -1,4 +1,5 @@
-"""``jt808 devices import FILE.csv | list | delete NAME``: the device registry, offline."""
+"""``jt808 devices import FILE.csv | list | delete NAME``: the device registry, offline under
+``--data-dir``, or through a running gateway's DeviceRegistryService with ``--gateway``."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import os
 import sys
 from pathlib import Path
 
+from clients import devices_remote
+from clients.client_options import add_client_options, gateway_given
 from gateway.registry import CSV_COLUMNS, DeviceImportError, DeviceRegistry
 from gateway.server.config import ENV_PREFIX, GatewayConfig
 
-HELP = "manage the device registry under --data-dir (import CSV, list, delete)"
+HELP = "manage the device registry under --data-dir, or of a gateway with --gateway"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     delete = actions.add_parser("delete", help="delete devices and revoke their auth codes")
     delete.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
+    for action in (load, listing, delete):
+        add_client_options(action, json_flag=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    if gateway_given(args):
+        return devices_remote.run(args)
 
     data_dir = args.data_dir or Path(
         os.environ.get(ENV_PREFIX + "DATA_DIR", GatewayConfig().data_dir)
@@ -65,15 +72,7 @@ def run(args: argparse.Namespace) -> int:
                         "plate_color": device.plate_color,
                     }, ensure_ascii=False))  # fmt: skip
                 else:
-                    pinned = " ".join(
-                        part
-                        for part in (
-                            f"phone={device.phone}" if device.phone else "",
-                            f"plate={device.plate}" if device.plate else "",
-                        )
-                        if part
-                    )
-                    print(f"{device.name}  {pinned}".rstrip())
+                    print(devices_remote.device_text(device))
             return 0
         missing = [name for name in args.names if not registry.delete(name)]
         for name in missing:
