@@ -74,7 +74,7 @@ class RunningCli:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line.decode()
 
-    async def interrupt(self, signum: int = signal.SIGINT) -> int:
+    async def interrupt(self, signum: signal.Signals = signal.SIGINT) -> int:
         """Send ``signum`` and wait for the exit status."""
         self.process.send_signal(signum)
         with anyio.fail_after(RUN_TIMEOUT):

@@ -199,11 +199,14 @@ async def test_an_unknown_option_is_one_line_without_the_usage() -> None:
 async def test_stream_prints_json_locations_line_by_line_until_interrupted(
     tmp_path: Path,
 ) -> None:
-    async with running_app(tmp_path) as app, fleet(app, terminals=2, rate=5.0):
-        async with cli_process("stream", *gateway_args(app), "--json") as stream:
-            lines = [await stream.next_line() for _ in range(6)]
-            status = await stream.interrupt(signal.SIGINT)
-            stderr = await stream.stderr()
+    async with (
+        running_app(tmp_path) as app,
+        fleet(app, terminals=2, rate=5.0),
+        cli_process("stream", *gateway_args(app), "--json") as stream,
+    ):
+        lines = [await stream.next_line() for _ in range(6)]
+        status = await stream.interrupt(signal.SIGINT)
+        stderr = await stream.stderr()
 
     locations = [json.loads(line) for line in lines]
     assert {location["phone"] for location in locations} == {PHONE, "013800000001"}
@@ -214,10 +217,13 @@ async def test_stream_prints_json_locations_line_by_line_until_interrupted(
 
 
 async def test_stream_phone_filter_and_text_lines(tmp_path: Path) -> None:
-    async with running_app(tmp_path) as app, fleet(app, terminals=2, rate=5.0):
-        async with cli_process("stream", "--phone", "013800000001", *gateway_args(app)) as stream:
-            lines = [await stream.next_line() for _ in range(3)]
-            status = await stream.interrupt(signal.SIGTERM)
+    async with (
+        running_app(tmp_path) as app,
+        fleet(app, terminals=2, rate=5.0),
+        cli_process("stream", "--phone", "013800000001", *gateway_args(app)) as stream,
+    ):
+        lines = [await stream.next_line() for _ in range(3)]
+        status = await stream.interrupt(signal.SIGTERM)
 
     assert all(" 013800000001 " in line and "km/h" in line for line in lines), lines
     assert status == 0
