@@ -31,7 +31,12 @@ proto: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed
+## What the tests need beyond Python: the Node example's packages (exactly as locked).
+NODE_EXAMPLE := clients/auth-examples/node
+$(NODE_EXAMPLE)/node_modules/.package-lock.json: $(NODE_EXAMPLE)/package-lock.json
+	cd $(NODE_EXAMPLE) && npm ci --no-audit --no-fund
+
+unit: $(BIN)/.installed $(NODE_EXAMPLE)/node_modules/.package-lock.json
 	$(BIN)/pytest
 
 ## Run the gateway with its embedded defaults.
