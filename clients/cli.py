@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import (
+    dashboard_command,
     decode_command,
     devices_command,
     events_command,
@@ -30,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "stream": (stream_command.HELP, stream_command.add_arguments, stream_command.run),
     "events": (events_command.HELP, events_command.add_arguments, events_command.run),
     "sessions": (sessions_command.HELP, sessions_command.add_arguments, sessions_command.run),
+    "dashboard": (dashboard_command.HELP, dashboard_command.add_arguments, dashboard_command.run),
 }
 
 
