@@ -174,7 +174,7 @@ function row(data) {
   return tr;
 }
 
-const position = (d) => (d.lat === null ? 'no position yet' : `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)}`);
+const position = (d) => (d.lat === null ? "no position yet" : `${d.lat.toFixed(4)}, ${d.lon.toFixed(4)}`);
 const words = (flags) => flags.map((f) => f.toLowerCase().replaceAll('_', ' ')).join(', ');
 
 function shortTime(iso) {
