@@ -1,10 +1,16 @@
-"""The ``jt808`` command line: one subcommand per module, registered in ``COMMANDS``."""
+# PYTHON_ARGCOMPLETE_OK
+"""The ``jt808`` command line: one subcommand per module, registered in ``COMMANDS``.
+
+Shell completion (bash, zsh): ``eval "$(register-python-argcomplete jt808)"``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+
+import argcomplete
 
 from . import (
     dashboard_command,
@@ -50,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
