@@ -124,6 +124,17 @@ def add_client_options(
     )
 
 
+def add_phone_filter(parser: argparse.ArgumentParser) -> None:
+    """``--phone P`` (repeatable) of the stream commands."""
+    parser.add_argument(
+        "--phone",
+        action="append",
+        default=[],
+        metavar="PHONE",
+        help="only this terminal (repeat for more); default: every terminal",
+    )
+
+
 def client_from(args: argparse.Namespace) -> GatewayClient:
     """The client the options describe (flags over environment over defaults)."""
     target = args.gateway or os.environ.get(GATEWAY_ENV) or DEFAULT_GATEWAY

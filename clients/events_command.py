@@ -12,6 +12,7 @@ from .client_options import (
     ExitCode,
     Output,
     add_client_options,
+    add_phone_filter,
     client_from,
     gap_note,
     reconnect_note,
@@ -46,13 +47,7 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument(
-        "--phone",
-        action="append",
-        default=[],
-        metavar="PHONE",
-        help="only this terminal (repeat for more); default: every terminal",
-    )
+    add_phone_filter(parser)
     parser.add_argument(
         "--kind",
         action="append",

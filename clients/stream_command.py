@@ -9,6 +9,7 @@ from .client_options import (
     ExitCode,
     Output,
     add_client_options,
+    add_phone_filter,
     client_from,
     gap_note,
     reconnect_note,
@@ -35,13 +36,7 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument(
-        "--phone",
-        action="append",
-        default=[],
-        metavar="PHONE",
-        help="only this terminal (repeat for more); default: every terminal",
-    )
+    add_phone_filter(parser)
     add_client_options(parser, json_help="one Location per line (proto3 JSON, proto field names)")
 
 

@@ -26,6 +26,9 @@ from gateway.protocol.errors import ResultCode
 from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2013, V2019
 from gateway.server.config import HostPort
+
+# One event loop per module, as for the control-plane tests (grpc.aio completions).
+from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import RunningApp, running_app
 from tests.server.terminal_client import DEVICE_NAME, TerminalClient
 
@@ -41,17 +44,6 @@ DEVICES_CSV: Final = (
     "ACME1,TK-1,T000002,013300000000,,\n"
 )
 _LISTENING: Final = re.compile(rb"listening on ([0-9.]+):([0-9]+)")
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def one_event_loop(anyio_backend: str) -> AsyncIterator[None]:
-    yield
-    await anyio.sleep(0.1)
 
 
 def example_command(language: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,9 @@ from gateway.protocol.bodies.messaging import TextMessage
 from gateway.protocol.bodies.parameters import ParameterId
 from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2019
+
+# One event loop per module, as for the control-plane tests (grpc.aio completions).
+from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import RunningApp, fleet, running_app
 from tests.server.terminal_client import TerminalClient
 
@@ -29,18 +31,6 @@ from .cli_process import Finished, cli_process, run_cli
 
 pytestmark = pytest.mark.anyio
 PHONE = "013800000000"
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def one_event_loop(anyio_backend: str) -> AsyncIterator[None]:
-    # grpc.aio completions of a closed call land on the loop that made it (see controlplane).
-    yield
-    await anyio.sleep(0.1)
 
 
 def gateway_args(app: RunningApp) -> list[str]:

@@ -20,22 +20,14 @@ from clients.dashboard.server import Dashboard
 from clients.sdk import GatewayClient
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import location_pb2
+
+# One event loop per module, as for the control-plane tests (grpc.aio completions).
+from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import fleet, running_app
 
 from .cli_process import run_cli
 
 PHONE = "013800000000"
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def one_event_loop(anyio_backend: str) -> AsyncIterator[None]:
-    yield
-    await anyio.sleep(0.1)
 
 
 # --------------------------------------------------------------------------------------------

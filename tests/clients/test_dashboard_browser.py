@@ -24,6 +24,8 @@ import anyio
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+# One event loop per module, as for the control-plane tests (grpc.aio completions).
+from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import fleet, running_app
 
 from .cli_process import RunningCli, cli_process
@@ -44,17 +46,6 @@ CHROMIUM_FLAGS: Final = [
 #: Hang guard of each wait on the page (the machine may be busy).
 PAGE_TIMEOUT_MS: Final = 30_000
 _SERVING: Final = re.compile(r"serving (http://127\.0\.0\.1:[0-9]+)/")
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def one_event_loop(anyio_backend: str) -> AsyncIterator[None]:
-    yield
-    await anyio.sleep(0.1)
 
 
 @asynccontextmanager

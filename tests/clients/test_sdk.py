@@ -4,7 +4,6 @@ gateway on loopback (a stream that survives a gateway restart included)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +29,14 @@ from gateway.protocol.bodies.parameters import ParameterId
 from gateway.server.config import HostPort
 from jt808.gateway.v1 import commands_pb2
 from jt808.gateway.v1 import gateway_service_pb2 as api
+
+# One event loop per module, as for the control-plane tests (grpc.aio completions).
+from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import LOOPBACK, fleet, running_app
 
 from .cli_process import RUN_TIMEOUT
 
 PHONE = "013800000000"
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module", autouse=True)
-async def one_event_loop(anyio_backend: str) -> AsyncIterator[None]:
-    yield
-    await anyio.sleep(0.1)
 
 
 # --------------------------------------------------------------------------------------------
