@@ -9,22 +9,29 @@ devices --gateway`` and checks what a person or a script sees: stdout (JSON line
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import grpc
 import pytest
 
 from clients.client_options import ExitCode
+from controlplane.gateway_service import GatewayServicer
 from gateway.protocol.bodies.messaging import TextMessage
 from gateway.protocol.bodies.parameters import ParameterId
 from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2019
+from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 
 # One event loop per module, as for the control-plane tests (grpc.aio completions).
 from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import RunningApp, fleet, running_app
+from tests.controlplane.test_remote_auth import make_certificate
 from tests.server.terminal_client import TerminalClient
 
 from .cli_process import Finished, cli_process, run_cli
@@ -292,3 +299,39 @@ async def test_devices_through_a_gateway_without_a_registry_is_one_line(tmp_path
 
     assert result.returncode == ExitCode.FAILED, result
     assert len(result.stderr.splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# TLS
+
+
+@asynccontextmanager
+async def tls_gateway_service(app: RunningApp, key: bytes, cert: bytes) -> AsyncIterator[str]:
+    """The app's GatewayService on a second, TLS-only port (as a TLS control plane serves it)."""
+    server = grpc.aio.server()
+    api_grpc.add_GatewayServiceServicer_to_server(GatewayServicer(app.gateway), server)
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key, cert)]))
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_tls_options_verify_the_gateway(tmp_path: Path) -> None:
+    key, cert = make_certificate(tmp_path)
+    ca = tmp_path / "cert.pem"
+    async with (
+        running_app(tmp_path / "data") as app,
+        fleet(app, terminals=1),
+        tls_gateway_service(app, key, cert) as target,
+    ):
+        verified = await run_cli(
+            "sessions", "list", "--gateway", target, "--tls-ca", str(ca), "--json"
+        )
+        plaintext = await run_cli("sessions", "list", "--gateway", target)
+
+    assert verified.returncode == 0, verified
+    assert json.loads(verified.stdout)["phone"] == PHONE
+    assert_one_line_error(plaintext, ExitCode.UNAVAILABLE, "cannot reach the gateway")
