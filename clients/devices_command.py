@@ -33,8 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("file", type=Path, metavar="FILE.csv", help="CSV file, '-' for stdin")
     listing = actions.add_parser("list", help="list devices")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    load.add_argument("--json", action="store_true", help='print {"imported": N}')
     delete = actions.add_parser("delete", help="delete devices and revoke their auth codes")
     delete.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
+    delete.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
     for action in (load, listing, delete):
         add_client_options(action, json_flag=False)
 
@@ -60,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
             except DeviceImportError as error:
                 print(f"jt808 devices import: {args.file}: {error}", file=sys.stderr)
                 return 1
-            print(f"imported {count} device(s) into {registry.path}")
+            if args.json:
+                print(json.dumps({"imported": count}))
+            else:
+                print(f"imported {count} device(s) into {registry.path}")
             return 0
         if args.action == "list":
             for device in registry.devices():

@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Protocol
 
+from jt808.gateway.v1.device_registry_service_pb2 import ImportDevicesResponse
+
 from .client_options import ExitCode, Output, client_from, note, run_client
 from .sdk import TerminalNotConnectedError
 
@@ -23,11 +25,14 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.USAGE
 
     async def main() -> int:
-        out = Output(getattr(args, "json", False))
+        out = Output(args.json)
         async with client_from(args) as client:
             if args.action == "import":
                 count = await client.import_devices(csv=csv_text)
-                out.line(f"imported {count} device(s) into the gateway at {client.target}")
+                out.message(
+                    ImportDevicesResponse(imported=count),
+                    f"imported {count} device(s) into the gateway at {client.target}",
+                )
                 return ExitCode.OK
             if args.action == "list":
                 for device in await client.list_devices():

@@ -278,6 +278,7 @@ async def test_devices_import_list_delete_through_the_gateway(tmp_path: Path) ->
     async with running_app(tmp_path, auth="local") as app:
         target = gateway_args(app)
         imported = await run_cli("devices", "import", "-", *target, stdin=csv.encode())
+        as_json = await run_cli("devices", "import", "-", *target, "--json", stdin=csv.encode())
         listed = await run_cli("devices", "list", *target, "--json")
         deleted = await run_cli("devices", "delete", "M1_X100_T000001", *target)
         missing = await run_cli("devices", "delete", "M1_X100_T000001", *target)
@@ -285,6 +286,7 @@ async def test_devices_import_list_delete_through_the_gateway(tmp_path: Path) ->
 
     assert imported.returncode == 0, imported
     assert "imported 1 device(s)" in imported.stdout
+    assert json.loads(as_json.stdout) == {"imported": 1}
     [device] = [json.loads(line) for line in listed.stdout_lines]
     assert device["name"] == "M1_X100_T000001"
     assert device["phone"] == "013900000001"
