@@ -29,6 +29,14 @@ KINDS: Final[dict[str, api.EventKind.ValueType]] = {
     if value != api.EVENT_KIND_UNSPECIFIED
 }
 
+def event_kind(text: str) -> api.EventKind.ValueType:
+    """A --kind value: ``authenticated``, ``logged-out``, ``EVENT_KIND_LOGGED_OUT`` ..."""
+    name = text.strip().lower().removeprefix("event_kind_").replace("_", "-")
+    if name not in KINDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(KINDS)}")
+    return KINDS[name]
+
+
 EPILOG = f"""\
 kinds: {", ".join(KINDS)}
 
@@ -52,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kind",
         action="append",
         default=[],
-        choices=list(KINDS),
+        type=event_kind,
         metavar="KIND",
         help="only this kind of event (repeat for more); default: every kind",
     )
@@ -65,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         async with client_from(args) as client:
             stream = client.events(
                 args.phone,
-                [KINDS[kind] for kind in args.kind],
+                args.kind,
                 on_gap=gap_note("events"),
                 on_reconnect=reconnect_note("events"),
             )
