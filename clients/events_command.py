@@ -29,6 +29,7 @@ KINDS: Final[dict[str, api.EventKind.ValueType]] = {
     if value != api.EVENT_KIND_UNSPECIFIED
 }
 
+
 def event_kind(text: str) -> api.EventKind.ValueType:
     """A --kind value: ``authenticated``, ``logged-out``, ``EVENT_KIND_LOGGED_OUT`` ..."""
     name = text.strip().lower().removeprefix("event_kind_").replace("_", "-")

@@ -48,12 +48,19 @@ from .sdk.views import location_lines
 
 HELP = "send a command to a terminal and print its reply"
 
-_OTHER_COMMANDS: Final = textwrap.fill(
-    ", ".join(sorted(name.replace("_", "-") for name in COMMAND_FIELDS.values())),
-    width=96,
-    initial_indent=" " * 32,
-    subsequent_indent=" " * 32,
+
+def _column(text: str) -> str:
+    """``text`` wrapped into the help's second column."""
+    return textwrap.fill(
+        text, width=96, initial_indent=" " * 32, subsequent_indent=" " * 32,
+        break_on_hyphens=False,
+    ).lstrip()  # fmt: skip
+
+
+_OTHER_COMMANDS: Final = _column(
+    ", ".join(sorted(name.replace("_", "-") for name in COMMAND_FIELDS.values()))
 )
+_CONTROLS: Final = _column(f"0x8105: {', '.join(CONTROL_COMMANDS)} or a number")
 
 EPILOG = f"""\
 commands:
@@ -62,11 +69,11 @@ commands:
   query-params [NAME|ID ...]    0x8106 for the given parameters, 0x8104 (all) without
   set-params NAME=VALUE ...     0x8103; names from the standard's table (heartbeat_interval,
                                 main_server_address, max_speed ...) or ids (0x0001=30)
-  control COMMAND [PARAM ...]   0x8105: {", ".join(CONTROL_COMMANDS)} or a number
+  control COMMAND [PARAM ...]   {_CONTROLS}
   attributes                    0x8107, model, ids, firmware, radio
   raw MSG_ID [HEX]              any platform message id with the body given as hex
   FIELD [KEY=VALUE ... | JSON]  any other command by its SendCommandRequest field:
-{_OTHER_COMMANDS}
+                                {_OTHER_COMMANDS}
 
 examples:
   jt808 send 013912345678 text "hello"
