@@ -226,7 +226,7 @@ class Dashboard:
             stream = self.client.locations(wait_for_gateway=True, on_reconnect=self._lost)
             try:
                 async for location in stream:
-                    self.fleet.set_gateway_problem("")
+                    self._gateway_status("")
                     self.fleet.add_location(location)
             except GatewayError as error:
                 self._lost(error)
@@ -251,14 +251,21 @@ class Dashboard:
                 self._lost(error)
                 await asyncio.sleep(min(RETRY_PAUSE_S, self.sessions_interval))
                 continue
-            self.fleet.set_gateway_problem("")
+            self._gateway_status("")
             self.fleet.sync_sessions(sessions)
             await asyncio.sleep(self.sessions_interval)
 
     def _lost(self, error: GatewayError) -> None:
-        if not self.fleet.gateway_problem:
-            log.warning("gateway connection: %s", error)
-        self.fleet.set_gateway_problem(str(error))
+        self._gateway_status(str(error))
+
+    def _gateway_status(self, problem: str) -> None:
+        """Record the gateway connection's state for the pages; log it when it changes."""
+        if problem != self.fleet.gateway_problem:
+            if problem:
+                log.warning("gateway: %s", problem)
+            else:
+                log.info("gateway connected: %s", self.client.target)
+        self.fleet.set_gateway_problem(problem)
 
     async def _flush_forever(self) -> None:
         while True:
