@@ -21,9 +21,13 @@ let listDirty = true;
 let fitted = false;
 
 const $ = (id) => document.getElementById(id);
-const renderer = L.canvas({ padding: 0.5 });
-const map = L.map('map', { preferCanvas: true, renderer, worldCopyJump: true, zoomControl: true });
+const map = L.map('map', { preferCanvas: true, worldCopyJump: true, zoomControl: true });
 map.setView([25, 110], 3);
+// The basemap has its own canvas under the terminals' one: a moving terminal redraws only the
+// terminals' canvas, never the thousands of coastline points beneath it.
+map.createPane('basemap').style.zIndex = 250;
+const baseRenderer = L.canvas({ pane: 'basemap', padding: 0.5 });
+const renderer = L.canvas({ padding: 0.5 });
 
 // ---- basemap ---------------------------------------------------------------------------------
 
@@ -34,12 +38,12 @@ async function loadBasemap(config) {
   const world = await (await fetch('/static/world-50m.json')).json();
   const countries = feature(world, world.objects.countries);
   L.geoJSON(countries, {
-    renderer,
+    renderer: baseRenderer,
     interactive: false,
     style: { color: '#b9c2cc', weight: 0.6, fillColor: '#eef1ea', fillOpacity: config.tiles ? 0 : 1 },
   }).addTo(map);
   const borders = mesh(world, world.objects.countries, (a, b) => a !== b);
-  L.geoJSON(borders, { renderer, interactive: false, style: { color: '#9aa5b1', weight: 0.8 } }).addTo(map);
+  L.geoJSON(borders, { renderer: baseRenderer, interactive: false, style: { color: '#9aa5b1', weight: 0.8 } }).addTo(map);
   map.attributionControl.setPrefix('Leaflet');
   map.attributionControl.addAttribution('Natural Earth');
 }
@@ -92,13 +96,17 @@ function upsert(data) {
     entry = { data, marker, track, points: [] };
     terminals.set(data.phone, entry);
   }
-  entry.points = data.whole_track ? points : entry.points.concat(points).slice(-TRACK_POINTS);
+  const moved = data.whole_track || points.length > 0;
+  if (moved) {
+    entry.points = data.whole_track ? points : entry.points.concat(points).slice(-TRACK_POINTS);
+    entry.track.setLatLngs(entry.points);
+  }
   entry.data = data;
   if (data.lat !== null && data.lon !== null) {
-    entry.marker.setLatLng([data.lat, data.lon]);
+    const shown = entry.marker.getLatLng();
+    if (shown.lat !== data.lat || shown.lng !== data.lon) entry.marker.setLatLng([data.lat, data.lon]);
     if (!map.hasLayer(entry.marker)) entry.marker.addTo(map);
   }
-  entry.track.setLatLngs(entry.points);
   style(entry);
 }
 
@@ -106,6 +114,9 @@ function style(entry) {
   const { data } = entry;
   const isSelected = data.phone === selected;
   const color = isSelected ? COLORS.selected : data.alarms.length ? COLORS.alarm : data.online ? COLORS.online : COLORS.offline;
+  const key = `${color}/${isSelected}`;
+  if (entry.styled === key) return; // an unchanged style costs no redraw
+  entry.styled = key;
   entry.marker.setStyle({ color: '#ffffff', fillColor: color, radius: isSelected ? 8 : 6 });
   entry.track.setStyle({ color, opacity: isSelected ? 0.9 : 0.45, weight: isSelected ? 3 : 2 });
 }
