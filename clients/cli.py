@@ -6,6 +6,12 @@ Shell completion (bash, zsh): ``eval "$(register-python-argcomplete jt808)"``.
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core logs to stderr on its own (failed binds, lost connections); the commands say
+# what went wrong in one line of their own. GRPC_VERBOSITY=debug brings the core's logs back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import sys
 from collections.abc import Callable, Sequence
