@@ -20,7 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from pathlib import Path
-from typing import NoReturn, TextIO, TypeVar
+from typing import Any, NamedTuple, NoReturn, TextIO, TypeVar
 
 from google.protobuf.message import Message
 
@@ -33,6 +33,7 @@ from .sdk import (
     GatewayError,
     GatewayUnavailableError,
     InvalidRequestError,
+    LiveStream,
     NoReplyError,
     TerminalDisconnectedError,
     TerminalNotConnectedError,
@@ -231,6 +232,33 @@ class Output:
 def note(name: str, text: str) -> None:
     """A line for people on stderr (never stdout, which may be JSON)."""
     print(f"jt808 {name}: {text}", file=sys.stderr, flush=True)
+
+
+def follow(
+    name: str,
+    args: argparse.Namespace,
+    subscribe: Callable[[GatewayClient, StreamNotes], LiveStream[Any, M]],
+    render: Callable[[M], str],
+) -> int:
+    """Run a stream command: print each item of ``subscribe(client, notes)`` until interrupted,
+    with gaps and reconnections said on stderr."""
+
+    async def main() -> int:
+        out = Output(args.json)
+        notes = StreamNotes(gap_note(name), reconnect_note(name))
+        async with client_from(args) as client:
+            async for item in subscribe(client, notes):
+                out.message(item, render)
+        return ExitCode.OK
+
+    return run_client(name, main)
+
+
+class StreamNotes(NamedTuple):
+    """The ``on_gap`` and ``on_reconnect`` of a stream command."""
+
+    on_gap: Callable[[int], None]
+    on_reconnect: Callable[[GatewayError], None]
 
 
 def gap_note(name: str) -> Callable[[int], None]:

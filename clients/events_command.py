@@ -9,14 +9,9 @@ from jt808.gateway.v1 import gateway_service_pb2 as api
 
 from .client_options import (
     EXIT_STATUS_HELP,
-    ExitCode,
-    Output,
     add_client_options,
     add_phone_filter,
-    client_from,
-    gap_note,
-    reconnect_note,
-    run_client,
+    follow,
 )
 from .sdk.views import event_text
 
@@ -69,17 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    async def main() -> int:
-        out = Output(args.json)
-        async with client_from(args) as client:
-            stream = client.events(
-                args.phone,
-                args.kind,
-                on_gap=gap_note("events"),
-                on_reconnect=reconnect_note("events"),
-            )
-            async for event in stream:
-                out.message(event, event_text)
-        return ExitCode.OK
-
-    return run_client("events", main)
+    return follow(
+        "events",
+        args,
+        lambda client, notes: client.events(args.phone, args.kind, **notes._asdict()),
+        event_text,
+    )

@@ -6,14 +6,9 @@ import argparse
 
 from .client_options import (
     EXIT_STATUS_HELP,
-    ExitCode,
-    Output,
     add_client_options,
     add_phone_filter,
-    client_from,
-    gap_note,
-    reconnect_note,
-    run_client,
+    follow,
 )
 from .sdk.views import location_text
 
@@ -41,14 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    async def main() -> int:
-        out = Output(args.json)
-        async with client_from(args) as client:
-            stream = client.locations(
-                args.phone, on_gap=gap_note("stream"), on_reconnect=reconnect_note("stream")
-            )
-            async for location in stream:
-                out.message(location, location_text)
-        return ExitCode.OK
-
-    return run_client("stream", main)
+    return follow(
+        "stream",
+        args,
+        lambda client, notes: client.locations(args.phone, **notes._asdict()),
+        location_text,
+    )
