@@ -1,6 +1,16 @@
-"""The ``jt808`` command line: one subcommand per module, registered in ``COMMANDS``."""
+# PYTHON_ARGCOMPLETE_OK
+"""The ``jt808`` command line: one subcommand per module, registered in ``COMMANDS``.
+
+Shell completion (bash, zsh): ``eval "$(register-python-argcomplete jt808)"``.
+"""
 
 from __future__ import annotations
+
+import os
+
+# gRPC's C core logs to stderr on its own (failed binds, lost connections); the commands say
+# what went wrong in one line of their own. GRPC_VERBOSITY=debug brings the core's logs back.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import argparse
 import difflib
@@ -8,7 +18,21 @@ import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
-from . import decode_command, devices_command, health_command, serve_command, simulate_command
+import argcomplete
+
+from . import (
+    dashboard_command,
+    decode_command,
+    devices_command,
+    events_command,
+    health_command,
+    send_command,
+    serve_command,
+    sessions_command,
+    simulate_command,
+    stream_command,
+)
+from .client_options import one_line_errors
 
 #: name -> (help, add arguments, run). Each subcommand lives in its own module.
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -18,6 +42,11 @@ COMMANDS: dict[str, Command] = {
     "devices": (devices_command.HELP, devices_command.add_arguments, devices_command.run),
     "decode": (decode_command.HELP, decode_command.add_arguments, decode_command.run),
     "simulate": (simulate_command.HELP, simulate_command.add_arguments, simulate_command.run),
+    "send": (send_command.HELP, send_command.add_arguments, send_command.run),
+    "stream": (stream_command.HELP, stream_command.add_arguments, stream_command.run),
+    "events": (events_command.HELP, events_command.add_arguments, events_command.run),
+    "sessions": (sessions_command.HELP, sessions_command.add_arguments, sessions_command.run),
+    "dashboard": (dashboard_command.HELP, dashboard_command.add_arguments, dashboard_command.run),
     "health": (health_command.HELP, health_command.add_arguments, health_command.run),
 }
 
@@ -27,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jt808", description="JT/T 808 gateway, terminal simulator and protocol tools."
     )
     parser.add_argument("--version", action="version", version=f"jt808 {version()}")
+    one_line_errors(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -44,6 +74,7 @@ def version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argcomplete.autocomplete(parser)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # A subcommand's mistyped flag is told with that subcommand's usage, not jt808's.

@@ -1,4 +1,5 @@
-"""``jt808 devices import FILE.csv | list | delete NAME``: the device registry, offline."""
+"""``jt808 devices import FILE.csv | list | delete NAME``: the device registry, offline under
+``--data-dir``, or through a running gateway's DeviceRegistryService with ``--gateway``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from clients import devices_remote
+from clients.client_options import add_client_options, gateway_given
 from gateway.protocol.errors import shown
 from gateway.protocol.wire import TEXT_ENCODING
 from gateway.registry import (
@@ -24,7 +27,7 @@ from gateway.registry import (
 )
 from gateway.server.config import ENV_PREFIX, GatewayConfig
 
-HELP = "manage the device registry under --data-dir (import CSV, list, delete)"
+HELP = "manage the device registry under --data-dir, or of a gateway with --gateway"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     listing = actions.add_parser("list", help="list devices")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    load.add_argument("--json", action="store_true", help='print {"imported": N}')
     delete = actions.add_parser("delete", help="delete devices and revoke their auth codes")
     delete.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
+    delete.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
+    for action in (load, listing, delete):
+        add_client_options(action, json_flag=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    if gateway_given(args):
+        return devices_remote.run(args)
     data_dir = args.data_dir or Path(
         os.environ.get(ENV_PREFIX + "DATA_DIR", GatewayConfig().data_dir)
     )
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with registry:
         if args.action == "import":
-            return _import(registry, args.file, args.encoding)
+            return _import(registry, args.file, args.encoding, as_json=args.json)
         if args.action == "list":
             _list(registry, as_json=args.json)
             return 0
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return 1 if missing else 0
 
 
-def _import(registry: DeviceRegistry, file: Path, encoding: str) -> int:
+def _import(registry: DeviceRegistry, file: Path, encoding: str, *, as_json: bool) -> int:
     """Exit 0 imported, 1 the file's content is unusable (nothing imported), 2 no such file."""
     command = "jt808 devices import"
     try:
@@ -100,7 +109,10 @@ def _import(registry: DeviceRegistry, file: Path, encoding: str) -> int:
         return 1
     result = registry.import_rows(rows)
     _report(result, command)
-    print(f"imported {result.imported} device(s) into {registry.path}")
+    if as_json:
+        print(json.dumps({"imported": result.imported}))
+    else:
+        print(f"imported {result.imported} device(s) into {registry.path}")
     return 0
 
 
@@ -123,12 +135,4 @@ def _list(registry: DeviceRegistry, *, as_json: bool) -> None:
                 "plate_color": device.plate_color,
             }, ensure_ascii=False))  # fmt: skip
         else:
-            pinned = " ".join(
-                part
-                for part in (
-                    f"phone={device.phone}" if device.phone else "",
-                    f"plate={device.plate}" if device.plate else "",
-                )
-                if part
-            )
-            print(f"{device.name}  {pinned}".rstrip())
+            print(devices_remote.device_text(device))
