@@ -149,9 +149,7 @@ def validate_response(
     if this_update > now + CLOCK_SKEW:
         raise OcspResponseError(f"thisUpdate {this_update:%Y-%m-%d %H:%M:%S} is in the future")
     if next_update is not None and next_update < now - CLOCK_SKEW:
-        raise OcspResponseError(
-            f"the answer is stale: nextUpdate was {next_update:%Y-%m-%d %H:%M:%S}"
-        )
+        raise OcspResponseError(f"stale answer: nextUpdate was {next_update:%Y-%m-%d %H:%M:%S}")
     if nonce is not None:
         try:
             echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce

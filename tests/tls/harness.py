@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -132,10 +132,8 @@ async def echo(address: HostPort, context: ssl.SSLContext, payload: bytes = b"pi
             return b""
         finally:
             writer.close()
-            try:
+            with suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
-            except (ConnectionError, ssl.SSLError):
-                pass
 
 
 @asynccontextmanager
@@ -150,7 +148,5 @@ async def open_echo(
         yield reader, writer
     finally:
         writer.close()
-        try:
+        with suppress(ConnectionError, ssl.SSLError):
             await writer.wait_closed()
-        except (ConnectionError, ssl.SSLError):
-            pass

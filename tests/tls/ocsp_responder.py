@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from clients.pki import CertificateAuthority, Issued
+from clients.pki import CertificateAuthority, Issued, PrivateKey
 
 Signer = Literal["issuer", "delegated", "delegated_without_eku", "stranger"]
 
@@ -82,9 +82,8 @@ class OcspResponder:
     def answer(self, request_der: bytes) -> bytes:
         behaviour = self.behaviour
         if behaviour.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
-            return ocsp.OCSPResponseBuilder.build_unsuccessful(behaviour.response_status).public_bytes(
-                serialization.Encoding.DER
-            )
+            refusal = ocsp.OCSPResponseBuilder.build_unsuccessful(behaviour.response_status)
+            return refusal.public_bytes(serialization.Encoding.DER)
         ca = self._ca
         assert ca is not None, "serve_for(ca) first"
         request = ocsp.load_der_ocsp_request(request_der)
@@ -119,7 +118,7 @@ class OcspResponder:
         response = builder.sign(signer_key, hashes.SHA256())
         return response.public_bytes(serialization.Encoding.DER)
 
-    def _signer(self) -> tuple[x509.Certificate, object]:
+    def _signer(self) -> tuple[x509.Certificate, PrivateKey]:
         ca = self._ca
         assert ca is not None
         chosen = {
