@@ -10,6 +10,7 @@ import anyio.abc
 from gateway.auth.base import AuthBackend
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
+from gateway.server.platform_key import load_platform_key
 from gateway.tls.reload import serve_reloads
 from gateway.tls.server import TlsServer
 
@@ -35,6 +36,8 @@ class GatewayApp:
         #: The terminal listener's TLS material, read now so that a bad file stops startup
         #: (exit 2); None without --tls-listen. The I/O edge serves it with TlsListener.
         self.tls = TlsServer.from_config(config, registry=self.gateway.metrics.registry)
+        #: The platform's RSA key for body encryption (0x8A00); sessions take it as ``rsa=``.
+        self.platform_key = load_platform_key(config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[Addresses] = anyio.TASK_STATUS_IGNORED
