@@ -10,7 +10,8 @@ terminal's). What we do where it is silent (docs/decisions.md, "RSA body encrypt
   128-byte block, the blocks concatenated (what ``Cipher.getInstance("RSA")`` in Java and the
   devices built on it do); the body length field counts the encrypted bytes;
 * a message is encrypted whole and the ciphertext is then split into packets like any long
-  body (sub-package reassembly happens before decryption).
+  body (sub-package reassembly happens before decryption);
+* an empty body (0x8201, 0x8104, ...) is sent in clear: there is nothing to hide.
 
 Decryption checks the PKCS#1 v1.5 padding explicitly, so that a body encrypted with another key
 (or damaged) is answered 0x8001 result 2 instead of decoding as garbage. ``cryptography``
@@ -138,8 +139,9 @@ class RsaKeyPair:
         return TerminalRsaKey(exponent=self.public.exponent, modulus=self.public.modulus)
 
     def decrypt(self, data: bytes) -> bytes:
-        """The plain body of an encrypted one; ``DecryptionError`` when it is not one."""
-        if not data or len(data) % MODULUS_BYTES:
+        """The plain body of an encrypted one; ``DecryptionError`` when it is not one. An empty
+        body stays empty (there is nothing to encrypt; senders leave the flag off for it)."""
+        if len(data) % MODULUS_BYTES:
             raise DecryptionError(
                 f"an encrypted body of {len(data)} bytes is not whole {MODULUS_BYTES}-byte blocks"
             )

@@ -405,7 +405,7 @@ class TerminalSession:
             body = self._platform_key_command(body)
         data = encode_body(body, self._version)
         header = self._header(command_id, 0)
-        if self.terminal_rsa_key is not None and command_id != MessageId.PLATFORM_RSA_KEY:
+        if self.terminal_rsa_key is not None and data and command_id != MessageId.PLATFORM_RSA_KEY:
             data = self.terminal_rsa_key.encrypt(data)
             header.encryption = RSA_ENCRYPTION
         split = encode_split(header, data, self._next_serial)
@@ -645,7 +645,10 @@ class TerminalSession:
         spontaneous one is answered with the platform's key (0x8A00), once per key, so that a
         terminal answering our 0x8A00 with its 0x0A00 does not start a ping-pong."""
         header = message.header
-        if self._rsa is None:
+        if self._rsa is None:  # no encryption here; the reply to a raw 0x8A00 is still one
+            used = self._commands.match(message)
+            if used is not None:
+                return list(used)
             self._general_response(header, ResultCode.UNSUPPORTED)
             return [MessageReceived(message)]
         try:

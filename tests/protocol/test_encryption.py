@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gateway.protocol import V2013, V2019, ProtocolVersion, RawBody, ResultCode
 from gateway.protocol.bodies.general import PlatformGeneralResponse
-from gateway.protocol.bodies.location import LocationBatch, LocationReport
+from gateway.protocol.bodies.location import LocationBatch, LocationReport, QueryLocation
 from gateway.protocol.bodies.messaging import TextMessage
 from gateway.protocol.bodies.passthrough import PlatformRsaKey, TerminalRsaKey
 from gateway.protocol.bodies.registration import TerminalAuthenticate, TerminalRegister
@@ -51,7 +51,7 @@ def test_encryption_round_trips_in_blocks_of_117_to_128(plain: bytes) -> None:
     cipher = PLATFORM.public.encrypt(plain)
     blocks = -(-len(plain) // PLAIN_BLOCK)
     assert len(cipher) == blocks * MODULUS_BYTES
-    assert PLATFORM.decrypt(cipher) == plain if plain else cipher == b""
+    assert PLATFORM.decrypt(cipher) == plain
 
 
 def test_another_key_or_damage_does_not_decrypt() -> None:
@@ -256,6 +256,25 @@ def test_commands_to_a_terminal_that_sent_its_key_are_encrypted(version: Protoco
     assert isinstance(done.message.body, RawBody)
     plain, _ = decode_body(MessageId.TEXT_MESSAGE, TERMINAL.decrypt(done.message.body.raw), version)
     assert plain == text
+
+
+def test_an_empty_command_body_goes_in_clear_even_to_a_terminal_with_a_key() -> None:
+    modem = exchanged(V2013)
+    modem.session.send_command(QueryLocation(), modem.now, timeout=30)
+    [message] = modem.replies()
+    assert message.header.encryption == 0 and isinstance(message.body, QueryLocation)
+
+
+def test_the_reply_to_a_raw_0x8a00_completes_it_without_a_platform_key() -> None:
+    modem = logged_in(V2013, rsa=None)
+    command = modem.session.send_command(
+        STRANGER.platform_body(), modem.now, timeout=30
+    )  # an operator's own key: this session cannot use it, but the terminal can answer it
+    modem.replies()
+    events = modem.send(modem.terminal.frame(TERMINAL.terminal_body()))
+    [answered] = [e for e in events if isinstance(e, CommandAnswered)]
+    assert answered.command_id == command.command_id
+    assert modem.session.terminal_rsa_key is None
 
 
 def test_commands_go_in_clear_to_a_terminal_that_sent_no_key() -> None:
