@@ -13,6 +13,7 @@ from gateway.protocol.errors import EncodeError
 from gateway.protocol.message import encode_message_body
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
+from gateway.tls.server import TlsPeer
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
 from .locations import proto_text
@@ -61,6 +62,23 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
     )
     if connection.authenticated_wall is not None:
         message.authenticated_time.CopyFrom(timestamp(connection.authenticated_wall))
+    return message
+
+
+def add_tls_fields(message: api.Session, peer: TlsPeer | None) -> api.Session:
+    """A TLS terminal's protocol version and (mutual TLS) certificate identity in its Session."""
+    if peer is None:
+        return message
+    message.tls_version = peer.tls_version
+    identity = peer.certificate
+    if identity is not None:
+        certificate = message.certificate
+        certificate.subject = proto_text(identity.subject)
+        certificate.issuer = proto_text(identity.issuer)
+        certificate.serial_number = identity.serial_number
+        certificate.sha256_fingerprint = identity.sha256_fingerprint
+        certificate.not_before_time.FromDatetime(identity.not_before)
+        certificate.not_after_time.FromDatetime(identity.not_after)
     return message
 
 
