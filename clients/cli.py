@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import decode_command, devices_command, serve_command, simulate_command
+from . import decode_command, devices_command, pki_command, serve_command, simulate_command
 
 #: name -> (help, add arguments, run). Each subcommand lives in its own module.
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -16,6 +16,7 @@ COMMANDS: dict[str, Command] = {
     "devices": (devices_command.HELP, devices_command.add_arguments, devices_command.run),
     "decode": (decode_command.HELP, decode_command.add_arguments, decode_command.run),
     "simulate": (simulate_command.HELP, simulate_command.add_arguments, simulate_command.run),
+    "pki": (pki_command.HELP, pki_command.add_arguments, pki_command.run),
 }
 
 

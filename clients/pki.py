@@ -133,6 +133,23 @@ class CertificateAuthority:
         )
         return cls(certificate, key, (), ocsp_url)
 
+    @classmethod
+    def from_files(
+        cls, cert_path: Path, key_path: Path, *, ocsp_url: str | None = None
+    ) -> CertificateAuthority:
+        """A CA written earlier (``Issued.write``): its certificate first, then its parents
+        (the root last, or left out)."""
+        certificates = x509.load_pem_x509_certificates(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ValueError(f"{key_path} is not an ECDSA or RSA key")
+        return cls(certificates[0], key, tuple(certificates[1:]), ocsp_url)
+
+    def as_issued(self) -> Issued:
+        """This CA with its key and every parent (root last), to write it out and load it
+        back with ``from_files``."""
+        return Issued(self.certificate, self.key, self.parents)
+
     @property
     def name(self) -> x509.Name:
         return self.certificate.subject
