@@ -32,8 +32,9 @@ from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.wire import TEXT_ENCODING
 from gateway.server.config import ConfigError, GatewayConfig, remote_auth_endpoint
 from gateway.server.logs import LOGGER_NAME
-from gateway.tls.identity import CertificateIdentity
 from jt808.auth.v1 import auth_pb2, auth_pb2_grpc
+
+from .certificates import fill_certificate
 
 log = logging.getLogger(f"{LOGGER_NAME}.remote_auth")
 
@@ -179,7 +180,7 @@ class RemoteAuthBackend:
             remote_address=request.remote_address,
         )
         if request.certificate is not None:
-            message.certificate.CopyFrom(certificate_message(request.certificate))
+            fill_certificate(message.certificate, request.certificate)
         response = await self._call(
             "Authenticate", self._service().Authenticate, message, secret=request.auth_code
         )
@@ -295,19 +296,7 @@ def _register_request(request: RegistrationRequest) -> auth_pb2.RegisterRequest:
         remote_address=request.remote_address,
     )
     if request.certificate is not None:
-        message.certificate.CopyFrom(certificate_message(request.certificate))
-    return message
-
-
-def certificate_message(identity: CertificateIdentity) -> auth_pb2.CertificateIdentity:
-    message = auth_pb2.CertificateIdentity(
-        subject=identity.subject,
-        issuer=identity.issuer,
-        serial_number=identity.serial_number,
-        sha256_fingerprint=identity.sha256_fingerprint,
-    )
-    message.not_before_time.FromDatetime(identity.not_before)
-    message.not_after_time.FromDatetime(identity.not_after)
+        fill_certificate(message.certificate, request.certificate)
     return message
 
 

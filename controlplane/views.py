@@ -16,6 +16,7 @@ from gateway.server.gateway import Gateway
 from gateway.tls.server import TlsPeer
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
+from .certificates import fill_certificate
 from .locations import proto_text
 
 EVENT_KINDS: Final[dict[EventKind, api.EventKind.ValueType]] = {
@@ -70,15 +71,8 @@ def add_tls_fields(message: api.Session, peer: TlsPeer | None) -> api.Session:
     if peer is None:
         return message
     message.tls_version = peer.tls_version
-    identity = peer.certificate
-    if identity is not None:
-        certificate = message.certificate
-        certificate.subject = proto_text(identity.subject)
-        certificate.issuer = proto_text(identity.issuer)
-        certificate.serial_number = identity.serial_number
-        certificate.sha256_fingerprint = identity.sha256_fingerprint
-        certificate.not_before_time.FromDatetime(identity.not_before)
-        certificate.not_after_time.FromDatetime(identity.not_after)
+    if peer.certificate is not None:
+        fill_certificate(message.certificate, peer.certificate)
     return message
 
 
