@@ -23,6 +23,7 @@ from . import (
     decode_command,
     devices_command,
     events_command,
+    pki_command,
     send_command,
     serve_command,
     sessions_command,
@@ -44,6 +45,7 @@ COMMANDS: dict[str, Command] = {
     "events": (events_command.HELP, events_command.add_arguments, events_command.run),
     "sessions": (sessions_command.HELP, sessions_command.add_arguments, sessions_command.run),
     "dashboard": (dashboard_command.HELP, dashboard_command.add_arguments, dashboard_command.run),
+    "pki": (pki_command.HELP, pki_command.add_arguments, pki_command.run),
 }
 
 
