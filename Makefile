@@ -82,6 +82,7 @@ serve: $(BIN)/.runtime
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.codec
 	$(BIN)/python -m benchmarks.control_plane
+	$(BIN)/python -m benchmarks.tls
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

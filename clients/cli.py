@@ -26,6 +26,7 @@ from . import (
     devices_command,
     events_command,
     health_command,
+    pki_command,
     send_command,
     serve_command,
     sessions_command,
@@ -48,6 +49,7 @@ COMMANDS: dict[str, Command] = {
     "sessions": (sessions_command.HELP, sessions_command.add_arguments, sessions_command.run),
     "dashboard": (dashboard_command.HELP, dashboard_command.add_arguments, dashboard_command.run),
     "health": (health_command.HELP, health_command.add_arguments, health_command.run),
+    "pki": (pki_command.HELP, pki_command.add_arguments, pki_command.run),
 }
 
 

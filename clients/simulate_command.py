@@ -40,7 +40,8 @@ from clients.simulator.runner import (
     SimulationSummary,
     raise_open_files_limit,
 )
-from clients.simulator.terminal import device_profile
+from clients.simulator.terminal import device_profile, format_phone
+from clients.simulator.tls import TlsClientSettings
 from gateway.protocol.versions import ProtocolVersion
 from gateway.registry import CsvFileError, Device, DeviceImportError, read_csv_rows
 from gateway.server.config import ConfigError, parse_host_port
@@ -216,6 +217,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--json", action="store_true", help="print the summary as one JSON object")
     add("--quiet", action="store_true", help="no progress line on stderr")
+    _add_security_arguments(parser)
+
+
+def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """TLS to the gateway's --tls-listen, and RSA body encryption."""
+    group = parser.add_argument_group("TLS and encryption")
+    add = group.add_argument
+    add("--tls", action="store_true", help="connect with TLS (to the gateway's --tls-listen)")
+    add(
+        "--tls-ca",
+        type=Path,
+        metavar="FILE",
+        help="--tls: CA bundle to verify the gateway with (default: the system's)",
+    )
+    add(
+        "--tls-cert",
+        metavar="FILE",
+        help="--tls: client certificate chain (PEM) for mutual TLS; {phone} in the path is "
+        "each terminal's phone, e.g. 'devices/{phone}.pem'",
+    )
+    add("--tls-key", metavar="FILE", help="--tls: the key of --tls-cert ({phone} likewise)")
+    add(
+        "--tls-server-name",
+        metavar="NAME",
+        help="--tls: name the gateway's certificate must carry (default: the --server host)",
+    )
+    add(
+        "--rsa",
+        action="store_true",
+        help="terminals with RSA keys: 0x0A00 after logging in, then encrypted bodies",
+    )
+
+
+def _tls_settings(args: argparse.Namespace) -> TlsClientSettings | None:
+    given = [flag for flag, value in (("--tls-ca", args.tls_ca), ("--tls-cert", args.tls_cert),
+             ("--tls-key", args.tls_key), ("--tls-server-name", args.tls_server_name))
+             if value is not None]  # fmt: skip
+    if not args.tls:
+        if given:
+            raise ValueError(f"{given[0]} is only used with --tls")
+        return None
+    return TlsClientSettings(
+        ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name
+    )
 
 
 def config_from(args: argparse.Namespace) -> SimulationConfig:
@@ -256,6 +301,8 @@ def config_from(args: argparse.Namespace) -> SimulationConfig:
         ack_timeout=args.ack_timeout,
         reconnect=args.reconnect,
         max_reconnects=args.max_reconnects,
+        tls=_tls_settings(args),
+        rsa=args.rsa,
     )
 
 
@@ -281,6 +328,8 @@ def read_devices(path: Path, version: ProtocolVersion, phone_start: int) -> tupl
 def run(args: argparse.Namespace) -> int:
     try:
         config = config_from(args)
+        if config.tls is not None:  # the first terminal's files, checked before any connects
+            config.tls.context_for(_first_phone(config))
     except (ConfigError, ValueError) as error:
         print(f"jt808 simulate: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -322,6 +371,10 @@ def _advise(summary: SimulationSummary, config: SimulationConfig) -> None:
             "gateway with --auth insecure-accept-all",
             file=sys.stderr,
         )
+
+
+def _first_phone(config: SimulationConfig) -> str:
+    return format_phone(config.phone_start, config.version)
 
 
 async def _simulate(simulation: Simulation) -> SimulationSummary:

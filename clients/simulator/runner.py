@@ -1,4 +1,4 @@
-"""The load generator: N simulated terminals over TCP, on anyio.
+"""The load generator: N simulated terminals over TCP (or TLS), on anyio.
 
 Each terminal is a ``SimulatedTerminal`` (the sans-I/O core) driven by three tasks on its
 connection: a reader that feeds the platform's bytes to the core and writes the core's answers,
@@ -24,6 +24,7 @@ its 0x8001 read), measured on this side.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from .terminal import (
     device_profile,
     fleet_profile,
 )
+from .tls import TlsClientSettings
 from .track import Track, TrackSpec
 
 RECEIVE_SIZE: Final = 65536
@@ -112,6 +114,10 @@ class SimulationConfig:
     #: Devices of a gateway's registry: terminal ``i`` registers as ``devices[i]`` (with its
     #: phone and plate where it pins them) instead of as a made-up fleet member.
     devices: tuple[Device, ...] = ()
+    #: TLS to the gateway's --tls-listen (None: plain TCP).
+    tls: TlsClientSettings | None = None
+    #: Terminals with real RSA keys that encrypt their bodies once keys are exchanged.
+    rsa: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.terminals <= MAX_TERMINALS:
@@ -394,6 +400,7 @@ class Simulation:
             track=Track(TrackSpec.for_vehicle(index)),
             auth_code=config.auth_code,
             heartbeat_interval_s=round(config.heartbeat) or 30,
+            rsa=config.rsa,
         )
         self.terminals.append(terminal)
         plan = _Plan(remaining=config.count, upload_pending=config.upload_size > 0)
@@ -418,8 +425,16 @@ class Simulation:
         try:
             stats.connect_attempts += 1
             try:
+                context = None if config.tls is None else config.tls.context_for(terminal.phone)
+            except ValueError:  # this terminal's certificate files cannot be used
+                stats.error("tls_client_certificate")
+                return _Outcome.FAILED
+            try:
                 with anyio.fail_after(config.connect_timeout):
-                    stream = await anyio.connect_tcp(config.host, config.port)
+                    stream = await self._connect(context)
+            except ssl.SSLError:  # before OSError, which it is
+                stats.error("tls_handshake_failed")
+                return _Outcome.RETRY
             except (OSError, TimeoutError):
                 stats.error("connect_failed")
                 return _Outcome.RETRY
@@ -443,6 +458,18 @@ class Simulation:
         finally:
             if holding:
                 self._login_slots.release()
+
+    async def _connect(self, context: ssl.SSLContext | None) -> anyio.abc.ByteStream:
+        config = self.config
+        if config.tls is None or context is None:
+            return await anyio.connect_tcp(config.host, config.port)
+        return await anyio.connect_tcp(
+            config.host,
+            config.port,
+            ssl_context=context,
+            tls_hostname=config.tls.server_name or config.host,
+            tls_standard_compatible=False,  # JT/T 808 has its own framing; EOF is enough
+        )
 
     # ----------------------------------------------------------------------------------------
     # Events of all terminals land here (one event loop: no locks needed)
@@ -505,7 +532,7 @@ class _Link:
         self,
         simulation: Simulation,
         terminal: SimulatedTerminal,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         plan: _Plan,
     ) -> None:
         self.simulation = simulation
@@ -572,20 +599,24 @@ class _Link:
     # ---- phases ----------------------------------------------------------------------------
 
     async def login(self) -> bool:
-        """Register (unless the code is known) and authenticate; ``False`` when refused, timed
-        out or disconnected."""
+        """Register (unless the code is known) and authenticate (and, with ``rsa``, exchange
+        keys); ``False`` when refused, timed out or disconnected."""
         terminal = self.terminal
         self.handle(terminal.connect(self.clock()))
         await self.flush()
         deadline = self.clock() + self.config.connect_timeout
-        while not self.online and not self.closed and terminal.state is not LinkState.FAILED:
+
+        def logged_in() -> bool:
+            return self.online and (terminal.rsa_key is None or terminal.encrypting)
+
+        while not logged_in() and not self.closed and terminal.state is not LinkState.FAILED:
             remaining = deadline - self.clock()
             if remaining <= 0:
-                self.simulation.stats.error("login_timeout")
+                self.simulation.stats.error("login_timeout" if not self.online else "rsa_timeout")
                 return False
             await self._changed.wait(remaining)
-            await self.flush()  # the 0x0102 queued after a 0x8100
-        return self.online and not self.closed
+            await self.flush()  # the 0x0102 queued after a 0x8100, the 0x0A00 after a 0x0102
+        return logged_in() and not self.closed
 
     async def heartbeat_loop(self) -> None:
         """0x0002 once the link has been quiet for ``heartbeat`` seconds; the core's timers

@@ -109,9 +109,35 @@ EXAMPLES = {
     "command_retry_timeout": "3",
     "command_max_retries": "5",
     "log_format": "json",
+    "tls_listen": "127.0.0.1:8443",
+    "tls_cert": "/etc/jt808/tls.pem",
+    "tls_key": "/etc/jt808/tls.key",
+    "tls_client_ca": "/etc/jt808/devices-ca.pem",
+    "tls_identity": "san=device_name",
+    "tls_ocsp": "soft-fail",
+    "tls_ocsp_url": "http://ocsp.example.com/",
+    "tls_ocsp_timeout": "2",
+    "tls_handshake_timeout": "3",
+    "tls_reload_interval": "0",
+    "tls_max_handshakes": "50",
+    "grpc_tls_cert": "/etc/jt808/grpc.pem",
+    "grpc_tls_key": "/etc/jt808/grpc.key",
+    "grpc_tls_client_ca": "/etc/jt808/operators-ca.pem",
+    "rsa_key": "/etc/jt808/platform-rsa.pem",
 }
+_TLS_FILES = ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem")
 #: Settings that only make sense with another one (given as flags, the top layer).
-COMPANIONS = {"auth_endpoint": ("--auth", "remote")}
+COMPANIONS = {
+    "auth_endpoint": ("--auth", "remote"),
+    "tls_cert": ("--tls-listen", "127.0.0.1:8443", "--tls-key", "k.pem"),
+    "tls_key": ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem"),
+    "tls_listen": ("--tls-cert", "c.pem", "--tls-key", "k.pem"),
+    "tls_client_ca": _TLS_FILES,
+    "tls_ocsp_url": _TLS_FILES,
+    "grpc_tls_cert": ("--grpc-tls-key", "k.pem"),
+    "grpc_tls_key": ("--grpc-tls-cert", "c.pem"),
+    "grpc_tls_client_ca": ("--grpc-tls-cert", "c.pem", "--grpc-tls-key", "k.pem"),
+}
 
 
 def test_examples_cover_every_setting() -> None:
