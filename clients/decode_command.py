@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, TextIO
 
-from gateway.protocol.bodies.location import AlarmFlag, StatusFlag
+from gateway.protocol.bodies.location import AlarmFlag, flag_names, status_names
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.body import RawBody
 from gateway.protocol.errors import FramingError, ProtocolError, ResultCode
@@ -377,7 +377,6 @@ def _silence_stdout() -> None:
 
 _INDENT: Final = "  "
 _HEX_PER_LINE: Final = 64  # 32 bytes
-_LOAD_STATES: Final = {0: "empty", 1: "half", 2: "reserved (0b10)", 3: "full"}
 _ENCRYPTION: Final = {0: "none", 1: "RSA"}
 #: Fields whose integer value names a message id.
 _ID_FIELDS: Final = frozenset({"reply_id"})
@@ -574,26 +573,6 @@ def _scalar_text(key: str, value: JSON, msg_id: int) -> str:
     if isinstance(value, str) and key in ("raw", "data") and value:
         return f"{value}  ({len(value) // 2} bytes)"
     return json.dumps(value, ensure_ascii=False)
-
-
-def flag_names(value: int, flags: type[AlarmFlag] | type[StatusFlag]) -> list[str]:
-    """Names of the bits set in ``value``; bits the enum does not name read ``bit N``."""
-    names = []
-    for bit in range(32):
-        mask = 1 << bit
-        if value & mask:
-            member = flags._value2member_map_.get(mask)
-            names.append(member.name if member is not None and member.name else f"bit {bit}")
-    return names
-
-
-def status_names(status: int) -> list[str]:
-    """Status flags with the two load bits shown as the load state they encode."""
-    load = (status >> 8) & 0b11
-    names = [n for n in flag_names(status, StatusFlag) if not n.startswith("LOAD_BIT")]
-    if load:
-        names.append(f"LOAD_{_LOAD_STATES[load].split(' ')[0].upper()}")
-    return names
 
 
 def _render_location(view: dict[str, JSON], depth: int, lines: list[str]) -> None:

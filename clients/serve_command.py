@@ -11,7 +11,9 @@ import anyio
 
 from controlplane.app import GatewayApp
 from controlplane.server import ControlPlaneBindError
+from gateway.registry import RegistryUnavailableError
 from gateway.server import config as gateway_config
+from gateway.server.listen_check import ListenError
 from gateway.server.logs import configure, get_logger
 
 HELP = "run the gateway: terminals on --listen, devices and state under --data-dir"
@@ -27,12 +29,18 @@ def run(args: argparse.Namespace) -> int:
     except gateway_config.ConfigError as error:
         print(f"jt808 serve: {error}", file=sys.stderr)
         return 2
-    configure(config.log_level)
+    configure(config.log_level, config.log_format)
     failure: OSError | None = None
     try:
         app = GatewayApp(config)
     except gateway_config.ConfigError as error:
         print(f"jt808 serve: {error}", file=sys.stderr)
+        return 2
+    except RegistryUnavailableError as error:
+        print(
+            f"jt808 serve: cannot use the data directory {config.data_dir} (--data-dir): {error}",
+            file=sys.stderr,
+        )
         return 2
     try:
         anyio.run(_serve, app, backend="asyncio", backend_options=_loop_options())
@@ -40,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         failure = _first_os_error(group)
     except* KeyboardInterrupt:
         pass
-    if isinstance(failure, ControlPlaneBindError):
+    if isinstance(failure, ControlPlaneBindError | ListenError):
         print(f"jt808 serve: {failure}", file=sys.stderr)
         return 1
     if failure is not None:
@@ -60,7 +68,7 @@ def _first_os_error(group: BaseExceptionGroup[OSError]) -> OSError:
 
 
 def _loop_options() -> dict[str, object]:
-    # uvloop is optional (pip install 'jt808-gateway[fast]'): use it when it is installed.
+    # uvloop is a dependency where it is built (Linux, macOS); elsewhere the asyncio loop.
     return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
 
 

@@ -7,6 +7,12 @@ platform's commands like a real device. Try it against a lab gateway::
     jt808 serve --auth insecure-accept-all
     jt808 simulate --terminals 10 --count 100
 
+or, against a gateway with its default registry, as the devices it knows::
+
+    jt808 devices import devices.csv
+    jt808 serve
+    jt808 simulate --devices devices.csv
+
 A progress line goes to stderr every second; the summary (terminals, reports sent and
 acknowledged, ack latency percentiles, throughput, errors) to stdout when the run ends, as text
 or, with ``--json``, as one JSON object. Exit status: 0 when every terminal authenticated and
@@ -20,6 +26,7 @@ import importlib.util
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -33,7 +40,10 @@ from clients.simulator.runner import (
     SimulationSummary,
     raise_open_files_limit,
 )
+from clients.simulator.terminal import device_profile, format_phone
+from clients.simulator.tls import TlsClientSettings
 from gateway.protocol.versions import ProtocolVersion
+from gateway.registry import CsvFileError, Device, DeviceImportError, read_csv_rows
 from gateway.server.config import ConfigError, parse_host_port
 
 HELP = "simulate terminals reporting to a gateway (demo and load generator)"
@@ -46,6 +56,7 @@ terminal. Exit status: 0 all terminals authenticated and all reports acknowledge
 """
 
 DEFAULT_COUNT = 100
+DEFAULT_TERMINALS = 10
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
@@ -64,9 +75,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--terminals",
         type=int,
-        default=10,
+        default=None,
         metavar="N",
-        help=f"simulated terminals, 1..{MAX_TERMINALS} (default 10)",
+        help=f"simulated terminals, 1..{MAX_TERMINALS} (default {DEFAULT_TERMINALS}, or one "
+        "a device of --devices)",
+    )
+    add(
+        "--devices",
+        type=Path,
+        default=None,
+        metavar="FILE.csv",
+        help="register as these devices (the CSV of jt808 devices import: identity, and phone "
+        "and plate where given) instead of made-up ones",
     )
     add(
         "--version",
@@ -147,7 +167,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         default="SIM-TK",
         metavar="PREFIX",
-        help="terminal model prefix, completed with the revision, e.g. SIM-TK13 (default SIM-TK)",
+        help="terminal model of every terminal (default SIM-TK)",
     )
     add(
         "--auth-code",
@@ -197,6 +217,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--json", action="store_true", help="print the summary as one JSON object")
     add("--quiet", action="store_true", help="no progress line on stderr")
+    _add_security_arguments(parser)
+
+
+def _add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """TLS to the gateway's --tls-listen, and RSA body encryption."""
+    group = parser.add_argument_group("TLS and encryption")
+    add = group.add_argument
+    add("--tls", action="store_true", help="connect with TLS (to the gateway's --tls-listen)")
+    add(
+        "--tls-ca",
+        type=Path,
+        metavar="FILE",
+        help="--tls: CA bundle to verify the gateway with (default: the system's)",
+    )
+    add(
+        "--tls-cert",
+        metavar="FILE",
+        help="--tls: client certificate chain (PEM) for mutual TLS; {phone} in the path is "
+        "each terminal's phone, e.g. 'devices/{phone}.pem'",
+    )
+    add("--tls-key", metavar="FILE", help="--tls: the key of --tls-cert ({phone} likewise)")
+    add(
+        "--tls-server-name",
+        metavar="NAME",
+        help="--tls: name the gateway's certificate must carry (default: the --server host)",
+    )
+    add(
+        "--rsa",
+        action="store_true",
+        help="terminals with RSA keys: 0x0A00 after logging in, then encrypted bodies",
+    )
+
+
+def _tls_settings(args: argparse.Namespace) -> TlsClientSettings | None:
+    given = [flag for flag, value in (("--tls-ca", args.tls_ca), ("--tls-cert", args.tls_cert),
+             ("--tls-key", args.tls_key), ("--tls-server-name", args.tls_server_name))
+             if value is not None]  # fmt: skip
+    if not args.tls:
+        if given:
+            raise ValueError(f"{given[0]} is only used with --tls")
+        return None
+    return TlsClientSettings(
+        ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name
+    )
 
 
 def config_from(args: argparse.Namespace) -> SimulationConfig:
@@ -205,11 +269,20 @@ def config_from(args: argparse.Namespace) -> SimulationConfig:
     count = args.count
     if count is None and args.duration is None:
         count = DEFAULT_COUNT
+    version = ProtocolVersion(args.version)
+    devices = () if args.devices is None else read_devices(args.devices, version, args.phone_start)
+    terminals = (len(devices) or DEFAULT_TERMINALS) if args.terminals is None else args.terminals
+    if args.terminals is not None and devices and args.terminals > len(devices):
+        raise ValueError(
+            f"{args.devices} lists {len(devices)} device(s); --terminals {args.terminals} needs "
+            "as many (leave --terminals out to simulate each device once)"
+        )
     return SimulationConfig(
         host=server.host,
         port=server.port,
-        terminals=args.terminals,
-        version=ProtocolVersion(args.version),
+        terminals=terminals,
+        devices=devices,
+        version=version,
         rate=args.rate,
         window=args.window,
         count=count,
@@ -228,12 +301,35 @@ def config_from(args: argparse.Namespace) -> SimulationConfig:
         ack_timeout=args.ack_timeout,
         reconnect=args.reconnect,
         max_reconnects=args.max_reconnects,
+        tls=_tls_settings(args),
+        rsa=args.rsa,
     )
+
+
+def read_devices(path: Path, version: ProtocolVersion, phone_start: int) -> tuple[Device, ...]:
+    """The devices of a registry CSV, each checked to fit ``version``; a ``ValueError`` names
+    the file and the line."""
+    try:
+        rows = read_csv_rows(path)
+    except CsvFileError as error:
+        raise ValueError(str(error)) from None
+    except DeviceImportError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if not rows:
+        raise ValueError(f"{path} lists no device (a header row, then one row a device)")
+    for index, (line, device) in enumerate(rows):
+        try:
+            device_profile(device, index, version=version, phone_start=phone_start)
+        except ValueError as error:
+            raise ValueError(f"{path}: line {line}: {error}") from None
+    return tuple(device for _, device in rows)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         config = config_from(args)
+        if config.tls is not None:  # the first terminal's files, checked before any connects
+            config.tls.context_for(_first_phone(config))
     except (ConfigError, ValueError) as error:
         print(f"jt808 simulate: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -253,7 +349,32 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_json(), ensure_ascii=False))
     else:
         sys.stdout.write(summary.text())
+    _advise(summary, config)
     return EXIT_OK if summary.ok else EXIT_INCOMPLETE
+
+
+def _advise(summary: SimulationSummary, config: SimulationConfig) -> None:
+    """What to do about the failures a newcomer meets first, as one sentence on stderr."""
+    stats = summary.stats
+    if stats.connected == 0 and stats.errors.get("connect_failed"):
+        print(
+            f"jt808 simulate: nothing accepted a connection at {config.server}: is the gateway "
+            "running (make serve), and is --server its --listen address?",
+            file=sys.stderr,
+        )
+    refused = stats.errors.get("registration_refused", 0)
+    if refused:
+        print(
+            f"jt808 simulate: the gateway refused to register {refused} terminal(s): with its "
+            "default --auth local only devices in its registry may; import them (jt808 devices "
+            "import devices.csv) and simulate them with --devices devices.csv, or run a lab "
+            "gateway with --auth insecure-accept-all",
+            file=sys.stderr,
+        )
+
+
+def _first_phone(config: SimulationConfig) -> str:
+    return format_phone(config.phone_start, config.version)
 
 
 async def _simulate(simulation: Simulation) -> SimulationSummary:
@@ -299,7 +420,7 @@ class _ProgressLine:
 
 
 def _loop_options() -> dict[str, object]:
-    # uvloop is optional (pip install 'jt808-gateway[fast]'): use it when it is installed.
+    # uvloop is a dependency where it is built (Linux, macOS); elsewhere the asyncio loop.
     return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
 
 

@@ -1,6 +1,11 @@
 """Control-plane access control: with a token configured, every call must carry
 ``authorization: Bearer <token>``; anything else ends with UNAUTHENTICATED before a servicer
 runs. The comparison takes constant time and the token is never logged.
+
+The other credential is a client certificate (``--grpc-tls-client-ca``): gRPC refuses the TLS
+handshake of a client without one that CA issued, before any call exists
+(``credentials.ControlPlaneTls``). Either credential lets the control plane bind a non-loopback
+address (``gateway.server.config.validate``); with both, a call needs both.
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ import grpc
 
 if TYPE_CHECKING:  # the stubs are generic, the runtime classes are not
     Handler = grpc.RpcMethodHandler[Any, Any]
+
+
+def describe_access(*, token: bool, client_certificate: bool) -> str:
+    """Who may call, for the startup log line."""
+    needed = [name for name, on in (("client certificate", client_certificate),
+                                    ("bearer token", token)) if on]  # fmt: skip
+    return " and ".join(needed) if needed else "loopback only"
 
 
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):

@@ -10,6 +10,10 @@ import anyio.abc
 from gateway.auth.base import AuthBackend
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
+from gateway.server.listen_check import check_listen
+from gateway.server.platform_key import load_platform_key
+from gateway.tls.reload import serve_reloads
+from gateway.tls.server import TlsServer
 
 from .remote_auth import RemoteAuthBackend
 from .server import ControlPlane
@@ -30,13 +34,37 @@ class GatewayApp:
     def __init__(self, config: GatewayConfig, *, auth: AuthBackend | None = None) -> None:
         self.gateway = Gateway(config, auth=auth if auth is not None else auth_backend_for(config))
         self.control_plane = ControlPlane(self.gateway)
+        #: The terminal listener's TLS material, read now so that a bad file stops startup
+        #: (exit 2); None without --tls-listen. The I/O edge serves it with TlsListener.
+        self.tls = TlsServer.from_config(config, registry=self.gateway.metrics.registry)
+        #: The platform's RSA key for body encryption (0x8A00); sessions take it as ``rsa=``.
+        self.platform_key = load_platform_key(config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[Addresses] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """The control plane binds first, so a bad gRPC address fails before any terminal is
-        accepted; both stop together when cancelled."""
-        async with anyio.create_task_group() as tasks:
-            grpc_address = await tasks.start(self.control_plane.serve)
-            terminal_address = await tasks.start(self.gateway.serve)
-            task_status.started(Addresses(terminal_address, grpc_address))
+        """Every address is checked before anything binds (``ListenError``: nothing was
+        started); then the control plane binds first, so a bad gRPC address fails before any
+        terminal is accepted; both stop together when cancelled."""
+        config = self.gateway.config
+        check_listen(config.listen, "terminals", "--listen")
+        check_listen(self.control_plane.requested, "gRPC", "--grpc-listen")
+        if config.tls_listen is not None:
+            check_listen(config.tls_listen, "terminals over TLS", "--tls-listen")
+        if config.metrics_listen is not None:
+            check_listen(config.metrics_listen, "metrics", "--metrics-listen")
+        try:
+            async with anyio.create_task_group() as tasks:
+                grpc_address = await tasks.start(self.control_plane.serve)
+                terminal_address = await tasks.start(self.gateway.serve)
+                if self.tls is not None:
+                    tasks.start_soon(self._serve_tls_reloads, self.tls)
+                task_status.started(Addresses(terminal_address, grpc_address))
+        finally:
+            if self.tls is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.tls.aclose()
+
+    async def _serve_tls_reloads(self, tls: TlsServer) -> None:
+        """SIGHUP, and a change of the files every --tls-reload-interval, reload them."""
+        await serve_reloads([tls], interval=self.gateway.config.tls_reload_interval)

@@ -15,6 +15,7 @@ from typing import Final
 
 import grpc
 
+from gateway.protocol.errors import shown
 from gateway.registry import Device, DeviceImportError, DeviceRegistry, checked_device, parse_csv
 from jt808.gateway.v1 import device_registry_service_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2_grpc
@@ -110,7 +111,7 @@ class DeviceRegistryServicer(device_registry_service_pb2_grpc.DeviceRegistryServ
         if not name:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name is empty")
         if not registry.delete(name):
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no device named {name}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no device named {shown(name, quoted=False)}")
         return pb.DeleteDeviceResponse()
 
     def _registry_or_abort(self, context: grpc.ServicerContext) -> DeviceRegistry:

@@ -34,6 +34,8 @@ from gateway.server.config import ConfigError, GatewayConfig, remote_auth_endpoi
 from gateway.server.logs import LOGGER_NAME
 from jt808.auth.v1 import auth_pb2, auth_pb2_grpc
 
+from .certificates import fill_certificate
+
 log = logging.getLogger(f"{LOGGER_NAME}.remote_auth")
 
 RequestT = TypeVar("RequestT", bound=Message)
@@ -177,6 +179,8 @@ class RemoteAuthBackend:
             software_version=request.software_version,
             remote_address=request.remote_address,
         )
+        if request.certificate is not None:
+            fill_certificate(message.certificate, request.certificate)
         response = await self._call(
             "Authenticate", self._service().Authenticate, message, secret=request.auth_code
         )
@@ -279,7 +283,7 @@ class RemoteAuthBackend:
 
 
 def _register_request(request: RegistrationRequest) -> auth_pb2.RegisterRequest:
-    return auth_pb2.RegisterRequest(
+    message = auth_pb2.RegisterRequest(
         phone=request.phone,
         province_id=request.province_id,
         city_id=request.city_id,
@@ -291,6 +295,9 @@ def _register_request(request: RegistrationRequest) -> auth_pb2.RegisterRequest:
         protocol_version=request.protocol_version,
         remote_address=request.remote_address,
     )
+    if request.certificate is not None:
+        fill_certificate(message.certificate, request.certificate)
+    return message
 
 
 def _read_ca(path: Path) -> bytes:

@@ -25,7 +25,8 @@ from jt808.gateway.v1 import (
     gateway_service_pb2_grpc,
 )
 
-from .access import BearerTokenInterceptor
+from .access import BearerTokenInterceptor, describe_access
+from .credentials import ControlPlaneTls
 from .devices import DeviceRegistryServicer
 from .gateway_service import GatewayServicer
 
@@ -48,6 +49,8 @@ class ControlPlane:
         self.requested = address or gateway.config.grpc_listen
         self.address: HostPort | None = None
         self.health = HealthServicer()
+        #: Read now, so that a bad certificate file stops ``jt808 serve`` at startup (exit 2).
+        self.tls = ControlPlaneTls.from_config(gateway.config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
@@ -65,10 +68,16 @@ class ControlPlane:
             )
             self._add_services(server)
             try:
-                port = server.add_insecure_port(str(self.requested))
-            except RuntimeError as error:
+                if self.tls is None:
+                    port = server.add_insecure_port(str(self.requested))
+                else:
+                    port = server.add_secure_port(
+                        str(self.requested), self.tls.server_credentials()
+                    )
+            except RuntimeError:  # its text only says to set GRPC_VERBOSITY=debug
                 raise ControlPlaneBindError(
-                    f"cannot listen on {self.requested} for gRPC: {error}"
+                    f"cannot listen on {self.requested} for gRPC (--grpc-listen): the address "
+                    "cannot be bound"
                 ) from None
             self.address = HostPort(self.requested.host, port)
             # Health: "" (the whole server) and each service are serving once started.
@@ -78,7 +87,10 @@ class ControlPlane:
             log.info(
                 "control plane listening",
                 extra={"address": str(self.address),
-                       "access": "bearer token" if interceptors else "loopback only"},
+                       "tls": "off" if self.tls is None else "on",
+                       "access": describe_access(token=token is not None,
+                                                 client_certificate=self.tls is not None
+                                                 and self.tls.mutual)},
             )  # fmt: skip
             try:
                 task_status.started(self.address)

@@ -15,7 +15,7 @@ from typing import Any, Final, TypeVar
 import grpc
 
 from gateway.protocol.commands import CommandFailed, CommandFailure, TooManyPendingCommandsError
-from gateway.protocol.errors import EncodeError
+from gateway.protocol.errors import EncodeError, shown
 from gateway.protocol.ids import message_name
 from gateway.protocol.session import SessionNotReadyError
 
@@ -25,12 +25,18 @@ from .commands import InvalidCommandError
 COMMAND_OUTCOME_KEY: Final = "jt808-command-outcome"
 _PHONE: Final = re.compile(r"[0-9]{1,20}")
 MAX_COMMAND_TIMEOUT: Final = 600.0
+#: The longest status message sent. gRPC carries it in trailing metadata, which clients refuse
+#: past 16 KiB; a message is written for a person, and the messages built here (which quote
+#: input through ``shown``) stay far below this cut, which only guards against a missed one.
+MAX_DETAILS: Final = 300
 
 
 class ApiError(Exception):
     def __init__(
         self, code: grpc.StatusCode, details: str, *, metadata: tuple[tuple[str, str], ...] = ()
     ) -> None:
+        if len(details) > MAX_DETAILS:
+            details = details[: MAX_DETAILS - 1] + "…"
         super().__init__(details)
         self.code = code
         self.details = details
@@ -43,9 +49,9 @@ def invalid(field: str, problem: str) -> ApiError:
 
 def checked_phone(phone: str, field: str = "phone") -> str:
     if not _PHONE.fullmatch(phone):
-        shown = repr(phone) if phone else "empty"
+        given = shown(phone) if phone else "empty"
         raise invalid(
-            field, f"{shown} is not a terminal phone number (1-20 digits, as on the wire)"
+            field, f"{given} is not a terminal phone number (1-20 digits, as on the wire)"
         )
     return phone
 

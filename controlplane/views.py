@@ -13,8 +13,10 @@ from gateway.protocol.errors import EncodeError
 from gateway.protocol.message import encode_message_body
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
+from gateway.tls.server import TlsPeer
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
+from .certificates import fill_certificate
 from .locations import proto_text
 
 EVENT_KINDS: Final[dict[EventKind, api.EventKind.ValueType]] = {
@@ -61,6 +63,16 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
     )
     if connection.authenticated_wall is not None:
         message.authenticated_time.CopyFrom(timestamp(connection.authenticated_wall))
+    return message
+
+
+def add_tls_fields(message: api.Session, peer: TlsPeer | None) -> api.Session:
+    """A TLS terminal's protocol version and (mutual TLS) certificate identity in its Session."""
+    if peer is None:
+        return message
+    message.tls_version = peer.tls_version
+    if peer.certificate is not None:
+        fill_certificate(message.certificate, peer.certificate)
     return message
 
 

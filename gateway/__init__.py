@@ -1,5 +1,6 @@
 """JT/T 808 gateway: the sans-I/O protocol core (``gateway.protocol``), its I/O edge
-(``gateway.server``), terminal authentication (``gateway.auth``) and the event hub."""
+(``gateway.server``), terminal authentication (``gateway.auth``), the device registry and the
+event hub."""
 
 from . import native as _native
 

@@ -20,9 +20,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TextIO
+from typing import BinaryIO, Final
 
 from .auth.base import (
     AuthenticationDecision,
@@ -32,7 +32,9 @@ from .auth.base import (
     device_name_of,
 )
 from .protocol.bodies.registration import RegisterResult
+from .protocol.errors import shown
 from .protocol.header import phone_key
+from .protocol.wire import TEXT_ENCODING
 
 DATABASE_NAME: Final = "devices.sqlite3"
 AUTH_CODE_BYTES: Final = 16
@@ -87,6 +89,27 @@ class DeviceImportError(ValueError):
     """A CSV row cannot be imported; the message names the line and the column."""
 
 
+class CsvEncodingError(DeviceImportError):
+    """A line of a CSV file is not text in the encoding it was read with."""
+
+
+class CsvFileError(Exception):
+    """A CSV file cannot be read at all (missing, a directory, no permission)."""
+
+
+class RegistryUnavailableError(Exception):
+    """The data directory cannot hold the registry; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class CsvImport:
+    """What an import wrote: distinct devices, and the rows that described one again."""
+
+    imported: int
+    #: (line, line of the first row for that device, device name) of each repeated row.
+    repeated: list[tuple[int, int, str]] = field(default_factory=list)
+
+
 def _digest(code: str) -> bytes:
     return hashlib.sha256(code.encode("utf-8")).digest()
 
@@ -95,14 +118,25 @@ class DeviceRegistry:
     """Devices and credentials in ``<data_dir>/devices.sqlite3`` (created on first use)."""
 
     def __init__(self, data_dir: Path | str) -> None:
+        """Open (or create) the registry; ``RegistryUnavailableError`` says why it cannot."""
         self.path = Path(data_dir) / DATABASE_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an issued code survives a power cut
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RegistryUnavailableError(_directory_problem(error)) from None
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise RegistryUnavailableError(_database_problem(error)) from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an issued code survives a power cut
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as error:
+            self._db.close()
+            raise RegistryUnavailableError(_database_problem(error)) from None
 
     def close(self) -> None:
         with self._lock:
@@ -118,11 +152,13 @@ class DeviceRegistry:
     # Operator side
 
     def upsert(self, devices: Iterable[Device]) -> int:
-        """Add or update devices (one transaction); returns how many rows were written."""
+        """Add or update devices (one transaction); returns how many distinct devices were
+        written (of several for one device, the last wins)."""
+        latest = {device.key: device for device in devices}
         rows = [
             (d.manufacturer_id, d.terminal_model, d.terminal_id, d.phone or None, d.plate or None,
              d.plate_color, time.time())
-            for d in devices
+            for d in latest.values()
         ]  # fmt: skip
         with self._lock, self._transaction():
             self._db.executemany(
@@ -134,9 +170,21 @@ class DeviceRegistry:
             )
         return len(rows)
 
-    def import_csv(self, source: TextIO) -> int:
-        """Import devices from CSV with a header row (see ``parse_csv``)."""
-        return self.upsert(parse_csv(source))
+    def import_csv(self, lines: Iterable[str]) -> CsvImport:
+        """Import devices from CSV with a header row (see ``parse_csv``) in one transaction."""
+        return self.import_rows(parse_csv_rows(lines))
+
+    def import_rows(self, rows: Iterable[tuple[int, Device]]) -> CsvImport:
+        """Import the (line, device) rows of a CSV in one transaction."""
+        first_line: dict[tuple[str, str, str], int] = {}
+        repeated: list[tuple[int, int, str]] = []
+        devices: list[Device] = []
+        for line, device in rows:
+            first = first_line.setdefault(device.key, line)
+            if first != line:
+                repeated.append((line, first, device.name))
+            devices.append(device)
+        return CsvImport(self.upsert(devices), repeated)
 
     def devices(self) -> list[Device]:
         with self._lock:
@@ -273,14 +321,21 @@ CSV_COLUMNS: Final = (
 )
 
 
-def parse_csv(source: TextIO) -> Iterator[Device]:
+def parse_csv(lines: Iterable[str]) -> Iterator[Device]:
     """Devices from CSV with a header row naming ``CSV_COLUMNS`` (order free, extra columns
     refused so that a typo is not silently ignored)."""
-    reader = csv.DictReader(source)
+    return (device for _, device in parse_csv_rows(lines))
+
+
+def parse_csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Device]]:
+    """``parse_csv`` with the line each device ends on."""
+    reader = csv.DictReader(lines)
     header = reader.fieldnames or []
     unknown = [name for name in header if name not in CSV_COLUMNS]
     if unknown:
-        raise DeviceImportError(f"line 1: unknown column(s) {', '.join(unknown)}; "
+        named = ", ".join(shown(name, quoted=False) for name in unknown[:3])
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise DeviceImportError(f"line 1: unknown column(s) {named}{more}; "
                                 f"expected some of {', '.join(CSV_COLUMNS)}")  # fmt: skip
     missing = [name for name in CSV_COLUMNS[:3] if name not in header]
     if missing:
@@ -297,16 +352,19 @@ def parse_csv(source: TextIO) -> Iterator[Device]:
             color = int(color_text) if color_text else None
         except ValueError:
             raise DeviceImportError(
-                f"line {line}: plate_color {color_text!r} is not a number"
+                f"line {line}: plate_color {shown(color_text)} is not a number"
             ) from None
-        yield checked_device(
-            f"line {line}: ",
-            manufacturer_id=values.get("manufacturer_id", ""),
-            terminal_model=values.get("terminal_model", ""),
-            terminal_id=values.get("terminal_id", ""),
-            phone=values.get("phone", ""),
-            plate=values.get("plate", ""),
-            plate_color=color,
+        yield (
+            line,
+            checked_device(
+                f"line {line}: ",
+                manufacturer_id=values.get("manufacturer_id", ""),
+                terminal_model=values.get("terminal_model", ""),
+                terminal_id=values.get("terminal_id", ""),
+                phone=values.get("phone", ""),
+                plate=values.get("plate", ""),
+                plate_color=color,
+            ),
         )
 
 
@@ -329,7 +387,56 @@ def checked_device(
     phone = phone.strip()
     # isascii: str.isdigit also accepts digits of other scripts, which no BCD phone matches.
     if phone and not (phone.isascii() and phone.isdigit()):
-        raise DeviceImportError(f"{where}phone {phone!r} is not digits")
+        raise DeviceImportError(f"{where}phone {shown(phone)} is not digits")
     if plate_color is not None and not 0 <= plate_color <= 255:
         raise DeviceImportError(f"{where}plate_color {plate_color} is outside 0..255")
     return Device(*identity, phone, plate.strip(), plate_color)
+
+
+def csv_lines(source: BinaryIO, encoding: str = "utf-8") -> Iterator[str]:
+    """The lines of a CSV file as text, decoded one at a time so that a line that is not
+    ``encoding`` text is named (``CsvEncodingError``); a UTF-8 byte order mark is skipped.
+    ``encoding`` is one whose line breaks are single bytes (UTF-8, GB 18030)."""
+    label = {"utf-8": "UTF-8", TEXT_ENCODING: "GB 18030"}.get(encoding, encoding)
+    for number, raw in enumerate(source, start=1):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise CsvEncodingError(
+                f"line {number}: not {label} text (byte 0x{raw[error.start]:02X} at byte "
+                f"{error.start + 1} of the line)"
+            ) from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def read_csv_rows(path: Path, encoding: str = "utf-8") -> list[tuple[int, Device]]:
+    """The (line, device) rows of a CSV file (``parse_csv_rows`` of ``csv_lines``):
+    ``CsvFileError`` when the file cannot be read, ``DeviceImportError`` for what it holds."""
+    try:
+        with path.open("rb") as source:
+            return list(parse_csv_rows(csv_lines(source, encoding)))
+    except FileNotFoundError:
+        raise CsvFileError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise CsvFileError(f"{path} is a directory, not a CSV file") from None
+    except OSError as error:
+        raise CsvFileError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _directory_problem(error: OSError) -> str:
+    if isinstance(error, FileExistsError):
+        return "it is a file, not a directory"
+    if isinstance(error, NotADirectoryError):
+        return "part of its path is a file, not a directory"
+    return error.strerror or str(error)
+
+
+def _database_problem(error: sqlite3.Error) -> str:
+    name = getattr(error, "sqlite_errorname", "")
+    if name == "SQLITE_NOTADB":
+        return f"{DATABASE_NAME} in it is not an SQLite database"
+    if name == "SQLITE_CANTOPEN":
+        return f"{DATABASE_NAME} in it cannot be opened (is it a directory, or read-only?)"
+    if name == "SQLITE_READONLY":
+        return f"{DATABASE_NAME} in it is read-only"
+    return f"{DATABASE_NAME}: {error}"

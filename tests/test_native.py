@@ -18,6 +18,8 @@ import pytest
 
 from gateway import native
 
+from .timeouts import HANG_GUARD
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,7 +30,7 @@ def transcript(**env: str) -> dict[str, Any]:
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=600,  # a hang guard only
+        timeout=HANG_GUARD,
         check=True,
     )
     summary: dict[str, Any] = json.loads(result.stdout)

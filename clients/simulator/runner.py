@@ -1,4 +1,4 @@
-"""The load generator: N simulated terminals over TCP, on anyio.
+"""The load generator: N simulated terminals over TCP (or TLS), on anyio.
 
 Each terminal is a ``SimulatedTerminal`` (the sans-I/O core) driven by three tasks on its
 connection: a reader that feeds the platform's bytes to the core and writes the core's answers,
@@ -24,6 +24,7 @@ its 0x8001 read), measured on this side.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from gateway.protocol.bodies.location import LocationBatch
 from gateway.protocol.ids import MessageId
 from gateway.protocol.subpackage import PartialMessageDropped
 from gateway.protocol.versions import V2013, ProtocolVersion
+from gateway.registry import Device
 
 from .stats import RunStats
 from .terminal import (
@@ -53,9 +55,12 @@ from .terminal import (
     RegistrationRefused,
     SimulatedTerminal,
     TerminalEvent,
+    TerminalProfile,
     UploadCompleted,
+    device_profile,
     fleet_profile,
 )
+from .tls import TlsClientSettings
 from .track import Track, TrackSpec
 
 RECEIVE_SIZE: Final = 65536
@@ -106,10 +111,21 @@ class SimulationConfig:
     ack_timeout: float = 10.0
     reconnect: bool = False
     max_reconnects: int = 3
+    #: Devices of a gateway's registry: terminal ``i`` registers as ``devices[i]`` (with its
+    #: phone and plate where it pins them) instead of as a made-up fleet member.
+    devices: tuple[Device, ...] = ()
+    #: TLS to the gateway's --tls-listen (None: plain TCP).
+    tls: TlsClientSettings | None = None
+    #: Terminals with real RSA keys that encrypt their bodies once keys are exchanged.
+    rsa: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.terminals <= MAX_TERMINALS:
             raise ValueError(f"terminals must be 1..{MAX_TERMINALS}")
+        if self.devices and self.terminals > len(self.devices):
+            raise ValueError(
+                f"{self.terminals} terminals need as many devices; {len(self.devices)} given"
+            )
         if self.count is None and self.duration is None:
             raise ValueError("a run needs a bound: count, duration or both")
         if self.count is not None and self.count < 0:
@@ -138,15 +154,24 @@ class SimulationConfig:
             raise ValueError("upload_size cannot be negative")
         if self.phone_start < 0:
             raise ValueError("phone_start cannot be negative")
-        # Every terminal's identity must fit its revision: check the first and the last.
-        for index in {0, self.terminals - 1}:
-            fleet_profile(
-                index,
-                version=self.version,
-                phone_start=self.phone_start,
-                manufacturer=self.manufacturer,
-                model=self.model,
+        # Every terminal's identity must fit its revision: each device's, or (made up alike)
+        # the first and the last of the fleet.
+        for index in range(self.terminals) if self.devices else {0, self.terminals - 1}:
+            self.profile(index)
+
+    def profile(self, index: int) -> TerminalProfile:
+        """The identity of terminal ``index``; ``ValueError`` when it does not fit."""
+        if self.devices:
+            return device_profile(
+                self.devices[index], index, version=self.version, phone_start=self.phone_start
             )
+        return fleet_profile(
+            index,
+            version=self.version,
+            phone_start=self.phone_start,
+            manufacturer=self.manufacturer,
+            model=self.model,
+        )
 
     @property
     def server(self) -> str:
@@ -367,13 +392,7 @@ class Simulation:
     async def _run_terminal(self, index: int, start_at: float) -> None:
         config = self.config
         await anyio.sleep(max(0.0, start_at - self.clock()))
-        profile = fleet_profile(
-            index,
-            version=config.version,
-            phone_start=config.phone_start,
-            manufacturer=config.manufacturer,
-            model=config.model,
-        )
+        profile = config.profile(index)
         terminal = SimulatedTerminal(
             profile,
             now=self.clock(),
@@ -381,6 +400,7 @@ class Simulation:
             track=Track(TrackSpec.for_vehicle(index)),
             auth_code=config.auth_code,
             heartbeat_interval_s=round(config.heartbeat) or 30,
+            rsa=config.rsa,
         )
         self.terminals.append(terminal)
         plan = _Plan(remaining=config.count, upload_pending=config.upload_size > 0)
@@ -405,8 +425,16 @@ class Simulation:
         try:
             stats.connect_attempts += 1
             try:
+                context = None if config.tls is None else config.tls.context_for(terminal.phone)
+            except ValueError:  # this terminal's certificate files cannot be used
+                stats.error("tls_client_certificate")
+                return _Outcome.FAILED
+            try:
                 with anyio.fail_after(config.connect_timeout):
-                    stream = await anyio.connect_tcp(config.host, config.port)
+                    stream = await self._connect(context)
+            except ssl.SSLError:  # before OSError, which it is
+                stats.error("tls_handshake_failed")
+                return _Outcome.RETRY
             except (OSError, TimeoutError):
                 stats.error("connect_failed")
                 return _Outcome.RETRY
@@ -430,6 +458,18 @@ class Simulation:
         finally:
             if holding:
                 self._login_slots.release()
+
+    async def _connect(self, context: ssl.SSLContext | None) -> anyio.abc.ByteStream:
+        config = self.config
+        if config.tls is None or context is None:
+            return await anyio.connect_tcp(config.host, config.port)
+        return await anyio.connect_tcp(
+            config.host,
+            config.port,
+            ssl_context=context,
+            tls_hostname=config.tls.server_name or config.host,
+            tls_standard_compatible=False,  # JT/T 808 has its own framing; EOF is enough
+        )
 
     # ----------------------------------------------------------------------------------------
     # Events of all terminals land here (one event loop: no locks needed)
@@ -492,7 +532,7 @@ class _Link:
         self,
         simulation: Simulation,
         terminal: SimulatedTerminal,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         plan: _Plan,
     ) -> None:
         self.simulation = simulation
@@ -559,20 +599,24 @@ class _Link:
     # ---- phases ----------------------------------------------------------------------------
 
     async def login(self) -> bool:
-        """Register (unless the code is known) and authenticate; ``False`` when refused, timed
-        out or disconnected."""
+        """Register (unless the code is known) and authenticate (and, with ``rsa``, exchange
+        keys); ``False`` when refused, timed out or disconnected."""
         terminal = self.terminal
         self.handle(terminal.connect(self.clock()))
         await self.flush()
         deadline = self.clock() + self.config.connect_timeout
-        while not self.online and not self.closed and terminal.state is not LinkState.FAILED:
+
+        def logged_in() -> bool:
+            return self.online and (terminal.rsa_key is None or terminal.encrypting)
+
+        while not logged_in() and not self.closed and terminal.state is not LinkState.FAILED:
             remaining = deadline - self.clock()
             if remaining <= 0:
-                self.simulation.stats.error("login_timeout")
+                self.simulation.stats.error("login_timeout" if not self.online else "rsa_timeout")
                 return False
             await self._changed.wait(remaining)
-            await self.flush()  # the 0x0102 queued after a 0x8100
-        return self.online and not self.closed
+            await self.flush()  # the 0x0102 queued after a 0x8100, the 0x0A00 after a 0x0102
+        return logged_in() and not self.closed
 
     async def heartbeat_loop(self) -> None:
         """0x0002 once the link has been quiet for ``heartbeat`` seconds; the core's timers

@@ -30,6 +30,11 @@ then 0x0302), 0x8108 (0x0001, then 0x0108), 0x8608 (0x0608, from the areas 0x860
 does not define (0x8107 in 2011, 0x8608 before 2019, 0x8302 in 2019, ...) or an id it does not
 know is answered 0x0001 result 3, a command whose body does not decode 0x0001 result 2.
 
+With ``rsa=True`` the terminal has a real 1024-bit RSA key: it sends its 0x0A00 right after
+authenticating, and once the platform's 0x8A00 is in, it encrypts every body it sends (but its
+key) with the platform's key and decrypts the platform's encrypted commands with its own
+(``gateway.protocol.encryption``). Without it, 0x8A00 is answered with a stand-in modulus.
+
 Decisions: a platform command split into packets is reassembled first and its 0x0001 names the
 serial of its last packet (what ``CommandTracker`` completes a split command on). A 0x0704 that
 has to be split is acknowledged packet by packet; its reports count as acknowledged with the
@@ -41,6 +46,7 @@ devices commonly do.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -134,10 +140,11 @@ from gateway.protocol.bodies.vehicle import (
     VehicleControlFlag,
     VehicleControlResponse,
 )
-from gateway.protocol.body import Body, Fragment, RawBody, body_class
+from gateway.protocol.body import Body, Fragment, RawBody, body_class, decode_body
+from gateway.protocol.encryption import RsaKeyError, RsaKeyPair, RsaPublicKey
 from gateway.protocol.errors import EncodeError, FramingError, ProtocolError, ResultCode
 from gateway.protocol.framing import FrameDecoder, NeedData
-from gateway.protocol.header import Header
+from gateway.protocol.header import RSA_ENCRYPTION, Header
 from gateway.protocol.ids import MessageId as M
 from gateway.protocol.message import Message, decode_packet, encode_body
 from gateway.protocol.subpackage import (
@@ -152,6 +159,7 @@ from gateway.protocol.subpackage import (
 )
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.wire import CHINA_TZ
+from gateway.registry import Device
 
 from .track import Track, TrackPoint
 
@@ -292,20 +300,38 @@ def fleet_profile(
     """The profile of terminal ``index`` (from 0) of a simulated fleet.
 
     Phones count up from ``phone_start``. Every terminal has the manufacturer id
-    ``manufacturer`` and the model ``model`` followed by the revision (``SIM-TK13``); terminal
-    ids are the number from 1 on 7 digits, plates ``粤B`` and five digits, IMEI and ICCID made
-    from the number. Raises ``ValueError`` when a field does not fit the revision.
+    ``manufacturer`` and the model ``model``; terminal ids are the number from 1 on 7 digits,
+    plates ``粤B`` and five digits, IMEI and ICCID made from the number. Raises ``ValueError``
+    when a field does not fit the revision.
     """
     number = index + 1
     return TerminalProfile(
         phone=format_phone(phone_start + index, version),
         version=version,
         manufacturer_id=manufacturer,
-        terminal_model=f"{model}{int(version) % 100:02d}",
+        terminal_model=model,
         terminal_id=f"{number % 10_000_000:07d}",
         plate=f"粤B{number % 100_000:05d}",
         imei=f"86{number % 10**13:013d}",
         iccid=f"8986{number % 10**16:016d}",
+    )
+
+
+def device_profile(
+    device: Device, index: int, *, version: ProtocolVersion, phone_start: int
+) -> TerminalProfile:
+    """Terminal ``index`` of a fleet that registers as ``device`` of a gateway's registry: its
+    identity, and its phone and plate where the device pins them (else the fleet's). Raises
+    ``ValueError`` when it does not fit the revision."""
+    fleet = fleet_profile(index, version=version, phone_start=phone_start)
+    return dataclasses.replace(
+        fleet,
+        phone=format_phone(int(device.phone), version) if device.phone else fleet.phone,
+        manufacturer_id=device.manufacturer_id,
+        terminal_model=device.terminal_model,
+        terminal_id=device.terminal_id,
+        plate=device.plate or fleet.plate,
+        plate_color=fleet.plate_color if device.plate_color is None else device.plate_color,
     )
 
 
@@ -520,6 +546,8 @@ class TerminalStats:
     packets_resent: int = 0
     uploads_completed: int = 0
     rejected: int = 0
+    encrypted_sent: int = 0  # messages sent with an RSA-encrypted body
+    encrypted_received: int = 0
 
 
 @dataclass(slots=True)
@@ -558,6 +586,7 @@ class SimulatedTerminal:
         heartbeat_interval_s: int = 30,
         photo_upload_size: int = 0,
         first_serial: int = 0,
+        rsa: bool = False,
     ) -> None:
         if not 0 <= photo_upload_size <= MAX_UPLOAD_SIZE:
             raise ValueError(f"photo_upload_size must be 0..{MAX_UPLOAD_SIZE}")
@@ -571,6 +600,11 @@ class SimulatedTerminal:
         self.doors_locked = True
         self.parameters = default_parameters(profile, heartbeat_interval_s=heartbeat_interval_s)
         self.platform_rsa_key: PlatformRsaKey | None = None
+        #: RSA body encryption: this terminal's key pair (``rsa=True``), the platform's public
+        #: key it encrypts with once known, and whether its own 0x0A00 awaits the 0x8A00.
+        self.rsa_key: RsaKeyPair | None = RsaKeyPair.generate() if rsa else None
+        self._encrypt_with: RsaPublicKey | None = None
+        self._key_offered = False
         self.photo_upload_size = photo_upload_size
         #: ``now`` of the last message queued (a heartbeat is due when the link was quiet).
         self.last_sent_at = now
@@ -798,6 +832,18 @@ class SimulatedTerminal:
             self._uploads.popitem(last=False)
         return media_id
 
+    def offer_rsa_key(self, now: float) -> None:
+        """Queue a 0x0A00 with this terminal's key: the platform answers with its 0x8A00, and
+        from then on the bodies are encrypted both ways."""
+        assert self.rsa_key is not None, "a terminal made with rsa=True"
+        self._key_offered = True
+        self._send(self.rsa_key.terminal_body(), now)
+
+    @property
+    def encrypting(self) -> bool:
+        """True once this terminal encrypts what it sends."""
+        return self._encrypt_with is not None
+
     def logout(self, now: float) -> int:
         """Queue a 0x0003; the terminal forgets its auth code (it must register again) and
         is offline until it connects again."""
@@ -840,6 +886,8 @@ class SimulatedTerminal:
     def _on_authentication_response(self, result: int, now: float) -> list[TerminalEvent]:
         if result == ResultCode.SUCCESS:
             self.state = LinkState.ONLINE
+            if self.rsa_key is not None:
+                self.offer_rsa_key(now)
             return [Authenticated(now - self._login_sent_at)]
         if not self._registered_on_this_link:
             self.auth_code = None
@@ -883,8 +931,38 @@ class SimulatedTerminal:
                 self.stats.rejected += 1
                 self._general(done.last_serial, done.msg_id, done.error.result_code, now)
                 return [PlatformMessageRejected(done.error, "undecodable")]
-            return self._dispatch(done.message, now, done.last_serial)
-        return self._dispatch(message, now, header.serial)
+            opened = self._decrypted(done.message, now, done.last_serial)
+            if isinstance(opened, list):
+                return opened
+            return self._dispatch(opened, now, done.last_serial)
+        opened = self._decrypted(message, now, header.serial)
+        if isinstance(opened, list):
+            return opened
+        return self._dispatch(opened, now, header.serial)
+
+    def _decrypted(
+        self, message: Message, now: float, last_serial: int
+    ) -> Message | list[TerminalEvent]:
+        """The plain message of an encrypted one (answered 0x0001 result 3 without a key, 2
+        when it does not decrypt)."""
+        header = message.header
+        body = message.body
+        if not header.encryption & RSA_ENCRYPTION or not isinstance(body, RawBody):
+            return message
+        self.stats.encrypted_received += 1
+        if self.rsa_key is None:
+            self.stats.rejected += 1
+            self._general(last_serial, header.msg_id, ResultCode.UNSUPPORTED, now)
+            return [PlatformMessageRejected(None, "encrypted, and this terminal has no RSA key")]
+        try:
+            plain, trailing = decode_body(
+                header.msg_id, self.rsa_key.decrypt(body.raw), header.version
+            )
+        except ProtocolError as error:
+            self.stats.rejected += 1
+            self._general(last_serial, header.msg_id, ResultCode.MESSAGE_ERROR, now)
+            return [PlatformMessageRejected(error, "undecryptable")]
+        return Message(header, plain, trailing)
 
     def _dispatch(self, message: Message, now: float, last_serial: int) -> list[TerminalEvent]:
         msg_id = message.msg_id
@@ -1228,13 +1306,26 @@ class SimulatedTerminal:
         body = message.body
         assert isinstance(body, PlatformRsaKey)
         self.platform_rsa_key = body
+        if self.rsa_key is not None:
+            try:
+                self._encrypt_with = RsaPublicKey.of(body)
+            except RsaKeyError:
+                self._encrypt_with = None
+                return self._general(last_serial, message.msg_id, ResultCode.MESSAGE_ERROR, now)
+            if self._key_offered:  # the answer to our own 0x0A00: nothing more to say
+                self._key_offered = False
+                return ResultCode.SUCCESS
+            self._send(self.rsa_key.terminal_body(), now)
+            return ResultCode.SUCCESS
         self._send(TerminalRsaKey(exponent=65537, modulus=self.rsa_modulus), now)
         return ResultCode.SUCCESS
 
     @property
     def rsa_modulus(self) -> bytes:
-        """A 1024-bit number standing in for the terminal's RSA modulus (not a real key: the
-        simulator never encrypts), fixed per phone."""
+        """The terminal's RSA modulus: its real key's with ``rsa=True``, else a 1024-bit number
+        standing in for one (not a key: such a terminal never encrypts), fixed per phone."""
+        if self.rsa_key is not None:
+            return self.rsa_key.public.modulus
         seed = hashlib.sha512(self.phone.encode()).digest()
         raw = bytearray(seed + hashlib.sha512(seed).digest())
         raw[0] |= 0x80
@@ -1297,7 +1388,12 @@ class SimulatedTerminal:
     def _send(self, body: Body, now: float) -> SplitMessage:
         msg_id = body.MSG_ID
         header = Header(msg_id, self.phone, 0, self.version, self._protocol_version)
-        split = encode_split(header, encode_body(body, self.version), self._next_serial)
+        data = encode_body(body, self.version)
+        if self._encrypt_with is not None and data and msg_id != M.TERMINAL_RSA_KEY:
+            data = self._encrypt_with.encrypt(data)
+            header.encryption = RSA_ENCRYPTION
+            self.stats.encrypted_sent += 1
+        split = encode_split(header, data, self._next_serial)
         if split.total > 1:
             self._sent.add(split)
         self._outgoing.extend(split.frames)
@@ -1449,6 +1545,7 @@ __all__ = [
     "TerminalStats",
     "UploadCompleted",
     "default_parameters",
+    "device_profile",
     "fleet_profile",
     "format_phone",
     "tachograph_frame",

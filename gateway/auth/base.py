@@ -8,9 +8,12 @@ gets a failure result. Backends are async so that a remote one never blocks the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.protocol.bodies.registration import RegisterResult
+
+if TYPE_CHECKING:  # gateway.tls.identity imports this module
+    from gateway.tls.identity import CertificateIdentity
 
 
 def device_name_of(manufacturer_id: str, terminal_model: str, terminal_id: str) -> str:
@@ -32,6 +35,8 @@ class RegistrationRequest:
     plate: str
     protocol_version: int  # 2011, 2013 or 2019
     remote_address: str
+    #: Over mutual TLS: the verified client certificate (already matched to this message).
+    certificate: CertificateIdentity | None = None
 
     @property
     def device_name(self) -> str:
@@ -59,6 +64,8 @@ class AuthenticationRequest:
     imei: str
     software_version: str
     remote_address: str
+    #: Over mutual TLS: the verified client certificate (already matched to this message).
+    certificate: CertificateIdentity | None = None
 
     def __repr__(self) -> str:
         return f"AuthenticationRequest(phone={self.phone!r}, imei={self.imei!r})"

@@ -8,10 +8,27 @@ header of the message it happened in, so that the answer can name the right seri
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
 if TYPE_CHECKING:
     from .header import Header
+
+
+#: The most characters (or bytes) of a value that an error message repeats.
+SHOWN_LENGTH: Final = 32
+
+
+def shown(value: object, *, quoted: bool = True) -> str:
+    """``value`` for an error message, cut when long, so that no message (API status, CLI
+    error, log line) ever repeats unbounded input: ``'xxxx…' (3000 characters)``. Text and
+    bytes are quoted (``repr``) unless ``quoted`` is false."""
+    if isinstance(value, str | bytes | bytearray):
+        unit = "characters" if isinstance(value, str) else "bytes"
+        head = value[:SHOWN_LENGTH]
+        text = repr(head) if quoted or not isinstance(head, str) else head
+        return text if len(value) <= SHOWN_LENGTH else f"{text}… ({len(value)} {unit})"
+    text = repr(value)
+    return text if len(text) <= SHOWN_LENGTH else f"{text[:SHOWN_LENGTH]}… ({len(text)} characters)"
 
 
 class ResultCode(IntEnum):

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import EncodeError, HeaderError
+from .errors import EncodeError, HeaderError, shown
 from .versions import V2011, V2013, V2019, ProtocolVersion
 
 LENGTH_MASK: Final = 0x03FF
@@ -177,12 +177,12 @@ def _phone_bcd(phone: str, version: ProtocolVersion) -> bytes:
     if len(digits) > width:
         extra = digits[: len(digits) - width]
         if extra.strip("0"):
-            raise EncodeError(f"phone {phone!r} has more than {width} digits")
+            raise EncodeError(f"phone {shown(phone)} has more than {width} digits")
         digits = digits[len(digits) - width :]
     # bytes.fromhex skips spaces, so check the characters first: every nibble is kept as given
     # (real phones may hold non-decimal nibbles, which decoding keeps as hex letters).
     if not _HEX_DIGITS.issuperset(digits):
-        raise EncodeError(f"phone {phone!r} is not BCD digits")
+        raise EncodeError(f"phone {shown(phone)} is not BCD digits")
     return bytes.fromhex(digits.rjust(width, "0"))
 
 

@@ -17,6 +17,12 @@ stops reading further frames until the matching ``answer_*`` call, so a terminal
 a location right behind its 0x0102 is judged after its authentication, not before.
 Time comes in as ``now`` (monotonic seconds); wall-clock time, needed only to answer 0x0004, is
 an injected function. Nothing here does I/O.
+
+RSA body encryption (``rsa=`` the platform's key pair, see ``encryption``): a terminal's 0x0A00
+gives the session its public key (answered with the platform's 0x8A00); from then on commands
+to it are encrypted with that key, and its encrypted bodies are decrypted with the platform's.
+Only authenticated terminals are decrypted for; before that, or without a platform key, an
+encrypted body is answered 0x8001 result 3; one that does not decrypt, result 2.
 """
 
 from __future__ import annotations
@@ -34,12 +40,20 @@ from .bodies.general import (
 )
 from .bodies.location import LazyLocationReport, LocationBatch
 from .bodies.multimedia import MultimediaData, MultimediaDataResponse
+from .bodies.passthrough import TerminalRsaKey
 from .bodies.registration import RegisterResult, TerminalRegister, TerminalRegisterResponse
-from .body import Body, Fragment, RawBody
+from .body import Body, Fragment, RawBody, decode_body
 from .commands import CommandEvent, CommandTracker, PendingCommand
-from .errors import EncodeError, FramingError, ProtocolError, ResultCode
+from .encryption import RsaKeyError, RsaKeyPair, RsaPublicKey
+from .errors import (
+    EncodeError,
+    FramingError,
+    ProtocolError,
+    ResultCode,
+    UnsupportedMessageError,
+)
 from .framing import MAX_FRAME_LENGTH, NEED_DATA, FrameDecoder
-from .header import Header
+from .header import RSA_ENCRYPTION, Header
 from .ids import MessageId
 from .message import Message, decode_packet, encode, encode_body
 from .replies import ALLOWED_BEFORE_AUTHENTICATION, UplinkReply, uplink_reply
@@ -250,6 +264,7 @@ class TerminalSession:
         now: float,
         utc_now: Callable[[], datetime] = _utc_now,
         remote_address: str = "",
+        rsa: RsaKeyPair | None = None,
     ) -> None:
         self.limits = limits = limits or SessionLimits()
         self.remote_address = remote_address
@@ -290,6 +305,11 @@ class TerminalSession:
         self._bad_frames = 0
         self._refused = 0
         self._authentication_failures = 0
+        #: RSA body encryption: the platform's key pair, the terminal's public key once it sent
+        #: one (commands are encrypted with it), and whether our key went out this session.
+        self._rsa = rsa
+        self.terminal_rsa_key: RsaPublicKey | None = None
+        self._platform_key_sent = False
 
     # ----------------------------------------------------------------------------------------
     # Inputs
@@ -407,8 +427,13 @@ class TerminalSession:
         if not 0x8000 <= command_id <= 0xFFFF:
             raise EncodeError(f"0x{command_id:04X} is not a platform-to-terminal message id")
         self._commands.check_capacity()  # before serials are taken: a refusal leaves no trace
+        if command_id == MessageId.PLATFORM_RSA_KEY and self._rsa is not None:
+            body = self._platform_key_command(body)
         data = encode_body(body, self._version)
         header = self._header(command_id, 0)
+        if self.terminal_rsa_key is not None and data and command_id != MessageId.PLATFORM_RSA_KEY:
+            data = self.terminal_rsa_key.encrypt(data)
+            header.encryption = RSA_ENCRYPTION
         split = encode_split(header, data, self._next_serial)
         if len(split.frames) > 1:
             self._sent.add(split)
@@ -537,8 +562,14 @@ class TerminalSession:
             return
         if isinstance(message.body, Fragment):
             events += self._handle_fragment(message, now)
-        else:
-            events += self._dispatch(message)
+            return
+        if header.encryption & RSA_ENCRYPTION:
+            opened = self._decrypt(message, now)
+            if isinstance(opened, list):
+                events += opened
+                return
+            message = opened
+        events += self._dispatch(message)
 
     def _handle_fragment(self, message: Message, now: float) -> list[SessionEvent]:
         header = message.header
@@ -557,13 +588,21 @@ class TerminalSession:
             self.stats.rejected += 1
             return [FrameRejected(done.error, done.error.result_code)]
         assert done.message is not None
-        return self._dispatch(done.message, packets_acknowledged=True)
+        message = done.message
+        if message.header.encryption & RSA_ENCRYPTION:
+            opened = self._decrypt(message, now)
+            if isinstance(opened, list):
+                return opened
+            message = opened
+        return self._dispatch(message, packets_acknowledged=True)
 
     def _dispatch(
         self, message: Message, *, packets_acknowledged: bool = False
     ) -> list[SessionEvent]:
         header = message.header
         body = message.body
+        if isinstance(body, TerminalRsaKey):
+            return self._terminal_key(message, body)
         used = self._commands.match(message)
         if used is not None:
             return list(used)  # a command's reply: it goes to whoever sent the command
@@ -614,6 +653,81 @@ class TerminalSession:
         elif not packets_acknowledged:
             self._general_response(header, ResultCode.SUCCESS)
         return [*events, MessageReceived(message)]
+
+    # ----------------------------------------------------------------------------------------
+    # RSA body encryption
+
+    def _decrypt(self, message: Message, now: float) -> Message | list[SessionEvent]:
+        """The plain message of an RSA-encrypted one, or the events of refusing it."""
+        header = message.header
+        body = message.body
+        if not isinstance(body, RawBody):  # pragma: no cover - decode keeps these raw
+            return message
+        if self._rsa is None or not self.authenticated:
+            why = "holds no RSA key" if self._rsa is None else "decrypts only after authentication"
+            return self._reject(
+                UnsupportedMessageError(
+                    f"0x{header.msg_id:04X} has an RSA-encrypted body and this platform {why}",
+                    header=header,
+                ),
+                now,
+            )
+        try:
+            data = self._rsa.decrypt(body.raw)
+            plain, trailing = decode_body(header.msg_id, data, header.version)
+        except ProtocolError as error:
+            return self._reject(
+                type(error)(f"0x{header.msg_id:04X} encrypted body: {error.message}",
+                            header=header),
+                now,
+            )  # fmt: skip
+        return Message(header, plain, trailing)
+
+    def _terminal_key(self, message: Message, body: TerminalRsaKey) -> list[SessionEvent]:
+        """0x0A00: the terminal's public key. Commands are encrypted with it from now on; a
+        spontaneous one is answered with the platform's key (0x8A00), once per key, so that a
+        terminal answering our 0x8A00 with its 0x0A00 does not start a ping-pong."""
+        header = message.header
+        if self._rsa is None:  # no encryption here; the reply to a raw 0x8A00 is still one
+            used = self._commands.match(message)
+            if used is not None:
+                return list(used)
+            self._general_response(header, ResultCode.UNSUPPORTED)
+            return [MessageReceived(message)]
+        try:
+            key = RsaPublicKey.of(body)
+        except RsaKeyError as error:
+            self._general_response(header, ResultCode.MESSAGE_ERROR)
+            self.stats.rejected += 1
+            failure = RsaKeyError(f"0x0A00: {error.message}", header=header)
+            return [FrameRejected(failure, ResultCode.MESSAGE_ERROR)]
+        repeated = key == self.terminal_rsa_key and self._platform_key_sent
+        self.terminal_rsa_key = key
+        used = self._commands.match(message)
+        if used is not None:
+            return list(used)  # the answer to our 0x8A00 command
+        if repeated:
+            self._general_response(header, ResultCode.SUCCESS)
+        else:
+            self._reply(MessageId.PLATFORM_RSA_KEY, self._rsa.platform_body())
+            self._platform_key_sent = True
+        return [MessageReceived(message)]
+
+    def _platform_key_command(self, body: Body) -> Body:
+        """A 0x8A00 command carries this platform's key (the only one it can decrypt with):
+        an empty body is filled in, another key is refused."""
+        assert self._rsa is not None
+        ours = self._rsa.platform_body()
+        if isinstance(body, RawBody) and not body.raw:
+            body = ours
+        elif encode_body(body, self._version) != encode_body(ours, self._version):
+            raise EncodeError(
+                "0x8A00 must carry this gateway's own RSA key (send it with an empty body and "
+                "the gateway fills it in): it could not decrypt what a terminal encrypts with "
+                "another one"
+            )
+        self._platform_key_sent = True
+        return body
 
     def _resend(self, message: Message) -> list[SessionEvent]:
         body = message.body

@@ -36,7 +36,7 @@ from typing import (
     get_type_hints,
 )
 
-from .errors import BodyError, EncodeError, TruncatedBodyError
+from .errors import BodyError, EncodeError, TruncatedBodyError, shown
 from .versions import V2011, V2013, V2019, ProtocolVersion
 
 T = TypeVar("T")
@@ -151,7 +151,7 @@ class Int(Codec[int]):
             w.out += self._struct.pack(value)
         except struct.error:
             raise EncodeError(
-                f"{value!r} does not fit an unsigned {8 * self.size}-bit field"
+                f"{shown(value)} does not fit an unsigned {8 * self.size}-bit field"
             ) from None
 
     def describe(self) -> str:
@@ -191,9 +191,9 @@ class Bcd(Codec[str]):
     def write(self, w: Writer, value: str) -> None:
         digits = value.rjust(2 * self.size, "0")
         if len(digits) != 2 * self.size:
-            raise EncodeError(f"{value!r} has more than {2 * self.size} BCD digits")
+            raise EncodeError(f"{shown(value)} has more than {2 * self.size} BCD digits")
         if not _HEX_DIGITS.issuperset(digits):  # hex letters: nibbles a device sent, kept as is
-            raise EncodeError(f"{value!r} is not BCD digits")
+            raise EncodeError(f"{shown(value)} is not BCD digits")
         w.out += bytes.fromhex(digits)
 
     def describe(self) -> str:
@@ -297,7 +297,9 @@ def encode_text(value: str) -> bytes:
     try:
         return value.encode(TEXT_ENCODING, "surrogateescape")
     except UnicodeEncodeError as error:
-        raise EncodeError(f"{value!r} cannot be written as GB 18030 text: {error.reason}") from None
+        raise EncodeError(
+            f"{shown(value)} cannot be written as GB 18030 text: {error.reason}"
+        ) from None
 
 
 class FixedText(Codec[str]):
@@ -320,7 +322,7 @@ class FixedText(Codec[str]):
         raw = encode_text(value)
         if len(raw) > self.size:
             raise EncodeError(
-                f"{value!r} is {len(raw)} bytes, longer than the {self.size}-byte field"
+                f"{shown(value)} is {len(raw)} bytes, longer than the {self.size}-byte field"
             )
         w.out += raw.ljust(self.size, self.pad)
 
@@ -649,7 +651,7 @@ def _range_message(layout: type, step: _Fused, values: Iterable[Any]) -> str:
     codes = step.struct.format.lstrip(">")
     for name, code, value in zip(step.names, codes, values, strict=True):
         if not isinstance(value, int) or not 0 <= value <= limits[code]:
-            return f"{layout.__name__}.{name}: {value!r} does not fit 0..{limits[code]}"
+            return f"{layout.__name__}.{name}: {shown(value)} does not fit 0..{limits[code]}"
     return f"{layout.__name__}: value out of range"
 
 

@@ -7,17 +7,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.protocol.errors import shown
 from gateway.protocol.session import SessionLimits
 
 ENV_PREFIX: Final = "JT808_"
 AUTH_MODES: Final = ("local", "remote", "insecure-accept-all")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS: Final = ("logfmt", "json")
+#: ``--tls-ocsp``: what an unanswerable OCSP check of a device certificate means.
+OCSP_MODES: Final = ("off", "soft-fail", "hard-fail")
+#: ``--tls-identity``: where a device certificate names the terminal (default subject CN = phone).
+IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_name")
 #: Settings that are secrets: never printed, logged or shown as defaults.
 SECRETS: Final = frozenset({"grpc_token", "auth_token"})
 
@@ -39,12 +48,12 @@ def parse_host_port(text: str, *, allow_any_port: bool = False) -> HostPort:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6); ports outside 1024-65535 are refused."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not host:
-        raise ConfigError(f"expected HOST:PORT, got {text!r}")
+        raise ConfigError(f"expected HOST:PORT, got {shown(text)}")
     host = host.removeprefix("[").removesuffix("]")
     try:
         port = int(port_text)
     except ValueError:
-        raise ConfigError(f"port {port_text!r} is not a number") from None
+        raise ConfigError(f"port {shown(port_text)} is not a number") from None
     if not allow_any_port and not 1024 <= port <= 65535:
         raise ConfigError(
             f"port {port} is outside 1024-65535 (ports below 1024 need root and are refused; "
@@ -91,6 +100,28 @@ class GatewayConfig:
     send_timeout: float = 30.0
     metrics_listen: HostPort | None = None
     log_level: str = "info"
+    log_format: str = "logfmt"
+    #: Terminals over TLS: a second listener, off unless configured (see gateway/tls/).
+    tls_listen: HostPort | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Mutual TLS: devices must present a certificate issued by this CA bundle.
+    tls_client_ca: Path | None = None
+    tls_identity: str = "cn=phone"
+    tls_ocsp: str = "hard-fail"
+    tls_ocsp_url: str | None = None
+    tls_ocsp_timeout: float = 5.0
+    tls_handshake_timeout: float = 10.0
+    #: Seconds between checks of the TLS files for changes (0: reload on SIGHUP only).
+    tls_reload_interval: float = 10.0
+    tls_max_handshakes: int = 1024
+    #: The control plane over TLS (and mutual TLS with a client CA).
+    grpc_tls_cert: Path | None = None
+    grpc_tls_key: Path | None = None
+    grpc_tls_client_ca: Path | None = None
+    #: The platform's RSA key for JT/T 808 body encryption (0x8A00); default: a 1024-bit key
+    #: created on first use as ``platform-rsa-key.pem`` under ``data_dir``.
+    rsa_key: Path | None = None
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -113,20 +144,32 @@ class Setting:
     metavar: str
 
 
-def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
+def _number(kind: type[int] | type[float], text: str) -> Any:
+    """``text`` as a finite number of ``kind``; a ValueError that says what was expected."""
+    try:
         value = kind(text)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{shown(text)} is not {expected}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{shown(text)} is not a finite number")
+    return value
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = _number(kind, text)
         if value <= 0:
-            raise ValueError(f"{text} is not positive")
+            raise ValueError(f"{shown(text.strip(), quoted=False)} is not positive")
         return value
 
     return parse
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value: int = _number(int, text)
     if value < 0:
-        raise ValueError(f"{text} is negative")
+        raise ValueError(f"{shown(text.strip(), quoted=False)} is negative")
     return value
 
 
@@ -138,13 +181,49 @@ def _token(text: str) -> str:
 
 def _auth_mode(text: str) -> str:
     if text not in AUTH_MODES:
-        raise ValueError(f"{text!r} is not one of {', '.join(AUTH_MODES)}")
+        raise ValueError(f"{shown(text)} is not one of {', '.join(AUTH_MODES)}")
     return text
 
 
+def _ocsp_mode(text: str) -> str:
+    if text not in OCSP_MODES:
+        raise ValueError(f"{text!r} is not one of {', '.join(OCSP_MODES)}")
+    return text
+
+
+def identity_rule(text: str) -> str:
+    """A ``--tls-identity`` rule in its normal form (``CN=Phone`` is ``cn=phone``)."""
+    rule = text.strip().lower().replace("-", "_").replace(" ", "")
+    if rule not in IDENTITY_RULES:
+        raise ValueError(
+            f"{text!r} is not one of {', '.join(IDENTITY_RULES)} (the default, cn=phone, "
+            "reads the phone from the certificate's subject CN)"
+        )
+    return rule
+
+
+def _http_url(text: str) -> str:
+    if not text.lower().startswith(("http://", "https://")) or len(text) > 2048:
+        raise ValueError(f"{text!r} is not an http:// or https:// URL")
+    return text
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{text} is not a finite number >= 0")
+    return value
+
+
 def _level(text: str) -> str:
-    if text.lower() not in ("debug", "info", "warning", "error"):
-        raise ValueError(f"{text!r} is not debug, info, warning or error")
+    if text.lower() not in LOG_LEVELS:
+        raise ValueError(f"{shown(text)} is not debug, info, warning or error")
+    return text.lower()
+
+
+def _log_format(text: str) -> str:
+    if text.lower() not in LOG_FORMATS:
+        raise ValueError(f"{shown(text)} is not logfmt or json")
     return text.lower()
 
 
@@ -189,6 +268,34 @@ SETTINGS: Final = (
     Setting("metrics_listen", "serve Prometheus metrics on HOST:PORT",
             parse_host_port, "HOST:PORT"),
     Setting("log_level", "debug, info, warning or error", _level, "LEVEL"),
+    Setting("log_format", "logfmt (key=value lines) or json (one object per line)",
+            _log_format, "FORMAT"),
+    Setting("tls_listen", "terminal listener over TLS, HOST:PORT (needs --tls-cert, --tls-key)",
+            parse_host_port, "HOST:PORT"),
+    Setting("tls_cert", "TLS certificate chain (PEM, leaf first) of the terminal listener",
+            Path, "FILE"),
+    Setting("tls_key", "private key (PEM, RSA 2048+ or ECDSA P-256/P-384) of --tls-cert",
+            Path, "FILE"),
+    Setting("tls_client_ca", "mutual TLS: devices need a certificate issued by this CA bundle",
+            Path, "FILE"),
+    Setting("tls_identity", f"mutual TLS: where the certificate names the terminal: "
+            f"{', '.join(IDENTITY_RULES)}", identity_rule, "RULE"),
+    Setting("tls_ocsp", f"mutual TLS: OCSP for device certificates: {', '.join(OCSP_MODES)}",
+            _ocsp_mode, "MODE"),
+    Setting("tls_ocsp_url", "OCSP responder for every device certificate (default: the one "
+            "each certificate names)", _http_url, "URL"),
+    Setting("tls_ocsp_timeout", "deadline of one OCSP check", _positive(float), "SECONDS"),
+    Setting("tls_handshake_timeout", "a TLS handshake must complete within this",
+            _positive(float), "SECONDS"),
+    Setting("tls_reload_interval", "check the TLS files for changes this often (0: on SIGHUP "
+            "only)", _non_negative_float, "SECONDS"),
+    Setting("tls_max_handshakes", "TLS handshakes in progress at once", _positive(int), "N"),
+    Setting("grpc_tls_cert", "control plane over TLS: certificate chain (PEM)", Path, "FILE"),
+    Setting("grpc_tls_key", "control plane over TLS: private key (PEM)", Path, "FILE"),
+    Setting("grpc_tls_client_ca", "control plane mutual TLS: clients need a certificate issued "
+            "by this CA bundle (a credential for a non-loopback --grpc-listen)", Path, "FILE"),
+    Setting("rsa_key", "platform RSA key (PEM, 1024-bit) for JT/T 808 body encryption "
+            "(default: created under --data-dir)", Path, "FILE"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 
@@ -266,12 +373,70 @@ def validate(config: GatewayConfig) -> None:
         raise ConfigError(
             f"--auth-endpoint is only used with --auth remote (auth is {config.auth})"
         )
-    if not is_loopback(config.grpc_listen.host) and config.grpc_token is None:
+    if (
+        not is_loopback(config.grpc_listen.host)
+        and config.grpc_token is None
+        and config.grpc_tls_client_ca is None
+    ):
         raise ConfigError(
             f"--grpc-listen {config.grpc_listen} is not a loopback address: the control plane "
             "would be open to the network. Set --grpc-token (or JT808_GRPC_TOKEN) so that "
-            "every call must carry `authorization: Bearer <token>`, or bind to 127.0.0.1"
+            "every call must carry `authorization: Bearer <token>`, or --grpc-tls-cert, "
+            "--grpc-tls-key and --grpc-tls-client-ca so that every client needs a certificate, "
+            "or bind to 127.0.0.1"
         )
+    validate_tls(config)
+
+
+def validate_tls(config: GatewayConfig) -> None:
+    """TLS settings that cannot work together (the files themselves are read by gateway.tls)."""
+    if config.tls_listen is None:
+        for name in ("tls_cert", "tls_key", "tls_client_ca", "tls_ocsp_url"):
+            if getattr(config, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} is only used with --tls-listen HOST:PORT")
+    else:
+        missing = [f for f, v in (("--tls-cert", config.tls_cert), ("--tls-key", config.tls_key))
+                   if v is None]  # fmt: skip
+        if missing:
+            raise ConfigError(
+                f"--tls-listen {config.tls_listen} needs {' and '.join(missing)} (the "
+                "certificate chain and private key terminals see)"
+            )
+        if config.tls_listen == config.listen:
+            raise ConfigError(
+                f"--tls-listen and --listen are both {config.listen}: give TLS its own port"
+            )
+    if (config.grpc_tls_cert is None) != (config.grpc_tls_key is None):
+        raise ConfigError("--grpc-tls-cert and --grpc-tls-key go together (give both)")
+    if config.grpc_tls_client_ca is not None and config.grpc_tls_cert is None:
+        raise ConfigError(
+            "--grpc-tls-client-ca needs --grpc-tls-cert and --grpc-tls-key: client "
+            "certificates are only asked for over TLS"
+        )
+    _check_distinct_listeners(config)
+
+
+#: Hosts that mean every address of the machine.
+_ANY_HOST: Final = frozenset({"", "0.0.0.0", "::"})
+
+
+def _check_distinct_listeners(config: GatewayConfig) -> None:
+    """Two listeners on one port and overlapping addresses would fail to bind, the second one
+    after the first had already said it listens."""
+    listeners = [("--listen", config.listen), ("--grpc-listen", config.grpc_listen)]
+    if config.tls_listen is not None:
+        listeners.append(("--tls-listen", config.tls_listen))
+    if config.metrics_listen is not None:
+        listeners.append(("--metrics-listen", config.metrics_listen))
+    for index, (flag, address) in enumerate(listeners):
+        for other_flag, other in listeners[index + 1 :]:
+            overlap = address.host == other.host or {address.host, other.host} & _ANY_HOST
+            if address.port and address.port == other.port and overlap:
+                raise ConfigError(
+                    f"{flag} {address} and {other_flag} {other} use the same port; give each "
+                    "its own"
+                )
 
 
 def _parse(setting: Setting, text: str, where: str) -> Any:
@@ -283,11 +448,27 @@ def _parse(setting: Setting, text: str, where: str) -> Any:
         raise ConfigError(f"{where}: {error}") from None
 
 
+#: What a setting's value is, by its metavar: for errors about TOML values of the wrong type.
+_EXPECTED: Final = {
+    "SECONDS": "a number of seconds",
+    "N": "a whole number",
+    "BYTES": "a whole number of bytes",
+    "HOST:PORT": 'a "HOST:PORT" string',
+}
+_NUMERIC: Final = frozenset({"SECONDS", "N", "BYTES"})
+
+
 def _from_toml(path: Path) -> dict[str, Any]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (TOML files are)") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path}: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path}: {error}") from None
     values: dict[str, Any] = {}
@@ -296,9 +477,34 @@ def _from_toml(path: Path) -> dict[str, Any]:
         setting = _BY_NAME.get(name)
         if setting is None:
             known = ", ".join(s.name for s in SETTINGS)
-            raise ConfigError(f"config file {path}: unknown setting {key!r} (known: {known})")
-        values[name] = _parse(setting, str(raw), f"config file {path}, {key}")
+            raise ConfigError(f"config file {path}: unknown setting {shown(key)} (known: {known})")
+        where = f"config file {path}, {key}"
+        values[name] = _parse(setting, _toml_text(setting, raw, where), where)
     return values
+
+
+def _toml_text(setting: Setting, raw: object, where: str) -> str:
+    """A TOML value as the text the setting's parser reads: numbers for numeric settings,
+    strings for the others (a number written as a string is accepted too)."""
+    number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if isinstance(raw, str) or (number and setting.metavar in _NUMERIC):
+        return str(raw)
+    expected = _EXPECTED.get(setting.metavar, "a string")
+    raise ConfigError(f"{where}: expected {expected}, not {_toml_kind(raw)}")
+
+
+def _toml_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a float ({value})"
+    if isinstance(value, date | time):
+        return "a date or time"
+    if isinstance(value, list):
+        return "an array"
+    return "a table"
 
 
 def flags_of(config: GatewayConfig) -> Sequence[str]:

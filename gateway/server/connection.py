@@ -547,15 +547,11 @@ class TerminalConnection(asyncio.Protocol):
             protocol_version=int(event.header.version),
             remote_address=self.remote_address,
         )
-        decision = await self._ask(
-            "register",
-            self.gateway.auth.register(request),
-            RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND),
-        )
-        log.info(
-            "registration",
-            extra=self._fields(device=request.device_name, result=decision.result.name),
-        )
+        no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
+        decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
+        # Without a decision the terminal is refused all the same, but the log says why.
+        result = "NO_DECISION" if decision is no_decision else decision.result.name
+        log.info("registration", extra=self._fields(device=request.device_name, result=result))
         return self.session.answer_registration(
             event,
             decision.result,
@@ -572,13 +568,13 @@ class TerminalConnection(asyncio.Protocol):
             software_version=event.software_version,
             remote_address=self.remote_address,
         )
+        no_decision = AuthenticationDecision(False)
         decision = await self._ask(
-            "authenticate",
-            self.gateway.auth.authenticate(request),
-            AuthenticationDecision(False),
+            "authenticate", self.gateway.auth.authenticate(request), no_decision
         )
         if not decision.accepted:
-            log.info("authentication refused", extra=self._fields())
+            result = "NO_DECISION" if decision is no_decision else "REFUSED"
+            log.info("authentication refused", extra=self._fields(result=result))
         return self.session.answer_authentication(
             event, decision.accepted, self.gateway.clock(), device_name=decision.device_name
         )

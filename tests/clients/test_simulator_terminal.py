@@ -32,6 +32,7 @@ from clients.simulator.terminal import (
     TerminalEvent,
     TerminalProfile,
     UploadCompleted,
+    device_profile,
     fleet_profile,
     format_phone,
     tachograph_frame,
@@ -123,6 +124,7 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.versions import ALL_VERSIONS, V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.wire import CHINA_TZ
+from gateway.registry import Device
 
 START = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 AUTH_CODE = "SIM-AUTH-1"
@@ -252,9 +254,22 @@ def test_fleet_profiles_count_phones_up_and_fit_every_revision() -> None:
     assert (first.phone, tenth.phone) == ("013800000000", "013800000009")
     assert fleet_profile(0, version=V2019, phone_start=PHONE_START).phone == "0" * 9 + "13800000000"
     assert first.terminal_id == "0000001" and tenth.terminal_id == "0000010"
-    assert first.device_name == "SIM_SIM-TK13_0000001"
+    assert first.device_name == "SIM_SIM-TK_0000001"  # the model as given, in every revision
     for version in ALL_VERSIONS:
         fleet_profile(99_999, version=version, phone_start=PHONE_START)
+
+
+def test_a_device_profile_takes_the_identity_and_the_pins_of_a_registry_device() -> None:
+    pinned = Device("M1", "X100", "T000001", phone="13912345678", plate="粤B12345", plate_color=2)
+    profile = device_profile(pinned, 4, version=V2019, phone_start=PHONE_START)
+    assert profile.device_name == "M1_X100_T000001"
+    assert (profile.phone, profile.plate, profile.plate_color) == (
+        "00000000013912345678", "粤B12345", 2,
+    )  # fmt: skip
+    unpinned = device_profile(Device("M1", "X100", "T2"), 4, version=V2013, phone_start=PHONE_START)
+    assert unpinned.phone == fleet_profile(4, version=V2013, phone_start=PHONE_START).phone
+    with pytest.raises(ValueError, match="does not fit"):  # a 13-digit phone, 12 in 2013
+        device_profile(Device("M1", "X", "T", phone="1" * 13), 0, version=V2013, phone_start=1)
 
 
 def test_a_phone_that_does_not_fit_the_header_is_refused() -> None:

@@ -57,11 +57,13 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from tests.timeouts import HANG_GUARD
+
 T = TypeVar("T")
 Metadata = Sequence[tuple[str, str | bytes]]
 
 #: Seconds before a call through the harness ends with DEADLINE_EXCEEDED.
-DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_TIMEOUT: Final = HANG_GUARD
 #: What ``peer()`` answers in adapted async servicers (grpc_testing has no peer).
 TEST_PEER: Final = "ipv4:127.0.0.1:0"
 _RUNTIME_METADATA_KEY: Final = "grpc.metadata_added_by_runtime"

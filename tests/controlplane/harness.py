@@ -24,6 +24,7 @@ from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
+from tests.timeouts import HANG_GUARD
 
 LOOPBACK = "127.0.0.1"
 
@@ -49,7 +50,8 @@ def app_config(data_dir: Path, **changes: Any) -> GatewayConfig:
         data_dir=data_dir,
         auth="insecure-accept-all",
         log_level="warning",
-        command_retry_timeout=0.5,
+        # Long enough that a slow machine sees no retransmission the test did not ask for.
+        command_retry_timeout=10.0,
     )
     return dataclasses.replace(base, **changes)
 
@@ -80,10 +82,10 @@ def simulation_config(app: RunningApp, **settings: Any) -> SimulationConfig:
         "terminals": 1,
         "rate": 1.0,
         "count": None,
-        "duration": 30.0,
+        "duration": HANG_GUARD,
         "heartbeat": 0.0,
-        "ack_timeout": 5.0,
-        "connect_timeout": 5.0,
+        "ack_timeout": HANG_GUARD,
+        "connect_timeout": HANG_GUARD,
         "connect_rate": 1000.0,
     }
     return SimulationConfig(**{**defaults, **settings})
@@ -96,7 +98,7 @@ async def fleet(app: RunningApp, **settings: Any) -> AsyncIterator[Simulation]:
     simulation = Simulation(config)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(simulation.run)
-        with anyio.fail_after(10.0):
+        with anyio.fail_after(HANG_GUARD):
             while len(app.gateway.sessions) < config.terminals:
                 await anyio.sleep(0.01)
         try:
@@ -134,7 +136,7 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 # Server streams over a real channel (test_streams, test_sessions_api)
 
 
-async def wait_for_subscribers(app: RunningApp, count: int, timeout: float = 5.0) -> None:
+async def wait_for_subscribers(app: RunningApp, count: int, timeout: float = HANG_GUARD) -> None:
     """Until the event hub has ``count`` subscribers. A stream call is live once its
     subscription exists; the server sends nothing before the first item, so the client alone
     cannot tell when events start to reach it."""
@@ -144,7 +146,7 @@ async def wait_for_subscribers(app: RunningApp, count: int, timeout: float = 5.0
 
 
 async def read_items(
-    call: grpc.aio.UnaryStreamCall[Any, Any], count: int, timeout: float = 5.0
+    call: grpc.aio.UnaryStreamCall[Any, Any], count: int, timeout: float = HANG_GUARD
 ) -> list[Any]:
     """The next ``count`` items of a server stream (annotate the result with the response
     type); fails when the stream ends or stalls first."""

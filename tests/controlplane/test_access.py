@@ -42,6 +42,7 @@ from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.server.harness import free_port
 from tests.server.terminal_client import TerminalClient
 from tests.server.test_serve_command import clean_environment, run_serve, serving
+from tests.timeouts import HANG_GUARD
 
 from .harness import RunningApp, api_channel, bearer, running_app
 
@@ -51,8 +52,8 @@ if TYPE_CHECKING:
 
 TOKEN: Final = "cp-token-6f1d2c9a"
 WRONG_TOKEN: Final = "cp-token-00000000"
-TEST_TIMEOUT: Final = 10.0
-RPC_TIMEOUT: Final = 5.0
+TEST_TIMEOUT: Final = HANG_GUARD
+RPC_TIMEOUT: Final = HANG_GUARD
 GATEWAY_SERVICE: Final = "jt808.gateway.v1.GatewayService"
 REGISTRY_SERVICE: Final = "jt808.gateway.v1.DeviceRegistryService"
 HEALTH_SERVICE: Final = "grpc.health.v1.Health"
@@ -386,7 +387,7 @@ def test_serve_on_a_grpc_port_in_use_exits_1_with_a_clear_message(tmp_path: Path
 @pytest.mark.anyio
 async def test_serve_never_logs_the_token(tmp_path: Path) -> None:
     grpc_address = HostPort("127.0.0.1", free_port())
-    with anyio.fail_after(20):
+    with anyio.fail_after(HANG_GUARD):
         async with serving(
             "--listen", f"127.0.0.1:{free_port()}", "--grpc-listen", str(grpc_address),
             "--grpc-token", TOKEN, "--auth", "insecure-accept-all", "--log-level", "debug",
@@ -408,7 +409,7 @@ async def test_serve_never_logs_the_token(tmp_path: Path) -> None:
             finally:
                 await channel.close()
             server.process.send_signal(signal.SIGTERM)
-            with anyio.fail_after(5):
+            with anyio.fail_after(HANG_GUARD):
                 assert await server.process.wait() == 0
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert TOKEN not in server.log

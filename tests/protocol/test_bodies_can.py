@@ -52,9 +52,7 @@ def _values_survive(drawn: CanBusData, decoded: CanBusData) -> None:
         assert decoded.receive_time == drawn.receive_time
 
 
-test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
-    body_property_tests(BODIES, check_decoded=_values_survive)
-)
+test_body_properties = body_property_tests(BODIES, check_decoded=_values_survive)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -39,9 +39,7 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (TerminalAuthenticate, (V2011, V2013, V2019)),
 ]
 
-test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
-    body_property_tests(BODIES)
-)
+test_body_properties = body_property_tests(BODIES)
 
 
 GOLDEN: list[tuple[Body, ProtocolVersion, str]] = [

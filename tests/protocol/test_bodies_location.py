@@ -87,9 +87,7 @@ def _decoded_equals_drawn(drawn: Body, decoded: Body) -> None:
     assert _hemispheres(decoded) == _hemispheres(drawn)
 
 
-test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
-    body_property_tests(BODIES, check_decoded=_decoded_equals_drawn)
-)
+test_body_properties = body_property_tests(BODIES, check_decoded=_decoded_equals_drawn)
 
 
 def test_each_body_is_bound_to_its_id_from_its_first_revision() -> None:

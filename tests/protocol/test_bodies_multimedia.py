@@ -75,9 +75,7 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (UploadOneMedia, SINCE_2013),
 ]
 
-test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
-    body_property_tests(BODIES)
-)
+test_body_properties = body_property_tests(BODIES)
 
 
 # --------------------------------------------------------------------------------------------

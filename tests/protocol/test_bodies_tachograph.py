@@ -84,9 +84,7 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (DriverIdentityReport, ALL),
 ]
 
-test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
-    body_property_tests(BODIES)
-)
+test_body_properties = body_property_tests(BODIES)
 
 
 @pytest.mark.parametrize("version", ALL)

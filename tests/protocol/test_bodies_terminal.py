@@ -81,9 +81,7 @@ BODIES: list[tuple[type[Body], tuple[ProtocolVersion, ...]]] = [
     (UpgradeResult, (V2013, V2019)),
 ]
 
-test_body_round_trips, test_every_prefix_of_a_body_decodes_or_raises_body_error = (
-    body_property_tests(BODIES)
-)
+test_body_properties = body_property_tests(BODIES)
 
 #: The 2019 bodies with a 5- or 11-byte manufacturer id: how its width is read, and where it
 #: starts in the body.

@@ -18,11 +18,12 @@ from gateway.registry import Device
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
+from tests.timeouts import HANG_GUARD
 
 from .terminal_client import MANUFACTURER_ID, TERMINAL_ID, TERMINAL_MODEL
 
 #: Starting a gateway must take less than this.
-START_TIMEOUT: Final = 5.0
+START_TIMEOUT: Final = HANG_GUARD
 
 #: The device ``Terminal.registration()`` describes (unpinned); one pinned to a phone; another.
 KNOWN_DEVICE: Final = Device(MANUFACTURER_ID, TERMINAL_MODEL, TERMINAL_ID)

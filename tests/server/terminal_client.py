@@ -27,9 +27,10 @@ from gateway.protocol.message import Message
 from gateway.protocol.versions import ProtocolVersion
 from gateway.server.config import HostPort
 from tests.protocol.null_modem import Terminal
+from tests.timeouts import HANG_GUARD
 
 #: How long one read waits for the gateway before the test fails.
-READ_TIMEOUT: Final = 5.0
+READ_TIMEOUT: Final = HANG_GUARD
 
 B = TypeVar("B", bound=Body)
 

@@ -17,6 +17,7 @@ from gateway.protocol.ids import MessageId
 from gateway.protocol.session import SessionNotReadyError
 from gateway.server.gateway import Gateway
 from tests.protocol.null_modem import location
+from tests.timeouts import HANG_GUARD
 
 from .harness import address_of, connection_of
 from .terminal_client import TerminalClient
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.anyio
 async def test_query_location_answered_with_0x0201_returns_command_answered(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
             await terminal.log_in()
             connection = connection_of(gateway, terminal.phone)
@@ -35,7 +36,7 @@ async def test_query_location_answered_with_0x0201_returns_command_answered(
             here = location(latitude=39.908722, longitude=116.397499, speed=0.0)
 
             async def query() -> None:
-                outcome.append(await connection.send_command(QueryLocation(), timeout=5))
+                outcome.append(await connection.send_command(QueryLocation(), timeout=HANG_GUARD))
 
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(query)
@@ -53,13 +54,13 @@ async def test_query_location_answered_with_0x0201_returns_command_answered(
 
 
 async def test_unanswered_command_fails_with_no_reply_after_its_timeout(gateway: Gateway) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2011) as terminal:
             await terminal.log_in()
             connection = connection_of(gateway, terminal.phone)
             started = anyio.current_time()
             outcome = await connection.send_command(QueryLocation(), timeout=0.3)
-            assert 0.25 <= anyio.current_time() - started < 2
+            assert anyio.current_time() - started >= 0.3
             assert isinstance(outcome, CommandFailed)
             assert (outcome.msg_id, outcome.reason) == (
                 MessageId.QUERY_LOCATION,
@@ -69,18 +70,19 @@ async def test_unanswered_command_fails_with_no_reply_after_its_timeout(gateway:
             await terminal.quiet(0.05)
 
 
-@pytest.mark.gateway(limits={"command_retry_timeout": 0.15})
+@pytest.mark.gateway(limits={"command_retry_timeout": 0.25})
 async def test_unanswered_command_is_retransmitted_identically_before_it_fails(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
             await terminal.log_in()
             connection = connection_of(gateway, terminal.phone)
-            outcome = await connection.send_command(QueryLocation(), timeout=0.8)
+            outcome = await connection.send_command(QueryLocation(), timeout=1.5)
             assert isinstance(outcome, CommandFailed)
             assert outcome.reason is CommandFailure.NO_REPLY
-            assert outcome.retries == 2  # sent at 0, resent at 0.15 and 0.45 (T, then 2T later)
+            # Sent at 0, resent at 0.25 and 0.75 (T, then 2T later); the next would be at 2.25.
+            assert outcome.retries == 2
             copies = [(await terminal.expect(QueryLocation))[0] for _ in range(3)]
             assert len({m.header.serial for m in copies}) == 1
 
@@ -88,7 +90,7 @@ async def test_unanswered_command_is_retransmitted_identically_before_it_fails(
 async def test_command_to_a_terminal_that_is_not_authenticated_is_refused(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
             await terminal.register()
             while not gateway.connections:
@@ -101,7 +103,7 @@ async def test_command_to_a_terminal_that_is_not_authenticated_is_refused(
 async def test_command_pending_when_the_terminal_disconnects_fails_with_session_closed(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
             await terminal.log_in()
             connection = connection_of(gateway, terminal.phone)

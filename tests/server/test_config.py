@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -107,9 +108,36 @@ EXAMPLES = {
     "stream_queue": "64",
     "command_retry_timeout": "3",
     "command_max_retries": "5",
+    "log_format": "json",
+    "tls_listen": "127.0.0.1:8443",
+    "tls_cert": "/etc/jt808/tls.pem",
+    "tls_key": "/etc/jt808/tls.key",
+    "tls_client_ca": "/etc/jt808/devices-ca.pem",
+    "tls_identity": "san=device_name",
+    "tls_ocsp": "soft-fail",
+    "tls_ocsp_url": "http://ocsp.example.com/",
+    "tls_ocsp_timeout": "2",
+    "tls_handshake_timeout": "3",
+    "tls_reload_interval": "0",
+    "tls_max_handshakes": "50",
+    "grpc_tls_cert": "/etc/jt808/grpc.pem",
+    "grpc_tls_key": "/etc/jt808/grpc.key",
+    "grpc_tls_client_ca": "/etc/jt808/operators-ca.pem",
+    "rsa_key": "/etc/jt808/platform-rsa.pem",
 }
+_TLS_FILES = ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem")
 #: Settings that only make sense with another one (given as flags, the top layer).
-COMPANIONS = {"auth_endpoint": ("--auth", "remote")}
+COMPANIONS = {
+    "auth_endpoint": ("--auth", "remote"),
+    "tls_cert": ("--tls-listen", "127.0.0.1:8443", "--tls-key", "k.pem"),
+    "tls_key": ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem"),
+    "tls_listen": ("--tls-cert", "c.pem", "--tls-key", "k.pem"),
+    "tls_client_ca": _TLS_FILES,
+    "tls_ocsp_url": _TLS_FILES,
+    "grpc_tls_cert": ("--grpc-tls-key", "k.pem"),
+    "grpc_tls_key": ("--grpc-tls-cert", "c.pem"),
+    "grpc_tls_client_ca": ("--grpc-tls-cert", "c.pem", "--grpc-tls-key", "k.pem"),
+}
 
 
 def test_examples_cover_every_setting() -> None:
@@ -196,8 +224,10 @@ def test_host_port_errors(text: str, message: str) -> None:
     [
         (("--listen", "127.0.0.1:80"), "--listen: port 80 is outside 1024-65535"),
         (("--idle-timeout", "0"), "--idle-timeout: 0 is not positive"),
-        (("--idle-timeout", "soon"), "--idle-timeout: could not convert string to float"),
-        (("--max-connections", "1.5"), "--max-connections: invalid literal for int"),
+        (("--idle-timeout", "soon"), "--idle-timeout: 'soon' is not a number"),
+        (("--idle-timeout", "nan"), "--idle-timeout: 'nan' is not a finite number"),
+        (("--max-connections", "1.5"), "--max-connections: '1.5' is not a whole number"),
+        (("--log-format", "xml"), "--log-format: 'xml' is not logfmt or json"),
         (("--auth", "ldap"), "--auth: 'ldap' is not one of local, remote, insecure-accept-all"),
         (("--log-level", "loud"), "--log-level: 'loud' is not debug, info, warning or error"),
     ],
@@ -237,3 +267,69 @@ def test_missing_and_invalid_toml_files_are_config_errors(tmp_path: Path) -> Non
     broken = toml(tmp_path, "idle_timeout = = 3\n")
     with pytest.raises(ConfigError, match=f"config file {broken}"):
         load(parse("--config", str(broken)), {})
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("idle_timeout = true", "idle_timeout: expected a number of seconds, not a boolean (true)"),
+        ("max_connections = [1, 2]", "max_connections: expected a whole number, not an array"),
+        ("listen = 7999", 'listen: expected a "HOST:PORT" string, not an integer (7999)'),
+        ("auth = false", "auth: expected a string, not a boolean (false)"),
+        ("data_dir = 2024-01-01", "data_dir: expected a string, not a date or time"),
+        ("log_level = { a = 1 }", "log_level: expected a string, not a table"),
+        ("max_connections = 1.5", "max_connections: '1.5' is not a whole number"),
+    ],
+)
+def test_a_toml_value_of_the_wrong_type_is_named_with_what_was_expected(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = toml(tmp_path, line + "\n")
+    with pytest.raises(ConfigError) as error:
+        load(parse("--config", str(path)), {})
+    assert str(error.value) == f"config file {path}, {message}"
+
+
+def test_toml_numbers_may_be_integers_floats_or_strings(tmp_path: Path) -> None:
+    path = toml(tmp_path, 'idle_timeout = 90\nsend_timeout = 2.5\ncommand_timeout = "12"\n')
+    config = load(parse("--config", str(path)), {})
+    assert (config.idle_timeout, config.send_timeout, config.command_timeout) == (90, 2.5, 12)
+
+
+def test_a_config_file_that_is_a_directory_or_not_utf8_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory, not a TOML file"):
+        load(parse("--config", str(tmp_path)), {})
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes("data_dir = 'caf\u00e9'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load(parse("--config", str(latin)), {})
+
+
+def test_errors_never_repeat_a_long_value_whole() -> None:
+    with pytest.raises(ConfigError) as error:
+        load(parse("--listen", "x" * 70_000), {})
+    assert len(str(error.value)) < 120
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--grpc-listen", "127.0.0.1:7999"), "--listen 0.0.0.0:7999 and --grpc-listen"),
+        (
+            ("--listen", "127.0.0.1:8000", "--metrics-listen", "127.0.0.1:8000"),
+            "--listen 127.0.0.1:8000 and --metrics-listen 127.0.0.1:8000 use the same port",
+        ),
+        (("--metrics-listen", "0.0.0.0:50051"), "--grpc-listen 127.0.0.1:50051 and --metrics"),
+    ],
+)
+def test_two_listeners_on_one_port_are_refused(flags: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(parse(*flags), {})
+
+
+def test_one_port_on_two_distinct_addresses_is_fine() -> None:
+    config = load(parse("--listen", "127.0.0.2:8000", "--metrics-listen", "127.0.0.1:8000"), {})
+    assert (config.listen, config.metrics_listen) == (
+        HostPort("127.0.0.2", 8000),
+        HostPort("127.0.0.1", 8000),
+    )

@@ -140,3 +140,111 @@ def test_delete_of_an_unknown_name_exits_1_and_names_it(
     assert "no device named NOPE_X_Y" in capsys.readouterr().err
     assert main(["devices", "--data-dir", data, "list"]) == 0
     assert "ZEN01" not in capsys.readouterr().out  # the known one was deleted all the same
+
+
+# --------------------------------------------------------------------------------------------
+# What an operator gets wrong: one sentence on stderr, an exit code, never a traceback
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in lines[0]
+    return lines[0]
+
+
+def test_a_csv_that_is_not_utf8_names_the_line_and_the_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "gbk.csv"
+    source.write_bytes(CSV.encode("gb18030"))
+    assert main(["devices", "--data-dir", str(tmp_path / "data"), "import", str(source)]) == 1
+    error = one_error_line(capsys)
+    assert error.startswith(f"jt808 devices import: {source}: line 3: not UTF-8 text")
+    assert "--encoding gb18030" in error
+
+
+def test_encoding_gb18030_reads_a_csv_saved_by_a_chinese_spreadsheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "gbk.csv"
+    source.write_bytes(CSV.encode("gb18030"))
+    data = str(tmp_path / "data")
+    assert (
+        main(["devices", "--data-dir", data, "import", "--encoding", "gb18030", str(source)]) == 0
+    )
+    assert "imported 3 device(s)" in capsys.readouterr().out
+    assert main(["devices", "--data-dir", data, "list"]) == 0
+    assert "plate=粤B12345" in capsys.readouterr().out
+
+
+def test_a_directory_is_not_a_csv_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices", "--data-dir", str(tmp_path / "data"), "import", str(tmp_path)]) == 2
+    assert (
+        one_error_line(capsys) == f"jt808 devices import: {tmp_path} is a directory, not a CSV file"
+    )
+
+
+def unusable_data_dirs(tmp_path: Path) -> dict[str, Path]:
+    """Data dirs the registry cannot use, each made so (the tests run as root, so a missing
+    permission proves nothing)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory\n", encoding="utf-8")
+    database_is_a_directory = tmp_path / "db-is-a-dir"
+    (database_is_a_directory / "devices.sqlite3").mkdir(parents=True)
+    not_a_database = tmp_path / "garbage"
+    not_a_database.mkdir()
+    (not_a_database / "devices.sqlite3").write_bytes(b"these bytes are no SQLite database" * 100)
+    return {
+        "a file": a_file,
+        "below a file": a_file / "data",
+        "its database a directory": database_is_a_directory,
+        "its database not SQLite": not_a_database,
+    }
+
+
+@pytest.mark.parametrize("case", ["a file", "below a file", "its database a directory",
+                                  "its database not SQLite"])  # fmt: skip
+@pytest.mark.parametrize("action", [["import", "CSV"], ["list"], ["delete", "X_Y_Z"]])
+def test_an_unusable_data_dir_is_named_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, action: list[str]
+) -> None:
+    data_dir = unusable_data_dirs(tmp_path)[case]
+    csv_file = str(write(tmp_path, CSV))
+    arguments = [csv_file if word == "CSV" else word for word in action]
+    assert main(["devices", "--data-dir", str(data_dir), *arguments]) == 2
+    error = one_error_line(capsys)
+    assert error.startswith(
+        f"jt808 devices {action[0]}: cannot use the data directory {data_dir}: "
+    )
+
+
+def test_two_rows_for_one_device_count_once_and_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    twice = CSV + "ACME1,TK-1,T000001,13900000009,,\n"
+    data = str(tmp_path / "data")
+    assert main(["devices", "--data-dir", data, "import", str(write(tmp_path, twice))]) == 0
+    captured = capsys.readouterr()
+    assert "imported 3 device(s)" in captured.out
+    assert captured.err == (
+        "jt808 devices import: warning: line 5 describes ACME1_TK-1_T000001 again "
+        "(first on line 2); the last row wins\n"
+    )
+    assert main(["devices", "--data-dir", data, "list"]) == 0
+    assert "ACME1_TK-1_T000001  phone=13900000009" in capsys.readouterr().out
+
+
+def test_errors_never_repeat_a_long_value_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_phone = "1" * 70 + "x" * 5000
+    source = write(
+        tmp_path, f"manufacturer_id,terminal_model,terminal_id,phone\nA,B,C,{long_phone}\n"
+    )
+    assert main(["devices", "--data-dir", str(tmp_path / "data"), "import", str(source)]) == 1
+    error = one_error_line(capsys)
+    assert "line 2: phone" in error and "(5070 characters)" in error
+    assert len(error) < 200 + len(str(source))

@@ -17,6 +17,7 @@ from gateway.hub import (
     TerminalEvent,
 )
 from tests.protocol.null_modem import location
+from tests.timeouts import HANG_GUARD
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +37,7 @@ def happened(phone: str, kind: EventKind = EventKind.AUTHENTICATED) -> TerminalE
 async def received(subscription: Subscription) -> list[HubEvent | Gap]:
     """Everything the subscription holds now."""
     events: list[HubEvent | Gap] = []
-    with anyio.fail_after(1):
+    with anyio.fail_after(HANG_GUARD):
         while subscription.pending:
             events.append(await subscription.receive())
     return events
@@ -109,7 +110,7 @@ async def test_each_gap_counts_the_drops_since_the_previous_one() -> None:
 async def test_publish_never_waits_for_a_full_subscriber() -> None:
     hub = EventHub()
     with hub.subscribe(max_queue=1) as stuck:
-        with anyio.fail_after(1):
+        with anyio.fail_after(HANG_GUARD):
             for serial in range(10_000):
                 hub.publish(position(ALICE, serial))
         assert stuck.pending == 1
@@ -137,7 +138,7 @@ async def test_closing_the_hub_ends_iteration_after_what_is_held() -> None:
     hub.publish(position(ALICE))
     hub.publish(happened(ALICE))
     hub.close()
-    with anyio.fail_after(1):
+    with anyio.fail_after(HANG_GUARD):
         assert phones([e async for e in subscription]) == [ALICE, ALICE]
         with pytest.raises(anyio.EndOfStream):
             await subscription.receive()
@@ -147,7 +148,7 @@ async def test_closing_the_hub_ends_iteration_after_what_is_held() -> None:
 async def test_closing_the_hub_wakes_a_waiting_iterator() -> None:
     hub = EventHub()
     seen: list[HubEvent | Gap] = []
-    with anyio.fail_after(1):
+    with anyio.fail_after(HANG_GUARD):
         async with anyio.create_task_group() as tasks:
 
             async def iterate() -> None:
@@ -174,7 +175,7 @@ async def test_subscription_made_after_the_hub_closed_ends_at_once() -> None:
     hub = EventHub()
     hub.close()
     subscription = hub.subscribe()
-    with anyio.fail_after(0.5):
+    with anyio.fail_after(HANG_GUARD):
         assert [e async for e in subscription] == []
 
 

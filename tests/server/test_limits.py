@@ -22,6 +22,7 @@ from gateway.protocol.ids import MessageId
 from gateway.protocol.session import CloseReason
 from gateway.server.gateway import Gateway
 from tests.protocol.null_modem import location
+from tests.timeouts import HANG_GUARD
 
 from .harness import address_of, connection_of, metric, wait_for_event
 from .terminal_client import TerminalClient
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.gateway(max_connections=2)
 async def test_connection_past_max_connections_is_closed_and_counted(gateway: Gateway) -> None:
     address = address_of(gateway)
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with (
             TerminalClient.connect(address, V2013) as first,
             TerminalClient.connect(address, V2013, phone="013900000002") as second,
@@ -61,7 +62,7 @@ async def test_connection_past_max_connections_is_closed_and_counted(gateway: Ga
 async def test_frame_past_max_frame_length_is_dropped_and_the_connection_survives(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
             await terminal.log_in()
             oversized = terminal.terminal.frame(UplinkPassthrough(type=0x41, data=bytes(300)))
@@ -81,7 +82,7 @@ async def test_frame_past_max_frame_length_is_dropped_and_the_connection_survive
 async def test_packets_past_reassembly_max_bytes_are_refused_with_failure(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2019) as terminal:
             await terminal.log_in()
             big = UplinkPassthrough(type=0x41, data=bytes(range(256)) * 4)  # 1025 bytes of body
@@ -104,7 +105,7 @@ async def test_packets_past_reassembly_max_bytes_are_refused_with_failure(
 async def test_refused_registration_and_authentication_count_towards_the_attempt_limit(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5), gateway.hub.subscribe() as events:
+    with anyio.fail_after(HANG_GUARD), gateway.hub.subscribe() as events:
         async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
             refused = await terminal.register(terminal_id="UNKNOWN")
             assert refused.result == RegisterResult.TERMINAL_NOT_FOUND
@@ -125,21 +126,21 @@ async def test_refused_registration_and_authentication_count_towards_the_attempt
 async def test_command_past_max_pending_commands_raises_too_many_pending(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(5):
+    with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
             await terminal.log_in()
             connection = connection_of(gateway, terminal.phone)
             outcomes: list[CommandEvent] = []
 
             async def query() -> None:
-                outcomes.append(await connection.send_command(QueryLocation(), timeout=5))
+                outcomes.append(await connection.send_command(QueryLocation(), timeout=HANG_GUARD))
 
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(query)
                 tasks.start_soon(query)
                 asked = [(await terminal.expect(QueryLocation))[0] for _ in range(2)]
                 with pytest.raises(TooManyPendingCommandsError):
-                    await connection.send_command(QueryLocation(), timeout=5)
+                    await connection.send_command(QueryLocation(), timeout=HANG_GUARD)
                 for message in asked:
                     reply = QueryLocationResponse(
                         reply_serial=message.header.serial, location=location()
@@ -188,7 +189,7 @@ async def test_a_terminal_that_stops_reading_costs_only_itself(gateway: Gateway)
 async def test_terminal_that_stops_reading_is_disconnected_after_the_send_timeout(
     gateway: Gateway,
 ) -> None:
-    with anyio.fail_after(10), gateway.hub.subscribe() as events:
+    with anyio.fail_after(HANG_GUARD), gateway.hub.subscribe() as events:
         async with TerminalClient.connect(
             address_of(gateway), V2019, receive_buffer=4096
         ) as terminal:
@@ -197,9 +198,7 @@ async def test_terminal_that_stops_reading_is_disconnected_after_the_send_timeou
             # 8 MiB of commands (8200 packets) is more than loopback buffers hold (4 MiB send
             # buffer at most, 4 KiB receive buffer), and the terminal reads none of it.
             flood = DownlinkPassthrough(type=0x41, data=bytes(8 * 1024 * 1024))
-            started = anyio.current_time()
-            outcome = await connection.send_command(flood, timeout=30)
-            assert anyio.current_time() - started < 5
+            outcome = await connection.send_command(flood, timeout=HANG_GUARD)
             assert isinstance(outcome, CommandFailed)
             assert outcome.reason is CommandFailure.SESSION_CLOSED
             closed = await wait_for_event(

@@ -13,6 +13,7 @@ from gateway.protocol import V2013, ResultCode
 from gateway.protocol.ids import MessageId
 from gateway.registry import Device
 from gateway.server.config import HostPort
+from tests.timeouts import HANG_GUARD
 
 from .harness import StartGateway, address_of, free_port
 from .terminal_client import TerminalClient
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.anyio
 async def fetch_metrics(address: HostPort) -> str:
     def get() -> str:
         url = f"http://127.0.0.1:{address.port}/metrics"
-        with urllib.request.urlopen(url, timeout=3) as response:
+        with urllib.request.urlopen(url, timeout=HANG_GUARD) as response:
             assert response.status == 200
             text: str = response.read().decode()
             return text
@@ -43,7 +44,7 @@ async def test_metrics_endpoint_counts_messages_sessions_and_auth_calls(
     start_gateway: StartGateway, devices: tuple[Device, ...]
 ) -> None:
     metrics_address = HostPort("127.0.0.1", free_port())
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG_GUARD):
         async with (
             start_gateway(metrics_listen=metrics_address) as gateway,
             TerminalClient.connect(address_of(gateway), V2013) as terminal,
@@ -78,7 +79,7 @@ async def test_metrics_endpoint_stops_with_the_gateway(
     start_gateway: StartGateway, devices: tuple[Device, ...]
 ) -> None:
     metrics_address = HostPort("127.0.0.1", free_port())
-    with anyio.fail_after(10):
+    with anyio.fail_after(HANG_GUARD):
         async with start_gateway(metrics_listen=metrics_address):
             await fetch_metrics(metrics_address)
         with pytest.raises(urllib.error.URLError):

@@ -18,7 +18,7 @@ from enum import IntEnum, IntFlag
 from typing import Annotated, Any, ClassVar, Final, NamedTuple
 
 from ..body import Body, register, set_decoder
-from ..errors import EncodeError, TruncatedBodyError
+from ..errors import EncodeError, TruncatedBodyError, shown
 from ..ids import MessageId
 from ..versions import V2013, V2019, ProtocolVersion
 from ..wire import (
@@ -103,6 +103,35 @@ class StatusFlag(IntFlag):
     GLONASS_USED = 1 << 20
     GALILEO_USED = 1 << 21
     MOVING = 1 << 22  # 2019: 0 stopped, 1 moving
+
+
+#: Status bits 8-9 taken together: the load state.
+LOAD_STATES: Final = {0: "empty", 1: "half", 2: "reserved", 3: "full"}
+
+
+def flag_names(value: int, flags: type[AlarmFlag] | type[StatusFlag]) -> list[str]:
+    """Names of the bits set in ``value``; bits the enum does not name read ``bit N``."""
+    names = []
+    for bit in range(32):
+        mask = 1 << bit
+        if value & mask:
+            member = flags._value2member_map_.get(mask)
+            names.append(member.name if member is not None and member.name else f"bit {bit}")
+    return names
+
+
+def alarm_names(alarm: int) -> list[str]:
+    """The alarms of an alarm DWORD in words (``OVERSPEED``, ``EMERGENCY`` ...)."""
+    return flag_names(alarm, AlarmFlag)
+
+
+def status_names(status: int) -> list[str]:
+    """Status flags with the two load bits shown as the load state they encode."""
+    load = (status >> 8) & 0b11
+    names = [n for n in flag_names(status, StatusFlag) if not n.startswith("LOAD_BIT")]
+    if load:
+        names.append(f"LOAD_{LOAD_STATES[load].upper()}")
+    return names
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +293,7 @@ class AdditionalInfo:
             raise
         except (ValueError, OverflowError, TypeError, KeyError, struct.error) as error:
             raise EncodeError(
-                f"{codec.name} (0x{item_id:02X}): cannot encode {value!r}: {error}"
+                f"{codec.name} (0x{item_id:02X}): cannot encode {shown(value)}: {error}"
             ) from None
         if len(raw) > 0xFF:
             raise EncodeError(f"{codec.name} (0x{item_id:02X}) is longer than 255 bytes")

@@ -31,7 +31,9 @@ class BoundedText(Text):
     def write(self, w: Writer, value: str) -> None:
         size = len(encode_text(value))
         if size > self.max_bytes:
-            raise EncodeError(f"{value!r} is {size} bytes; the standard allows {self.max_bytes}")
+            raise EncodeError(
+                f"{size} bytes in GB 18030, more than the {self.max_bytes} the standard allows"
+            )
         super().write(w, value)
 
 

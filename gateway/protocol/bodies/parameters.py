@@ -156,7 +156,9 @@ class _Unsigned(ParameterType):
 
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise EncodeError(f"{self.describe()} parameter needs an int, got {value!r}")
+            raise EncodeError(
+                f"{self.describe()} parameter needs an int, got {type(value).__name__}"
+            )
         try:
             return value.to_bytes(self.size, "big")
         except OverflowError:
@@ -176,7 +178,7 @@ class _String(ParameterType):
 
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, str):
-            raise EncodeError(f"STRING parameter needs a str, got {value!r}")
+            raise EncodeError(f"STRING parameter needs a str, got {type(value).__name__}")
         return encode_text(value)
 
     def describe(self) -> str:
@@ -194,7 +196,8 @@ class _ByteArray(ParameterType):
 
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, bytes | bytearray) or len(value) != self.size:
-            raise EncodeError(f"{self.describe()} parameter needs {self.size} bytes, got {value!r}")
+            got = f"{len(value)}" if isinstance(value, bytes | bytearray) else type(value).__name__
+            raise EncodeError(f"{self.describe()} parameter needs {self.size} bytes, got {got}")
         return bytes(value)
 
     def describe(self) -> str:

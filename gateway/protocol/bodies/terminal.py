@@ -10,7 +10,7 @@ from enum import IntEnum, IntFlag
 from typing import Annotated, Final
 
 from ..body import Body, register
-from ..errors import EncodeError
+from ..errors import EncodeError, shown
 from ..ids import MessageId
 from ..versions import V2011, V2013
 from ..wire import (
@@ -99,7 +99,7 @@ class _CommandFields(Codec[list[str]]):
     def write(self, w: Writer, value: list[str]) -> None:
         parts = [encode_text(part) for part in value]
         if any(_SEPARATOR in part for part in parts):
-            raise EncodeError(f"a 0x8105 field cannot contain ';': {value!r}")
+            raise EncodeError(f"a 0x8105 field cannot contain ';': {shown(';'.join(value))}")
         if parts == [b""]:
             raise EncodeError("a single empty field cannot be told from no fields; pass []")
         w.out += _SEPARATOR.join(parts)
@@ -190,7 +190,7 @@ class _ManufacturerId(Codec[str]):
             if size <= width:
                 self._text[width].write(w, value)
                 return
-        raise EncodeError(f"{value!r} is {size} bytes, longer than {self.widths[-1]}")
+        raise EncodeError(f"{shown(value)} is {size} bytes, longer than {self.widths[-1]}")
 
     def describe(self) -> str:
         return "BYTE[5] or BYTE[11] text"

@@ -30,10 +30,17 @@ How the gateway calls this service:
 
 The device name the gateway reports for a terminal (Location.device_name, Session.device_name)
 is `${manufacturer_id}_${terminal_model}_${terminal_id}` of its registration.
+
+Over mutual TLS (`--tls-client-ca`) Register and Authenticate also carry `certificate`: the
+client certificate the terminal's connection presented, already verified by the gateway
+(chain to the client CA, validity, revocation under `--tls-ocsp`) and already matched against
+the message under `--tls-identity` (default: subject CN = phone). A mismatched terminal is
+refused by the gateway without calling this service.
 """
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -90,6 +97,7 @@ class RegisterRequest(_message.Message):
     PLATE_FIELD_NUMBER: _builtins.int
     PROTOCOL_VERSION_FIELD_NUMBER: _builtins.int
     REMOTE_ADDRESS_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
     phone: _builtins.str
     """The terminal's phone number as on the wire (BCD digits, leading zeros kept: 12 digits up to
     2013, 20 in 2019).
@@ -110,6 +118,10 @@ class RegisterRequest(_message.Message):
     """The revision the terminal speaks: 2011, 2013 or 2019."""
     remote_address: _builtins.str
     """Where the terminal connected from, "host:port" ("[v6]:port" for IPv6)."""
+    @_builtins.property
+    def certificate(self) -> Global___CertificateIdentity:
+        """The verified client certificate of the connection; absent over TCP and one-way TLS."""
+
     def __init__(
         self,
         *,
@@ -123,14 +135,60 @@ class RegisterRequest(_message.Message):
         plate: _builtins.str = ...,
         protocol_version: _builtins.int = ...,
         remote_address: _builtins.str = ...,
+        certificate: Global___CertificateIdentity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["city_id", b"city_id", "manufacturer_id", b"manufacturer_id", "phone", b"phone", "plate", b"plate", "plate_color", b"plate_color", "protocol_version", b"protocol_version", "province_id", b"province_id", "remote_address", b"remote_address", "terminal_id", b"terminal_id", "terminal_model", b"terminal_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "city_id", b"city_id", "manufacturer_id", b"manufacturer_id", "phone", b"phone", "plate", b"plate", "plate_color", b"plate_color", "protocol_version", b"protocol_version", "province_id", b"province_id", "remote_address", b"remote_address", "terminal_id", b"terminal_id", "terminal_model", b"terminal_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisterRequest: _TypeAlias = RegisterRequest  # noqa: Y015
+
+@_typing.final
+class CertificateIdentity(_message.Message):
+    """A verified X.509 client certificate, as the gateway identifies it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ISSUER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    SHA256_FINGERPRINT_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_TIME_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_TIME_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    """The subject and issuer names in RFC 4514 form, e.g. "CN=013800000000,O=Fleet" (cut to 256
+    characters).
+    """
+    issuer: _builtins.str
+    serial_number: _builtins.str
+    """The serial number in upper-case hex, as `openssl x509 -serial` prints it."""
+    sha256_fingerprint: _builtins.str
+    """SHA-256 over the DER certificate, lower-case hex (`openssl x509 -fingerprint -sha256`
+    without the colons).
+    """
+    @_builtins.property
+    def not_before_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def not_after_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        issuer: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
+        sha256_fingerprint: _builtins.str = ...,
+        not_before_time: _timestamp_pb2.Timestamp | None = ...,
+        not_after_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after_time", b"not_after_time", "not_before_time", b"not_before_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issuer", b"issuer", "not_after_time", b"not_after_time", "not_before_time", b"not_before_time", "serial_number", b"serial_number", "sha256_fingerprint", b"sha256_fingerprint", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CertificateIdentity: _TypeAlias = CertificateIdentity  # noqa: Y015
 
 @_typing.final
 class RegisterResponse(_message.Message):
@@ -168,6 +226,7 @@ class AuthenticateRequest(_message.Message):
     IMEI_FIELD_NUMBER: _builtins.int
     SOFTWARE_VERSION_FIELD_NUMBER: _builtins.int
     REMOTE_ADDRESS_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
     phone: _builtins.str
     auth_code: _builtins.str
     """The auth code the terminal was given at registration. A secret: never log it."""
@@ -175,6 +234,10 @@ class AuthenticateRequest(_message.Message):
     """IMEI and software version exist from 2019 on; empty for older terminals."""
     software_version: _builtins.str
     remote_address: _builtins.str
+    @_builtins.property
+    def certificate(self) -> Global___CertificateIdentity:
+        """The verified client certificate of the connection; absent over TCP and one-way TLS."""
+
     def __init__(
         self,
         *,
@@ -183,10 +246,11 @@ class AuthenticateRequest(_message.Message):
         imei: _builtins.str = ...,
         software_version: _builtins.str = ...,
         remote_address: _builtins.str = ...,
+        certificate: Global___CertificateIdentity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_code", b"auth_code", "imei", b"imei", "phone", b"phone", "remote_address", b"remote_address", "software_version", b"software_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_code", b"auth_code", "certificate", b"certificate", "imei", b"imei", "phone", b"phone", "remote_address", b"remote_address", "software_version", b"software_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

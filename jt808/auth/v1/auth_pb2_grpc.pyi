@@ -30,6 +30,12 @@ How the gateway calls this service:
 
 The device name the gateway reports for a terminal (Location.device_name, Session.device_name)
 is `${manufacturer_id}_${terminal_model}_${terminal_id}` of its registration.
+
+Over mutual TLS (`--tls-client-ca`) Register and Authenticate also carry `certificate`: the
+client certificate the terminal's connection presented, already verified by the gateway
+(chain to the client CA, validity, revocation under `--tls-ocsp`) and already matched against
+the message under `--tls-identity` (default: subject CN = phone). A mismatched terminal is
+refused by the gateway without calling this service.
 """
 
 from collections import abc as _abc

@@ -679,6 +679,8 @@ class Session(_message.Message):
     MESSAGES_REFUSED_FIELD_NUMBER: _builtins.int
     PENDING_COMMANDS_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
+    TLS_VERSION_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
     phone: _builtins.str
     device_name: _builtins.str
     protocol_version: _builtins.int
@@ -695,6 +697,8 @@ class Session(_message.Message):
     """Commands sent and not yet answered."""
     node: _builtins.str
     """The gateway node holding the session."""
+    tls_version: _builtins.str
+    """"TLSv1.2" or "TLSv1.3" for a terminal on the TLS listener; empty over plain TCP."""
     @_builtins.property
     def connected_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -702,6 +706,10 @@ class Session(_message.Message):
     @_builtins.property
     def last_activity_time(self) -> _timestamp_pb2.Timestamp:
         """When the terminal last sent anything."""
+
+    @_builtins.property
+    def certificate(self) -> Global___CertificateIdentity:
+        """Over mutual TLS: the client certificate the terminal presented (verified); else absent."""
 
     def __init__(
         self,
@@ -721,11 +729,56 @@ class Session(_message.Message):
         messages_refused: _builtins.int = ...,
         pending_commands: _builtins.int = ...,
         node: _builtins.str = ...,
+        tls_version: _builtins.str = ...,
+        certificate: Global___CertificateIdentity | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["authenticated_time", b"authenticated_time", "connected_time", b"connected_time", "last_activity_time", b"last_activity_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["authenticated_time", b"authenticated_time", "certificate", b"certificate", "connected_time", b"connected_time", "last_activity_time", b"last_activity_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authenticated_time", b"authenticated_time", "bytes_received", b"bytes_received", "bytes_sent", b"bytes_sent", "connected_time", b"connected_time", "device_name", b"device_name", "frames_received", b"frames_received", "frames_rejected", b"frames_rejected", "frames_sent", b"frames_sent", "last_activity_time", b"last_activity_time", "messages_refused", b"messages_refused", "node", b"node", "pending_commands", b"pending_commands", "phone", b"phone", "protocol_version", b"protocol_version", "remote_address", b"remote_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authenticated_time", b"authenticated_time", "bytes_received", b"bytes_received", "bytes_sent", b"bytes_sent", "certificate", b"certificate", "connected_time", b"connected_time", "device_name", b"device_name", "frames_received", b"frames_received", "frames_rejected", b"frames_rejected", "frames_sent", b"frames_sent", "last_activity_time", b"last_activity_time", "messages_refused", b"messages_refused", "node", b"node", "pending_commands", b"pending_commands", "phone", b"phone", "protocol_version", b"protocol_version", "remote_address", b"remote_address", "tls_version", b"tls_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class CertificateIdentity(_message.Message):
+    """A verified X.509 client certificate, as the gateway identifies it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ISSUER_FIELD_NUMBER: _builtins.int
+    SERIAL_NUMBER_FIELD_NUMBER: _builtins.int
+    SHA256_FINGERPRINT_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_TIME_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_TIME_FIELD_NUMBER: _builtins.int
+    subject: _builtins.str
+    """The subject and issuer names in RFC 4514 form, e.g. "CN=013800000000,O=Fleet" (cut to 256
+    characters).
+    """
+    issuer: _builtins.str
+    serial_number: _builtins.str
+    """The serial number in upper-case hex, as `openssl x509 -serial` prints it."""
+    sha256_fingerprint: _builtins.str
+    """SHA-256 over the DER certificate, lower-case hex."""
+    @_builtins.property
+    def not_before_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def not_after_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        subject: _builtins.str = ...,
+        issuer: _builtins.str = ...,
+        serial_number: _builtins.str = ...,
+        sha256_fingerprint: _builtins.str = ...,
+        not_before_time: _timestamp_pb2.Timestamp | None = ...,
+        not_after_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after_time", b"not_after_time", "not_before_time", b"not_before_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issuer", b"issuer", "not_after_time", b"not_after_time", "not_before_time", b"not_before_time", "serial_number", b"serial_number", "sha256_fingerprint", b"sha256_fingerprint", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CertificateIdentity: _TypeAlias = CertificateIdentity  # noqa: Y015
