@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # installs into it (--python).
 PIP := $(PYTHON) -m pip --python $(BIN)/python install --quiet
 
-.PHONY: test lint proto proto-check dashboard dashboard-check typecheck unit serve bench clean
+.PHONY: test lint proto proto-check dashboard dashboard-check typecheck unit serve native bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv --without-pip $(VENV)
@@ -70,8 +70,18 @@ CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+## The hot modules of the protocol core compiled with mypyc, in place (gateway/native.py says
+## which; the manifest records their sources, and a stale build is never used). The suite runs
+## on the compiled core and compares it with the pure-Python one (tests/test_native.py).
+NATIVE := gateway/protocol/native-manifest.json
+$(NATIVE): $(wildcard gateway/protocol/*.py) gateway/events.py controlplane/location_wire.py \
+		gateway/native.py scripts/build_native.py | $(BIN)/.installed
+	$(BIN)/python scripts/build_native.py
+
+native: $(NATIVE)
+
 ## pytest-xdist: one worker a core; no test depends on another's order or timing.
-unit: $(BIN)/.installed $(NODE_EXAMPLE)/node_modules/.package-lock.json $(CHROMIUM)
+unit: $(BIN)/.installed $(NATIVE) $(NODE_EXAMPLE)/node_modules/.package-lock.json $(CHROMIUM)
 	$(BIN)/pytest -n auto --dist worksteal
 
 ## Run the gateway with its embedded defaults.
@@ -79,10 +89,11 @@ serve: $(BIN)/.runtime
 	$(BIN)/jt808 serve
 
 ## Benchmarks print figures; they are never part of the test suite.
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed $(NATIVE)
 	$(BIN)/python -m benchmarks.codec
 	$(BIN)/python -m benchmarks.control_plane
 	$(BIN)/python -m benchmarks.tls
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	-$(BIN)/python scripts/build_native.py --clean
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
