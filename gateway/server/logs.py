@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any, Final
 
@@ -15,19 +16,34 @@ LOGGER_NAME: Final = "jt808"
 _RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
 
+#: What makes a logfmt value need quotes: separators, quotes, backslashes, control characters.
+_UNSAFE: Final = re.compile(r'[\s="\\\x00-\x1f\x7f-\x9f]')
+#: Control characters as escapes: a terminal's bytes must not forge lines or colours in a log.
+_ESCAPES: Final = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"'})
+
+
 def _quote(value: object) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' ="\n'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if text == "" or _UNSAFE.search(text):
+        return '"' + text.translate(_ESCAPES) + '"'
     return text
 
 
 class _EventFormatter(logging.Formatter):
     """The fields of a record: time, level, event (the message), then its ``extra`` fields."""
 
+    _second = -1
+    _second_text = ""
+
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        second = int(record.created)
+        if second != self._second:  # the date and time change once a second, not per line
+            self._second_text = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            self._second = second
         fields: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "ts": f"{self._second_text}.{int(record.msecs):03d}",
             "level": record.levelname.lower(),
             "event": record.getMessage(),
         }
@@ -60,6 +76,12 @@ FORMATTERS: Final[dict[str, type[_EventFormatter]]] = {
 def configure(level: str = "info", log_format: str = "logfmt") -> logging.Logger:
     """Send the gateway's logs to stderr in ``log_format`` (``FORMATTERS``) from ``level`` up;
     calling it again changes both."""
+    # Nothing here prints where a call was made, or from which thread or process: skip the work
+    # of finding out for every record (the logging module's documented switches).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logger = logging.getLogger(LOGGER_NAME)
     handler = next((h for h in logger.handlers if isinstance(h.formatter, _EventFormatter)), None)
     if handler is None:

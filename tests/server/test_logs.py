@@ -69,3 +69,15 @@ def test_configure_again_switches_the_format_without_a_second_handler(
     ours = [h for h in logger.handlers if isinstance(h.formatter, LogfmtFormatter | JsonFormatter)]
     assert len(ours) == 1 and isinstance(ours[0].formatter, LogfmtFormatter)
     assert logger.level == logging.WARNING
+
+
+def test_control_characters_from_a_terminal_are_escaped_in_logfmt() -> None:
+    import logging
+
+    from gateway.server.logs import LogfmtFormatter
+
+    record = logging.LogRecord("jt808", logging.INFO, "", 0, "registration", None, None)
+    record.device = "M1\r\n\x1b[31mfake=1\x00"
+    line = LogfmtFormatter().format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\x00" not in line
+    assert 'device="M1\\r\\n\\x1b[31mfake=1\\x00"' in line
