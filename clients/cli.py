@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 
 import argcomplete
 
+from gateway import native
+
 from . import (
     dashboard_command,
     decode_command,
@@ -68,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version() -> str:
+    """The package version and which protocol core runs (``make native`` compiles it)."""
+    core = "compiled protocol core" if native.running_compiled() else "pure-Python protocol core"
     try:
-        return importlib.metadata.version("jt808-gateway")
+        return f"{importlib.metadata.version('jt808-gateway')} ({core})"
     except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
-        return "unknown (not installed)"
+        return f"unknown (not installed; {core})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

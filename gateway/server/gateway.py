@@ -8,6 +8,8 @@ accepting, closes every session (their replies already flushed), and closes the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import resource
 import socket
 import time
 from collections import Counter
@@ -22,6 +24,7 @@ from gateway.auth.base import AuthBackend
 from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.auth.local import LocalAuthBackend
 from gateway.hub import EventHub
+from gateway.native import running_compiled
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason, SessionState
 from gateway.registry import DeviceRegistry
@@ -122,6 +125,7 @@ class Gateway:
                 "production",
                 extra={"auth": config.auth},
             )
+        _open_files_for(config.max_connections)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: TerminalConnection(self),
@@ -138,7 +142,8 @@ class Gateway:
             log.info(
                 "listening",
                 extra={"address": str(self.address), "auth": self.auth.name,
-                       "metrics": str(config.metrics_listen or "off")},
+                       "metrics": str(config.metrics_listen or "off"),
+                       "core": "compiled" if running_compiled() else "pure-python"},
             )  # fmt: skip
             task_status.started(self.address)
             await anyio.sleep_forever()
@@ -233,3 +238,24 @@ class Gateway:
             counts_in.update(stats.messages_in)
             counts_out.update(stats.messages_out)
         return counts_in, counts_out
+
+
+#: Descriptors the process needs besides terminal connections (gRPC, the store, logs, ...).
+RESERVED_DESCRIPTORS: Final = 256
+
+
+def _open_files_for(connections: int) -> None:
+    """Raise the soft limit of open files toward the hard one, as far as ``connections`` need
+    (as Go's runtime does at start): a default soft limit of 1024 would cap a fleet silently."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + RESERVED_DESCRIPTORS
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft < wanted:
+        log.warning(
+            "open-file limit below max_connections: connections past it will be refused",
+            extra={"open_files": soft, "max_connections": connections},
+        )

@@ -19,6 +19,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from gateway import native
 from gateway.protocol import V2013, V2019
 from gateway.server.config import HostPort
 from tests.timeouts import HANG_GUARD
@@ -268,7 +269,9 @@ def test_jt808_version_prints_the_version() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD, check=False,
     )  # fmt: skip
     assert result.returncode == 0
-    assert result.stdout == f"jt808 {importlib.metadata.version('jt808-gateway')}\n"
+    core = "compiled" if native.running_compiled() else "pure-Python"
+    expected = f"jt808 {importlib.metadata.version('jt808-gateway')} ({core} protocol core)\n"
+    assert result.stdout == expected
 
 
 @pytest.mark.anyio
