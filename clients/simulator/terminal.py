@@ -143,8 +143,8 @@ from gateway.protocol.bodies.vehicle import (
 from gateway.protocol.body import Body, Fragment, RawBody, body_class, decode_body
 from gateway.protocol.encryption import RsaKeyError, RsaKeyPair, RsaPublicKey
 from gateway.protocol.errors import EncodeError, FramingError, ProtocolError, ResultCode
-from gateway.protocol.framing import FrameDecoder, NeedData
-from gateway.protocol.header import RSA_ENCRYPTION, Header
+from gateway.protocol.framing import FrameDecoder, NeedData, checksum
+from gateway.protocol.header import LENGTH_MASK, RSA_ENCRYPTION, Header
 from gateway.protocol.ids import MessageId as M
 from gateway.protocol.message import Message, decode_packet, encode_body
 from gateway.protocol.subpackage import (
@@ -161,6 +161,7 @@ from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.wire import CHINA_TZ
 from gateway.registry import Device
 
+from .frames import UplinkFrames
 from .track import Track, TrackPoint
 
 SERIAL_MODULUS: Final = 0x10000
@@ -625,6 +626,10 @@ class SimulatedTerminal:
         self._login_sent_at = now
         self._registered_on_this_link = False
         self._last_sample_t = 0.0
+        self._frames = UplinkFrames(profile.phone, profile.version, self._protocol_version)
+        #: The 0x0200 body of the current second, its XOR, and what it was built from.
+        self._report_key: tuple[int, bool, bytes | None] | None = None
+        self._report_body = (b"", 0)
         self._sent = SentCache(max_messages=8, max_bytes=2 * MiB)
         self._reassembler = Reassembler(max_partials=4)
         self._uploads: OrderedDict[int, _Upload] = OrderedDict()
@@ -771,10 +776,34 @@ class SimulatedTerminal:
         return self._location_at(t)
 
     def report_location(self, now: float) -> int:
-        """Queue a 0x0200 with the position at ``now``; returns its serial."""
+        """Queue a 0x0200 with the position at ``now``; returns its serial.
+
+        The report says where the vehicle was at the whole second its time field carries
+        (JT/T 808 times are whole seconds), so a terminal reporting many times a second builds
+        that body once a second and only stamps each frame with its serial.
+        """
         self.stats.reports_sent += 1
         self.stats.report_messages_sent += 1
-        return self._send_tracked(self.location(now), now, reports=1)
+        if self._encrypt_with is not None:
+            return self._send_tracked(self.location(now), now, reports=1)
+        t = max(0.0, now - self._created)
+        self._last_sample_t = max(self._last_sample_t, t)
+        # What the body depends on besides the time: the door bit and the speed limit.
+        key = (int(t), self.doors_locked, self.parameters.get(ParameterId.MAX_SPEED))
+        if key != self._report_key:
+            body = encode_body(self._location_at(float(key[0])), self.version)
+            self._report_key, self._report_body = key, (body, checksum(body))
+        body, body_xor = self._report_body
+        if len(body) > LENGTH_MASK:  # vendor items could make it long: sub-packaged
+            return self._send_tracked(self._location_at(float(key[0])), now, reports=1)
+        serial = self._next_serial()
+        self._outgoing.append(self._frames.frame(M.LOCATION_REPORT, serial, body, body_xor))
+        self._queued_ids.append(M.LOCATION_REPORT)
+        self.stats.frames_sent += 1
+        _count(self.stats.messages_sent, M.LOCATION_REPORT)
+        self.last_sent_at = now
+        self._track(serial, _Sent(M.LOCATION_REPORT, now, 1))
+        return serial
 
     def report_batch(self, count: int, now: float, *, blind_area: bool = False) -> int:
         """Queue a 0x0704 of ``count`` positions (type 1 when ``blind_area``); returns the
