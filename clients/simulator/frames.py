@@ -14,6 +14,7 @@ from typing import Final
 
 from gateway.protocol.framing import checksum, escape
 from gateway.protocol.header import LENGTH_MASK, VERSION_BIT, phone_bcd
+from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2019, ProtocolVersion
 
 _HEAD: Final = struct.Struct(">HH")
@@ -57,4 +58,14 @@ class UplinkFrames:
         return escape(head), checksum(head)
 
 
-__all__ = ["UplinkFrames"]
+def general_response_head(phone: str, version: ProtocolVersion) -> bytes:
+    """The header of a 0x8001 to ``phone`` before its serial (unescaped), as the gateway
+    writes it: 5 body bytes, the 2019 version byte 1, the phone's BCD."""
+    if version is V2019:
+        prefix = _HEAD.pack(MessageId.PLATFORM_GENERAL_RESPONSE, 5 | VERSION_BIT) + b"\x01"
+    else:
+        prefix = _HEAD.pack(MessageId.PLATFORM_GENERAL_RESPONSE, 5)
+    return prefix + phone_bcd(phone, version)
+
+
+__all__ = ["UplinkFrames", "general_response_head"]

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import struct
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,10 +162,12 @@ from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 from gateway.protocol.wire import CHINA_TZ
 from gateway.registry import Device
 
-from .frames import UplinkFrames
+from .frames import UplinkFrames, general_response_head
 from .track import Track, TrackPoint
 
 SERIAL_MODULUS: Final = 0x10000
+#: A 0x8001 after its header: platform serial, reply serial, reply id, result, check code.
+_ACK_TAIL: Final = struct.Struct(">HHHBB")
 #: Messages waiting for their 0x8001 at most (the oldest is given up past this).
 MAX_AWAITING: Final = 16_384
 #: Media uploads waiting for their 0x8800 at most (the oldest is given up past this).
@@ -627,6 +630,8 @@ class SimulatedTerminal:
         self._registered_on_this_link = False
         self._last_sample_t = 0.0
         self._frames = UplinkFrames(profile.phone, profile.version, self._protocol_version)
+        #: The header of a 0x8001 to this terminal as a gateway writes it (unescaped).
+        self._ack_head = general_response_head(profile.phone, profile.version)
         #: The 0x0200 body of the current second, its XOR, and what it was built from.
         self._report_key: tuple[int, bool, bytes | None] | None = None
         self._report_body = (b"", 0)
@@ -930,6 +935,16 @@ class SimulatedTerminal:
 
     def _handle_packet(self, packet: bytes, now: float) -> list[TerminalEvent]:
         self.stats.frames_received += 1
+        head = self._ack_head
+        if (
+            len(packet) == len(head) + _ACK_TAIL.size
+            and packet.startswith(head)
+            and not checksum(packet)  # the check code makes the XOR of a whole packet 0
+        ):
+            # The 0x8001 that answers nearly every message: read in place, no decoding.
+            _, reply_serial, reply_id, result, _ = _ACK_TAIL.unpack_from(packet, len(head))
+            _count(self.stats.messages_received, M.PLATFORM_GENERAL_RESPONSE)
+            return self._acknowledged(reply_id, reply_serial, result, now)
         try:
             message = decode_packet(packet, version_hint=self.version)
         except ProtocolError as error:
@@ -1010,7 +1025,11 @@ class SimulatedTerminal:
         return self._answer_command(message, now, last_serial)
 
     def _on_ack(self, body: PlatformGeneralResponse, now: float) -> list[TerminalEvent]:
-        reply_id, serial, result = body.reply_id, body.reply_serial, body.result
+        return self._acknowledged(body.reply_id, body.reply_serial, body.result, now)
+
+    def _acknowledged(
+        self, reply_id: int, serial: int, result: int, now: float
+    ) -> list[TerminalEvent]:
         if reply_id == M.TERMINAL_AUTHENTICATE:
             if self.state is LinkState.AUTHENTICATING and serial == self._login_serial:
                 return self._on_authentication_response(result, now)

@@ -7,9 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from clients.simulator.frames import UplinkFrames
-from clients.simulator.terminal import SimulatedTerminal, fleet_profile
+from clients.simulator.frames import UplinkFrames, general_response_head
+from clients.simulator.terminal import (
+    Acknowledged,
+    PlatformMessageRejected,
+    SimulatedTerminal,
+    fleet_profile,
+)
 from gateway.protocol import bodies as _bodies  # noqa: F401 - registers every body
+from gateway.protocol.acks import GeneralResponseTemplate
 from gateway.protocol.bodies.location import LocationReport
 from gateway.protocol.framing import split_frame
 from gateway.protocol.header import Header
@@ -69,3 +75,27 @@ def test_reports_in_one_second_share_the_body_of_that_second(version: ProtocolVe
             expected.time,
         )
     assert terminal.stats.reports_sent == terminal.unacked_reports == 5
+
+
+@VERSIONS
+def test_the_0x8001_head_is_what_the_gateway_writes(version: ProtocolVersion) -> None:
+    profile = fleet_profile(0, version=version, phone_start=13_800_000_000)
+    protocol_version = 1 if version is V2019 else 0
+    template = GeneralResponseTemplate(profile.phone, version, protocol_version)
+    packet = split_frame(template.frame(0x7E7E, 0x1234, 0x0200, 0))
+    head = general_response_head(profile.phone, version)
+    assert packet.startswith(head) and len(packet) == len(head) + 8
+
+
+def test_a_damaged_0x8001_is_not_taken_as_an_acknowledgement() -> None:
+    profile = fleet_profile(0, version=V2013, phone_start=13_800_000_000)
+    terminal = SimulatedTerminal(profile, now=0.0, started_at=datetime(2024, 5, 6, tzinfo=UTC))
+    serial = terminal.report_location(1.0)
+    template = GeneralResponseTemplate(profile.phone, V2013)
+    good = template.frame(9, serial, 0x0200, 0)
+    damaged = good[:-3] + bytes((good[-3] ^ 0x01,)) + good[-2:]  # the result byte
+    (rejected,) = terminal.receive_data(damaged, 1.5)
+    assert isinstance(rejected, PlatformMessageRejected) and terminal.unacked_reports == 1
+    (ack,) = terminal.receive_data(good, 2.0)
+    assert isinstance(ack, Acknowledged) and ack.latency == 1.0
+    assert terminal.unacked_reports == 0
