@@ -14,12 +14,15 @@ The loads of issue 9, each bounded in terminals and seconds, on loopback only:
   rate, RSS per connection and before any connection, heartbeat ack p99, idle CPU.
 
 Our side is ``jt808 serve`` as users run it (the installed entry point, the compiled core: the
-run stops if the gateway says it runs pure Python), ``--auth insecure-accept-all``; the peer is
-``peer-bench/bin/gosrv``. The load generator is ``peer-bench/bin/loadgen`` (its README and
-``compare.sh`` describe it; this harness calls the same binaries and measures the same way: the
-server's utime+stime from /proc over the generator's measurement window, which starts when every
-terminal is authenticated). Every server is fresh for each load. Rounds alternate which server
-goes first; the figures are medians over rounds, and ratios are of medians from the same run.
+run stops if the gateway says it runs pure Python), ``--auth insecure-accept-all``: ``ours``
+with its default event log (every report on disk before its acknowledgement, ``--durability
+fsync``), and ``ours-memory`` with ``--durability memory`` (the data plane without the disk, as
+go-jt808, which stores nothing). The peer is ``peer-bench/bin/gosrv``. The load generator is
+``peer-bench/bin/loadgen`` (its README and ``compare.sh`` describe it; this harness calls the
+same binaries and measures the same way: the server's utime+stime from /proc over the
+generator's measurement window, which starts when every terminal is authenticated). Every
+server is fresh for each load. Rounds alternate the order of the servers; the figures are
+medians over rounds, and ratios are of medians from the same run.
 The machine's load average is recorded beside every load: it is shared, and its speed varies.
 """
 
@@ -45,6 +48,7 @@ from pathlib import Path
 from typing import Any, Final
 
 REPO: Final = Path(__file__).resolve().parent.parent
+SERVERS: Final = ("ours", "ours-memory", "peer")
 PEER_BENCH: Final = REPO.parent / "shared" / "peer-bench"
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 #: Longest a server may take to listen, and a load generator to authenticate its terminals.
@@ -59,7 +63,7 @@ class Load:
     flags: tuple[str, ...]
     seconds: float
     with_stream: bool = False
-    servers: tuple[str, ...] = ("ours", "peer")
+    servers: tuple[str, ...] = ("ours", "ours-memory", "peer")
 
 
 LOADS: Final = {
@@ -72,7 +76,7 @@ LOADS: Final = {
             ("-n", "100", "-w", "4"),
             10,
             with_stream=True,
-            servers=("ours",),
+            servers=("ours", "ours-memory"),
         ),
         Load("fleet", "2,000 terminals × 1 report/s, 20 s", ("-n", "2000", "-rate", "1"), 20),
         Load(
@@ -140,14 +144,16 @@ def server(which: str, tools: Tools, workdir: Path) -> Iterator[tuple[int, str]]
             str(tools.jt808), "serve", "--listen", address, "--auth", "insecure-accept-all",
             "--grpc-listen", free_address(), "--data-dir", str(workdir / "data"),
         ]  # fmt: skip
+        if which == "ours-memory":
+            command += ["--durability", "memory"]
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
         wait_until(lambda: _accepts(address) or process.poll() is not None, START_TIMEOUT_S,
                    f"{which} to listen on {address}")  # fmt: skip
         if process.poll() is not None:
             raise RuntimeError(f"{which} exited: {(workdir / f'{which}-server.log').read_text()}")
-        if which == "ours":
-            text = (workdir / "ours-server.log").read_text()
+        if which != "peer":
+            text = (workdir / f"{which}-server.log").read_text()
             if "core=compiled" not in text:
                 raise RuntimeError("jt808 serve runs the pure-Python core: run `make native`")
         yield process.pid, address
@@ -195,7 +201,9 @@ def run_load(load: Load, which: str, tools: Tools, workdir: Path) -> dict[str, A
     with server(which, tools, workdir) as (pid, address):
         time.sleep(1.0)  # settled: what the server holds before any terminal
         figures["rss_base_kib"] = rss_kib(pid)
-        counter = _start_counter(workdir, address_of_grpc(workdir)) if load.with_stream else None
+        counter = (
+            _start_counter(workdir, address_of_grpc(workdir, which)) if load.with_stream else None
+        )
         command = [str(tools.loadgen), "-addr", address, "-ready", str(ready),
                    "-d", f"{load.seconds:g}s", *load.flags]  # fmt: skip
         out = (workdir / "loadgen.log").open("w+")
@@ -237,8 +245,8 @@ def run_load(load: Load, which: str, tools: Tools, workdir: Path) -> dict[str, A
     return figures
 
 
-def address_of_grpc(workdir: Path) -> str:
-    text = (workdir / "ours-server.log").read_text()
+def address_of_grpc(workdir: Path, which: str) -> str:
+    text = (workdir / f"{which}-server.log").read_text()
     found = re.search(r'event="control plane listening" address=(\S+)', text)
     if not found:
         raise RuntimeError("the gateway did not log its control-plane address")
@@ -300,7 +308,7 @@ METRICS: Final = (
 def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
     for load, metric in METRICS:
-        for which in ("ours", "peer"):
+        for which in SERVERS:
             values = [
                 r[metric]
                 for r in runs
@@ -313,70 +321,67 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]
     return out
 
 
-def ratio(summary: dict[str, Any], load: str, metric: str, other: str = "peer") -> float | None:
-    ours = summary.get(load, {}).get("ours", {}).get(metric)
+def ratio(summary: dict[str, Any], load: str, metric: str, which: str = "ours",
+          other: str = "peer") -> float | None:  # fmt: skip
+    ours = summary.get(load, {}).get(which, {}).get(metric)
     base = summary.get(load, {}).get(other, {}).get(metric)
     return round(ours / base, 2) if ours is not None and base else None
 
 
-def table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    def get(load: str, which: str, metric: str) -> Any:
-        return summary.get(load, {}).get(which, {}).get(metric)
+#: The table's rows: (label, load, metric, second metric or None, digits, show ratios).
+ROWS: Final = (
+    ("100 × w4, 10 s: acked reports/s", "throughput", "acked_per_s", None, 0, True),
+    ("same: server CPU µs per acked report", "throughput", "cpu_us_per_report", None, 1, True),
+    ("same: ack p50 / p99 ms", "throughput", "p50_ms", "p99_ms", 1, False),
+    ("same + StreamLocations: CPU µs per report", "stream", "cpu_us_per_report", None, 1, False),
+    ("2,000 × 1 Hz: ack p50 / p99 ms", "fleet", "p50_ms", "p99_ms", 2, False),
+    ("2,000 × 1 Hz: server CPU % of a core", "fleet", "server_cpu_pct", None, 1, True),
+    ("5,000 idle: connect + authenticate /s", "idle", "connect_auth_per_s", None, 0, True),
+    ("5,000 idle: RSS per connection KiB", "idle", "rss_per_connection_kib", None, 1, True),
+    ("5,000 idle: RSS before any terminal MiB", "idle", "rss_base_mib", None, 1, False),
+    ("5,000 idle: heartbeat ack p99 ms / CPU %", "idle", "p99_ms", "server_cpu_pct", 1, False),
+)
 
-    def num(value: Any, digits: int = 0) -> str:
+
+def table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """Medians side by side: go-jt808, ours, ours / go, ours-memory, ours-memory / go."""
+
+    def num(value: Any, digits: int) -> str:
         return "-" if value is None else f"{value:,.{digits}f}"
 
-    def pair(load: str, which: str, a: str, b: str, digits: int = 1) -> str:
-        return f"{num(get(load, which, a), digits)} / {num(get(load, which, b), digits)}"
+    def cell(load: str, which: str, metric: str, second: str | None, digits: int) -> str:
+        figures = summary.get(load, {}).get(which, {})
+        if metric == "rss_base_mib":
+            kib = figures.get("rss_base_kib")
+            return num(None if kib is None else kib / 1024, digits)
+        text = num(figures.get(metric), digits)
+        return text if second is None else f"{text} / {num(figures.get(second), digits)}"
 
-    def mib(which: str) -> str:
-        kib = get("idle", which, "rss_base_kib")
-        return num(None if kib is None else kib / 1024, 1)
-
-    stream_runs = [r["stream"] for r in runs if r["load"] == "stream" and "stream" in r]
-    delivered = ", ".join(
-        f"{s.get('locations', '?')}/{s.get('acked_total', '?')} (dropped {s.get('dropped', '?')})"
-        for s in stream_runs
-    )
-    stream_overhead = None
-    if summary.get("stream") and summary.get("throughput"):
-        with_stream = get("stream", "ours", "cpu_us_per_report")
-        without = get("throughput", "ours", "cpu_us_per_report")
-        if with_stream and without:
-            stream_overhead = round(100 * (with_stream / without - 1))
-    rows = [
-        ("load", "go-jt808", "ours", "ours / go"),
-        ("100 × w4, 10 s: acked reports/s", num(get("throughput", "peer", "acked_per_s")),
-         num(get("throughput", "ours", "acked_per_s")),
-         num(ratio(summary, "throughput", "acked_per_s"), 2)),
-        ("same: server CPU µs per acked report",
-         num(get("throughput", "peer", "cpu_us_per_report"), 1),
-         num(get("throughput", "ours", "cpu_us_per_report"), 1),
-         f"{num(ratio(summary, 'throughput', 'cpu_us_per_report'), 2)}×"),
-        ("same: ack p50 / p99 ms", pair("throughput", "peer", "p50_ms", "p99_ms"),
-         pair("throughput", "ours", "p50_ms", "p99_ms"), ""),
-        ("same + StreamLocations: CPU µs per report", "",
-         num(get("stream", "ours", "cpu_us_per_report"), 1),
-         f"+{num(stream_overhead)} % vs no stream"),
-        ("same + StreamLocations: delivered / acked", "", delivered or "-", ""),
-        ("2,000 × 1 Hz: ack p50 / p99 ms", pair("fleet", "peer", "p50_ms", "p99_ms", 2),
-         pair("fleet", "ours", "p50_ms", "p99_ms", 2), ""),
-        ("2,000 × 1 Hz: server CPU % of a core", num(get("fleet", "peer", "server_cpu_pct"), 1),
-         num(get("fleet", "ours", "server_cpu_pct"), 1),
-         num(ratio(summary, "fleet", "server_cpu_pct"), 2)),
-        ("5,000 idle: connect + authenticate /s", num(get("idle", "peer", "connect_auth_per_s")),
-         num(get("idle", "ours", "connect_auth_per_s")),
-         num(ratio(summary, "idle", "connect_auth_per_s"), 2)),
-        ("5,000 idle: RSS per connection KiB / baseline MiB",
-         f"{num(get('idle', 'peer', 'rss_per_connection_kib'), 1)} / {mib('peer')}",
-         f"{num(get('idle', 'ours', 'rss_per_connection_kib'), 1)} / {mib('ours')}", ""),
-        ("5,000 idle: heartbeat ack p99 ms / CPU %",
-         pair("idle", "peer", "p99_ms", "server_cpu_pct"),
-         pair("idle", "ours", "p99_ms", "server_cpu_pct"), ""),
-    ]  # fmt: skip
-    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
-    lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    rows: list[tuple[str, ...]] = [
+        ("load", "go-jt808", "ours", "ours / go", "ours-memory", "ours-memory / go")
+    ]
+    for label, load, metric, second, digits, ratios in ROWS:
+        row = [label, cell(load, "peer", metric, second, digits)]
+        for which in ("ours", "ours-memory"):
+            row.append(cell(load, which, metric, second, digits))
+            row.append(num(ratio(summary, load, metric, which), 2) if ratios else "")
+        rows.append(tuple(row))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
+    for which in ("ours", "ours-memory"):
+        streams = [r for r in runs if r["load"] == "stream" and r["server"] == which]
+        if streams:
+            lines.append(
+                f"StreamLocations subscriber on {which}: "
+                + "; ".join(
+                    f"delivered {r['stream'].get('locations', '?')} of "
+                    f"{r['stream'].get('acked_total', '?')} acked, dropped "
+                    f"{r['stream'].get('dropped', '?')}"
+                    for r in streams
+                )
+                + f"; CPU per report +{num(stream_overhead(summary, which), 0)} % over no stream"
+            )
     problems = [
         f"{r['load']}/{r['server']}: {r.get('first_error') or 'errors'}"
         for r in runs
@@ -385,6 +390,13 @@ def table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     if problems:
         lines.append("protocol errors seen: " + "; ".join(problems))
     return "\n".join(lines)
+
+
+def stream_overhead(summary: dict[str, Any], which: str) -> float | None:
+    """What the subscriber adds to the gateway's CPU per report, in percent."""
+    with_stream = summary.get("stream", {}).get(which, {}).get("cpu_us_per_report")
+    without = summary.get("throughput", {}).get(which, {}).get("cpu_us_per_report")
+    return round(100 * (with_stream / without - 1), 1) if with_stream and without else None
 
 
 # ---- main ------------------------------------------------------------------------------------
@@ -462,10 +474,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": args.rounds,
         "median": summary,
         "ratios": {
-            f"{load}.{metric}": ratio(summary, load, metric)
+            f"{which}/peer {load}.{metric}": ratio(summary, load, metric, which)
+            for which in ("ours", "ours-memory")
             for load, metric in METRICS
-            if ratio(summary, load, metric) is not None
+            if ratio(summary, load, metric, which) is not None
         },
+        "stream_overhead_pct": {w: stream_overhead(summary, w) for w in ("ours", "ours-memory")},
         "runs": runs,
     }
     if args.json is not None:
