@@ -120,11 +120,16 @@ class SimulationConfig:
     tls: TlsClientSettings | None = None
     #: Terminals with real RSA keys that encrypt their bodies once keys are exchanged.
     rsa: bool = False
+    #: The fleet index of this run's first terminal: a run split over processes gives each
+    #: its share of one fleet (phones, identities and tracks as in a single process).
+    first_index: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.terminals <= MAX_TERMINALS:
             raise ValueError(f"terminals must be 1..{MAX_TERMINALS}")
-        if self.devices and self.terminals > len(self.devices):
+        if not 0 <= self.first_index <= MAX_TERMINALS - self.terminals:
+            raise ValueError(f"first_index must be 0..{MAX_TERMINALS - self.terminals}")
+        if self.devices and self.first_index + self.terminals > len(self.devices):
             raise ValueError(
                 f"{self.terminals} terminals need as many devices; {len(self.devices)} given"
             )
@@ -158,8 +163,13 @@ class SimulationConfig:
             raise ValueError("phone_start cannot be negative")
         # Every terminal's identity must fit its revision: each device's, or (made up alike)
         # the first and the last of the fleet.
-        for index in range(self.terminals) if self.devices else {0, self.terminals - 1}:
+        for index in self.indices if self.devices else {self.indices[0], self.indices[-1]}:
             self.profile(index)
+
+    @property
+    def indices(self) -> range:
+        """Fleet indices of this run's terminals."""
+        return range(self.first_index, self.first_index + self.terminals)
 
     def profile(self, index: int) -> TerminalProfile:
         """The identity of terminal ``index``; ``ValueError`` when it does not fit."""
@@ -189,6 +199,10 @@ class SimulationSummary:
     elapsed_s: float
     reporting_s: float
     interrupted: bool = False
+    #: Monotonic times of the first report sent and the last acknowledgement read (runs in
+    #: several processes are merged on them: the clock is the system's).
+    first_report_at: float | None = None
+    last_ack_at: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -354,10 +368,9 @@ class Simulation:
             if self.progress is not None:
                 outer.start_soon(self._progress_loop)
             async with anyio.create_task_group() as fleet:
-                for index in range(config.terminals):
-                    fleet.start_soon(
-                        self._run_terminal, index, started + index / config.connect_rate
-                    )
+                for index in config.indices:
+                    start_at = started + (index - config.first_index) / config.connect_rate
+                    fleet.start_soon(self._run_terminal, index, start_at)
             outer.cancel_scope.cancel()
         return self.summary()
 
@@ -367,7 +380,13 @@ class Simulation:
         if self._first_report_at is not None and self._last_ack_at is not None:
             reporting = max(0.0, self._last_ack_at - self._first_report_at)
         return SimulationSummary(
-            self.config, self.stats, now - self._started, reporting, interrupted=self._stopping
+            self.config,
+            self.stats,
+            now - self._started,
+            reporting,
+            interrupted=self._stopping,
+            first_report_at=self._first_report_at,
+            last_ack_at=self._last_ack_at,
         )
 
     def progress_line(self) -> str:
