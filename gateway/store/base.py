@@ -12,6 +12,7 @@ A store backed by something else (a JetStream stream, ...) implements the same p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -94,6 +95,10 @@ class EventStore(Protocol):
 
     async def read(self, after: int, limit: int, only: ReadFilter) -> ReadResult:
         """Up to ``limit`` stored events with a sequence above ``after`` that match ``only``."""
+        ...
+
+    async def sequence_at(self, moment: datetime) -> int:
+        """The sequence to read after for the events stored from ``moment`` on."""
         ...
 
     def status(self) -> StoreStatus: ...

@@ -3,6 +3,8 @@ there, from 1 at every start) and the terminal is acknowledged at once, as befor
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gateway.events import HubEvent
 from gateway.hub import EventHub
 
@@ -33,6 +35,9 @@ class MemoryStore:
         """Nothing to replay: whatever was published after ``after`` is gone."""
         last = self.hub.last_sequence
         return ReadResult([], max(after, last), max(0, last - after), more=False)
+
+    async def sequence_at(self, moment: datetime) -> int:
+        return self.hub.last_sequence  # nothing is kept: live from now
 
     def status(self) -> StoreStatus:
         return StoreStatus(last_sequence=self.hub.last_sequence)
