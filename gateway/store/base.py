@@ -73,6 +73,9 @@ class StoreStatus:
     last_sequence: int = 0
     #: Events waiting to be stored now (appended, not yet committed).
     pending: int = 0
+    #: Events not stored since start (a failed write, or refused with a full backlog): their
+    #: terminals were not acknowledged.
+    unstored: int = 0
 
 
 class EventStore(Protocol):

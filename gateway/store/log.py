@@ -212,6 +212,7 @@ class LogStore:
         status = self._status
         return StoreStatus(
             self._healthy, status.size_bytes, status.oldest_sequence, self._last, self._pending,
+            self.unstored + self.refused,
         )  # fmt: skip
 
     def fail_writes(self, failing: bool) -> None:

@@ -197,7 +197,8 @@ class SqliteLog:
 
     def trim(self, *, before_at: int | None, max_bytes: int | None) -> int:
         """One step of retention: delete the oldest rows older than ``before_at`` (µs) or past
-        ``max_bytes``; returns how many were deleted (0: nothing is due)."""
+        ``max_bytes``; returns how many were deleted (0: nothing is due). The newest row always
+        stays: it tells a reader how far the numbering went (and so how much is gone)."""
         db = self.db
         oldest, newest = self.bounds()
         if not oldest:
@@ -205,7 +206,8 @@ class SqliteLog:
         deleted = 0
         if before_at is not None:
             deleted = db.execute(
-                "DELETE FROM events WHERE seq < ? AND at < ?", (oldest + RETENTION_STEP, before_at)
+                "DELETE FROM events WHERE seq < ? AND at < ?",
+                (min(oldest + RETENTION_STEP, newest), before_at),
             ).rowcount
         size = self.size_bytes() if max_bytes is not None and not deleted else 0
         if max_bytes is not None and size > max_bytes:
@@ -213,10 +215,11 @@ class SqliteLog:
             # are dense), a step at a time.
             rows = (size - max_bytes) * (newest - oldest + 1) // size + 1
             deleted = db.execute(
-                "DELETE FROM events WHERE seq < ?", (oldest + min(rows, RETENTION_STEP),)
+                "DELETE FROM events WHERE seq < ?",
+                (min(oldest + rows, oldest + RETENTION_STEP, newest),),
             ).rowcount
         if deleted:
-            db.execute("PRAGMA incremental_vacuum")
+            db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
         return int(deleted)
 
     def checkpoint(self) -> None:
