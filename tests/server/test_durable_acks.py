@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -19,14 +20,15 @@ from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.hub import LocationReported
 from gateway.protocol import V2013, ResultCode
 from gateway.protocol.bodies.general import PlatformGeneralResponse
-from gateway.protocol.bodies.location import AdditionalInfo
+from gateway.protocol.bodies.location import AdditionalInfo, QueryLocation, QueryLocationResponse
 from gateway.protocol.ids import MessageId
 from gateway.server.gateway import Gateway
 from gateway.store.log import LogStore
 from gateway.store.sqlite_log import LOG_NAME
+from tests.protocol.null_modem import location
 from tests.timeouts import HANG_GUARD
 
-from .harness import StartGateway, address_of, drain, metric
+from .harness import StartGateway, address_of, connection_of, drain, metric
 from .terminal_client import TerminalClient
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +161,22 @@ async def test_a_full_disk_withholds_acknowledgements_until_there_is_room_again(
             )
             assert store.status().healthy
         assert serial in stored_serials(gateway)
+
+
+async def test_a_position_answering_a_query_is_logged_and_streamed(gateway: Gateway) -> None:
+    here = location(latitude=39.908722, longitude=116.397499, speed=0.0)
+    with anyio.fail_after(HANG_GUARD), gateway.hub.subscribe(terminal_events=False) as live:
+        async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
+            await terminal.log_in()
+            connection = connection_of(gateway, terminal.phone)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(
+                    partial(connection.send_command, QueryLocation(), timeout=HANG_GUARD)
+                )
+                asked, _ = await terminal.expect(QueryLocation)
+                answer = QueryLocationResponse(reply_serial=asked.header.serial, location=here)
+                await terminal.send(terminal.terminal.frame(answer))
+            event = await live.receive()
+    assert isinstance(event, LocationReported)
+    assert (event.msg_id, event.location) == (MessageId.QUERY_LOCATION_RESPONSE, here)
+    assert stored_serials(gateway) == [event.serial]
