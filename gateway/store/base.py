@@ -115,5 +115,5 @@ class EventStore(Protocol):
         ...
 
 
-class StoreUnavailableError(Exception):
+class StoreUnavailableError(OSError):
     """The store cannot be opened at all (the gateway cannot start with it)."""

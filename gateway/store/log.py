@@ -247,7 +247,11 @@ class LogStore:
                         break
                     batches.append(more)
             if batches:
-                stored = self._write(batches)
+                try:
+                    stored = self._write(batches)
+                except Exception:  # a bug must not stop the writer: the batch is not stored
+                    log.exception("event log writer failed")
+                    stored = False
                 self._call(self._settled, batches, stored)
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()

@@ -91,21 +91,23 @@ class SqliteLog:
 
     def open(self) -> int:
         """Open (create, repair) the log; returns the sequence to continue after."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise StoreUnavailableError("it is a file, not a directory")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreUnavailableError(f"cannot create {self.data_dir}: {error}") from None
+            raise StoreUnavailableError(f"cannot create it: {error.strerror or error}") from None
         unclean = (self.data_dir / OPEN_MARK).exists()
         try:
             last = self._open_checked(check=unclean)
         except sqlite3.DatabaseError as error:
             if isinstance(error, sqlite3.OperationalError) and not _is_damage(error):
-                raise StoreUnavailableError(f"cannot open {self.path}: {error}") from None
+                raise StoreUnavailableError(f"cannot open {self.path.name}: {error}") from None
             last = self.replace_damaged(str(error))
         try:
             (self.data_dir / OPEN_MARK).touch()
         except OSError as error:
-            raise StoreUnavailableError(f"cannot write in {self.data_dir}: {error}") from None
+            raise StoreUnavailableError(f"cannot write in it: {error.strerror or error}") from None
         last = max(last, self.read_floor())
         if unclean and self.durability is Durability.OS:
             # Without fsync, a power loss can take the newest batches, whose numbers someone

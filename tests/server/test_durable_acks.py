@@ -23,6 +23,7 @@ from gateway.protocol.bodies.general import PlatformGeneralResponse
 from gateway.protocol.bodies.location import AdditionalInfo, QueryLocation, QueryLocationResponse
 from gateway.protocol.ids import MessageId
 from gateway.server.gateway import Gateway
+from gateway.store.base import StoreUnavailableError
 from gateway.store.log import LogStore
 from gateway.store.sqlite_log import LOG_NAME
 from tests.protocol.null_modem import location
@@ -180,3 +181,13 @@ async def test_a_position_answering_a_query_is_logged_and_streamed(gateway: Gate
     assert isinstance(event, LocationReported)
     assert (event.msg_id, event.location) == (MessageId.QUERY_LOCATION_RESPONSE, here)
     assert stored_serials(gateway) == [event.serial]
+
+
+async def test_a_data_dir_the_log_cannot_use_stops_the_start_with_one_sentence(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("", encoding="utf-8")
+    with pytest.raises(StoreUnavailableError, match=r"^it is a file, not a directory$"):
+        async with start_gateway(data_dir=a_file, auth=AcceptAllAuthBackend()):
+            pass
