@@ -10,7 +10,7 @@ store (``--durability memory``) it gets a ``Gap``, as before.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Final
 
 import anyio
@@ -33,7 +33,7 @@ async def follow(
     after: int | None,
     max_batch: int = 1,
     max_queue: int | None = None,
-) -> AsyncIterator[list[HubEvent | Gap]]:
+) -> AsyncGenerator[list[HubEvent | Gap]]:
     """Lists of events (and gaps), oldest first: those after ``after`` from the store (when
     given), then live ones as they are stored. Ends when the hub closes."""
     with hub.subscribe(
@@ -50,7 +50,7 @@ async def follow(
                 page = await store.read(last, max(REPLAY_PAGE, max_batch), only)
                 items: list[HubEvent | Gap] = [Gap(page.gone)] if page.gone else []
                 items += page.events
-                last = max(last, page.last)
+                last = page.last
                 replaying = page.more
                 if items:
                     yield items

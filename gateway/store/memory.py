@@ -32,9 +32,10 @@ class MemoryStore:
         waiter.batch_done(batch, True)
 
     async def read(self, after: int, limit: int, only: ReadFilter) -> ReadResult:
-        """Nothing to replay: whatever was published after ``after`` is gone."""
+        """Nothing to replay: whatever was published after ``after`` is gone. An ``after`` above
+        the hub's numbering (it restarts from 1 with the process) continues from there."""
         last = self.hub.last_sequence
-        return ReadResult([], max(after, last), max(0, last - after), more=False)
+        return ReadResult([], last, max(0, last - after), more=False)
 
     async def sequence_at(self, moment: datetime) -> int:
         return self.hub.last_sequence  # nothing is kept: live from now
