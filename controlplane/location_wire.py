@@ -53,6 +53,9 @@ _TIME_MEMO_LIMIT: Final = 4096
 _PREFIX_MEMO: dict[tuple[str, str], bytes] = {}
 _PREFIX_MEMO_LIMIT: Final = 65536
 _SMALL_VARINTS: Final = tuple(bytes((value,)) for value in range(0x80))
+#: Encoded additional items (and their values) by (item id, raw bytes).
+_ITEM_MEMO: dict[tuple[int, bytes], tuple[bytes, Any]] = {}
+_ITEM_MEMO_LIMIT: Final = 4096
 
 
 def _varint(out: bytearray, value: int) -> None:
@@ -216,7 +219,26 @@ def location_bytes(event: LocationReported) -> bytes:
 
 
 def _item_bytes(extra: AdditionalInfo, typed: dict[int, Any]) -> bytes:
-    """One ``AdditionalItem`` (field 11); notes the first value of a typed item in ``typed``."""
+    """One ``AdditionalItem`` (field 11); notes the first value of a typed item in ``typed``.
+
+    Memoised by (id, raw bytes), bounded: an item's name and value follow from those two, and
+    most items repeat from one report to the next (fuel, signal, satellites, status words), so
+    the value is decoded and written as a ``google.protobuf.Value`` once, not per report.
+    """
+    key = (extra.id, extra.raw)
+    cached = _ITEM_MEMO.get(key)
+    if cached is None:
+        if len(_ITEM_MEMO) >= _ITEM_MEMO_LIMIT:
+            _ITEM_MEMO.clear()
+        cached = _ITEM_MEMO[key] = _encode_item(extra)
+    encoded, value = cached
+    if value is not None and extra.id in _TYPED_FIELDS and extra.id not in typed:
+        typed[extra.id] = value  # the first item of an id counts
+    return encoded
+
+
+def _encode_item(extra: AdditionalInfo) -> tuple[bytes, Any]:
+    """Field 11 of one item, and its decoded value (None when it has none)."""
     item = bytearray()
     if extra.id:
         item.append(0x08)
@@ -229,11 +251,9 @@ def _item_bytes(extra: AdditionalInfo, typed: dict[int, Any]) -> bytes:
     value = extra.value
     if value is not None:
         _bytes_field(item, 0x22, value_bytes(to_json(value)))
-        if extra.id in _TYPED_FIELDS and extra.id not in typed:
-            typed[extra.id] = value  # the first item of an id counts
     out = bytearray()
     _bytes_field(out, 0x5A, bytes(item))
-    return bytes(out)
+    return bytes(out), value
 
 
 def _terminal_prefix(phone: str, device_name: str) -> bytes:

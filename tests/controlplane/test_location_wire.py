@@ -130,3 +130,13 @@ def test_an_event_is_encoded_once_for_every_subscriber() -> None:
     first = encoded_location(event)
     assert encoded_location(event) is first
     assert event.encoded is first
+
+
+@given(events())
+def test_items_seen_before_are_encoded_as_the_first_time(event: LocationReported) -> None:
+    first = location_bytes(event)  # the items are memoised now
+    event.location.extras = list(event.location.extras) * 2  # each id twice: the first counts
+    again = location_pb2.Location.FromString(location_bytes(event))
+    assert again == location_from_event(event)
+    event.location.extras = event.location.extras[: len(event.location.extras) // 2]
+    assert location_bytes(event) == first
