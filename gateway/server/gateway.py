@@ -27,10 +27,13 @@ from gateway.hub import EventHub
 from gateway.native import running_compiled
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason, SessionState
+from gateway.protocol.subpackage import ReassemblyBudget
 from gateway.registry import DeviceRegistry
 
+from .admission import Admission
 from .config import GatewayConfig, HostPort
 from .connection import TerminalConnection
+from .limitlog import LimitLog
 from .logs import get_logger
 from .metrics import GatewayMetrics
 from .timers import LoopTimer
@@ -118,10 +121,19 @@ class Gateway:
     ) -> None:
         self.config = config = config or GatewayConfig()
         self.session_limits = config.session_limits()
+        self.reassembly_budget = ReassemblyBudget(config.reassembly_total_bytes)
         self.clock = clock
         self.wall_clock = wall_clock
         self.auth = auth if auth is not None else make_auth_backend(config)
         self.metrics = GatewayMetrics(self)
+        self.limit_log = LimitLog(self.metrics.limits, clock)
+        self.admission: Admission[TerminalConnection] = Admission(
+            max_connections=config.max_connections,
+            max_unauthenticated=config.max_unauthenticated,
+            max_per_address=config.max_unauthenticated_per_address,
+            limits=self.limit_log,
+            busy=lambda connection: connection.session.awaiting_decision is not None,
+        )
         self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
@@ -204,14 +216,15 @@ class Gateway:
             )
         return timers
 
-    def admit(self, connection: TerminalConnection) -> bool:
-        """A new connection: counted in, or refused at ``max_connections``."""
-        if len(self.connections) >= self.config.max_connections:
-            self.metrics.limits.labels("max_connections").inc()
-            log.warning(
-                "connection refused: max_connections reached",
-                extra={"remote": connection.remote_address},
-            )
+    def admit(self, connection: TerminalConnection, host: str) -> bool:
+        """A new connection from ``host``: counted in (perhaps shedding idle unauthenticated
+        ones to make room), or refused (``gateway.server.admission``)."""
+        admitted, shed = self.admission.admit(connection, host, self.clock())
+        for victim in shed:
+            victim.close_now(CloseReason.SHED)
+            if victim.transport is not None:
+                victim.transport.abort()  # its slot is free now, not after a flush
+        if not admitted:
             return False
         self.connections.add(connection)
         self.metrics.connections_total.inc()
@@ -219,6 +232,7 @@ class Gateway:
 
     def release(self, connection: TerminalConnection) -> None:
         """A connection has closed: forget it everywhere, keep its message counts."""
+        self.admission.release(connection)
         if connection not in self.connections:
             return
         self.connections.discard(connection)
