@@ -134,7 +134,7 @@ class Gateway:
             limits=self.limit_log,
             busy=lambda connection: connection.session.awaiting_decision is not None,
         )
-        self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
+        self.hub = EventHub(on_drop=self._stream_dropped)
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None
@@ -143,6 +143,16 @@ class Gateway:
         #: Message counts of connections that have closed (live ones are read at scrape time).
         self._retired_in: Counter[int] = Counter()
         self._retired_out: Counter[int] = Counter()
+
+    def _stream_dropped(self, dropped: int) -> None:
+        """A stream subscriber fell behind and lost its oldest items: counted, and logged once
+        per burst (``stream_queue`` is the bound)."""
+        self.metrics.hub_dropped.inc(dropped)
+        self.limit_log.hit(
+            "stream_queue",
+            "a stream subscriber fell behind: its oldest items were dropped",
+            dropped=dropped,
+        )
 
     # ----------------------------------------------------------------------------------------
     # Serving

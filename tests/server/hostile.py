@@ -1,0 +1,167 @@
+"""Hostile peers for the hostile-input suite and the floods benchmark: seeded generators of bad
+frames (random, mutated, every message id in every revision, encryption bits, sub-packages) and
+the connections that send them, each bounded in count and time."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+
+from gateway.protocol.errors import EncodeError
+from gateway.protocol.framing import encode_frame
+from gateway.protocol.header import Header, PacketInfo, encode_header
+from gateway.protocol.ids import MessageId
+from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
+from gateway.server.config import HostPort
+from tests.protocol.null_modem import Terminal
+
+VERSIONS: tuple[ProtocolVersion, ...] = (V2011, V2013, V2019)
+
+
+def random_phone(rng: random.Random, version: ProtocolVersion) -> str:
+    digits = 20 if version is V2019 else 12
+    return "".join(rng.choice("0123456789") for _ in range(digits))
+
+
+def crafted_frame(
+    rng: random.Random, msg_id: int, version: ProtocolVersion, phone: str, serial: int
+) -> bytes:
+    """A frame with a random body for ``msg_id``: random encryption bits, sometimes a packet
+    item (sometimes an inconsistent one)."""
+    packet = None
+    if rng.random() < 0.3:
+        total = rng.choice((1, 2, 3, 4096, 65535))
+        packet = PacketInfo(total, rng.randint(0, total + 1) % 65536)
+    header = Header(msg_id, phone, serial, version, 1 if version is V2019 else 0,
+                    rng.choice((0, 0, 0, 1, 2, 4, 7)), packet)  # fmt: skip
+    body = rng.randbytes(rng.choice((0, 1, 4, 16, 28, 64, 300)))
+    try:
+        return encode_frame(encode_header(header, len(body)) + body)
+    except EncodeError:
+        return encode_frame(rng.randbytes(40))
+
+
+def mutated(rng: random.Random, frame: bytes) -> bytes:
+    """``frame`` with a few bytes flipped, cut, or doubled delimiters."""
+    data = bytearray(frame)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        index = rng.randrange(len(data))
+        if choice < 0.6:
+            data[index] = rng.randrange(256)
+        elif choice < 0.8:
+            del data[index:]
+            if not data:
+                data = bytearray(b"\x7e")
+        else:
+            data.insert(index, 0x7E)
+    return bytes(data)
+
+
+def every_message_frames(
+    rng: random.Random, phone_of: dict[ProtocolVersion, str]
+) -> Iterator[bytes]:
+    """Random-bodied frames of every known message id in every revision."""
+    serial = rng.randrange(65536)
+    for msg_id in MessageId:
+        for version in VERSIONS:
+            serial = (serial + 1) % 65536
+            yield crafted_frame(rng, int(msg_id), version, phone_of[version], serial)
+
+
+@dataclass(slots=True)
+class AttackStats:
+    connections: int = 0
+    frames: int = 0
+    bytes: int = 0
+    refused_at_connect: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, frames: int, sent: int) -> None:
+        self.frames += frames
+        self.bytes += sent
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + frames
+
+
+async def _open(address: HostPort, stats: AttackStats) -> anyio.abc.SocketStream | None:
+    try:
+        stream = await anyio.connect_tcp(address.host, address.port)
+    except OSError:
+        stats.refused_at_connect += 1
+        return None
+    stats.connections += 1
+    return stream
+
+
+async def _send(stream: anyio.abc.SocketStream, data: bytes) -> bool:
+    try:
+        await stream.send(data)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return False
+    return True
+
+
+async def _drain(stream: anyio.abc.SocketStream) -> None:
+    """Read (and ignore) what the gateway answers, so that it never stalls on us."""
+    try:
+        while True:
+            await stream.receive()
+    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return
+
+
+async def send_frames(
+    address: HostPort, frames: list[bytes], stats: AttackStats, kind: str, *, chunk: int = 50
+) -> None:
+    """One connection that sends ``frames`` (in writes of ``chunk`` frames) and reads back."""
+    stream = await _open(address, stats)
+    if stream is None:
+        return
+    async with stream, anyio.create_task_group() as tasks:
+        tasks.start_soon(_drain, stream)
+        for start in range(0, len(frames), chunk):
+            data = b"".join(frames[start : start + chunk])
+            if not await _send(stream, data):
+                break
+            stats.count(kind, len(frames[start : start + chunk]), len(data))
+            await anyio.sleep(0)
+        await anyio.sleep(0.05)
+        tasks.cancel_scope.cancel()
+
+
+async def slow_loris(
+    address: HostPort, stats: AttackStats, seconds: float, trickle: bytes = b""
+) -> None:
+    """A connection that sends ``trickle`` a byte every 0.2 s (or nothing) for ``seconds``."""
+    stream = await _open(address, stats)
+    if stream is None:
+        return
+    async with stream:
+        deadline = time.monotonic() + seconds
+        index = 0
+        while time.monotonic() < deadline:
+            if trickle:
+                if not await _send(
+                    stream, trickle[index % len(trickle) : index % len(trickle) + 1]
+                ):
+                    return
+                stats.count("slow-loris", 0, 1)
+                index += 1
+            await anyio.sleep(0.2)
+
+
+async def bad_auth(address: HostPort, rng: random.Random, stats: AttackStats) -> None:
+    """Registrations of unknown devices and authentications with wrong codes."""
+    terminal = Terminal(rng.choice(VERSIONS), phone=None)
+    terminal.phone = random_phone(rng, terminal.version)
+    frames = [
+        terminal.registration(terminal_id=f"X{rng.randrange(10**6):06d}"),
+        terminal.authentication(rng.randbytes(8).hex()),
+        terminal.authentication(rng.randbytes(8).hex()),
+    ]
+    await send_frames(address, frames, stats, "bad-auth", chunk=1)
