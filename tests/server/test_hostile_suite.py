@@ -21,15 +21,14 @@ from pathlib import Path
 import anyio
 import pytest
 
+from benchmarks import hostile
 from gateway.protocol import V2013, V2019, ResultCode
 from gateway.protocol.bodies.passthrough import UplinkPassthrough
 from gateway.protocol.ids import MessageId
 from gateway.registry import Device, DeviceRegistry
 from gateway.server.gateway import Gateway
 from gateway.server.logs import LOGGER_NAME
-from tests.protocol.null_modem import Terminal
 
-from . import hostile
 from .harness import OTHER_IDENTITY, StartGateway, address_of
 from .terminal_client import TerminalClient
 
@@ -98,16 +97,15 @@ async def attack(gateway: Gateway, rng: random.Random, stats: hostile.AttackStat
     phones = {v: hostile.random_phone(rng, v) for v in hostile.VERSIONS}
     async with anyio.create_task_group() as tasks:
         for _ in range(8):  # slow-loris: half trickle a registration, half send nothing
-            trickle = Terminal(V2013).registration() if rng.random() < 0.5 else b""
+            trickle = hostile.registration(V2013, phones[V2013]) if rng.random() < 0.5 else b""
             tasks.start_soon(hostile.slow_loris, address, stats, ATTACK_SECONDS, trickle)
         tasks.start_soon(fuzz_after_authentication, gateway, random.Random(rng.random()), stats, 3)
         deadline = time.monotonic() + ATTACK_SECONDS
         while time.monotonic() < deadline:
             random_bytes = [rng.randbytes(rng.randint(1, 600))]
             every_id = list(hostile.every_message_frames(rng, phones))
-            registrations = [
-                hostile.mutated(rng, Terminal(V2019).registration()) for _ in range(20)
-            ]
+            registration = hostile.registration(V2019, phones[V2019])
+            registrations = [hostile.mutated(rng, registration) for _ in range(20)]
             async with anyio.create_task_group() as round_tasks:
                 round_tasks.start_soon(hostile.send_frames, address, random_bytes, stats, "random")
                 round_tasks.start_soon(hostile.send_frames, address, every_id, stats, "every-id")

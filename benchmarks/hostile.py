@@ -1,6 +1,7 @@
-"""Hostile peers for the hostile-input suite and the floods benchmark: seeded generators of bad
-frames (random, mutated, every message id in every revision, encryption bits, sub-packages) and
-the connections that send them, each bounded in count and time."""
+"""Hostile peers for the floods benchmark and the hostile-input suite
+(``tests/server/test_hostile_suite.py``): seeded generators of bad frames (random, mutated,
+every message id in every revision, encryption bits, sub-packages) and the connections that
+send them, each bounded in count and time."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.abc
 
+from gateway.protocol.bodies.registration import TerminalAuthenticate, TerminalRegister
+from gateway.protocol.body import Body
 from gateway.protocol.errors import EncodeError
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.header import Header, PacketInfo, encode_header
 from gateway.protocol.ids import MessageId
+from gateway.protocol.message import encode
 from gateway.protocol.versions import V2011, V2013, V2019, ProtocolVersion
 from gateway.server.config import HostPort
-from tests.protocol.null_modem import Terminal
 
 VERSIONS: tuple[ProtocolVersion, ...] = (V2011, V2013, V2019)
 
@@ -26,6 +29,21 @@ VERSIONS: tuple[ProtocolVersion, ...] = (V2011, V2013, V2019)
 def random_phone(rng: random.Random, version: ProtocolVersion) -> str:
     digits = 20 if version is V2019 else 12
     return "".join(rng.choice("0123456789") for _ in range(digits))
+
+
+def frame(body: Body, version: ProtocolVersion, phone: str, serial: int = 0) -> bytes:
+    """A well-formed frame of ``body``."""
+    header = Header(body.MSG_ID, phone, serial, version, 1 if version is V2019 else 0)
+    return encode(header, body)
+
+
+def registration(version: ProtocolVersion, phone: str, terminal_id: str = "T000001") -> bytes:
+    """A 0x0100 of the device ACME1 / TK-1 / ``terminal_id``."""
+    body = TerminalRegister(
+        province_id=44, city_id=300, manufacturer_id="ACME1", terminal_model="TK-1",
+        terminal_id=terminal_id, plate_color=1, plate="A12345",
+    )  # fmt: skip
+    return frame(body, version, phone)
 
 
 def crafted_frame(
@@ -157,11 +175,11 @@ async def slow_loris(
 
 async def bad_auth(address: HostPort, rng: random.Random, stats: AttackStats) -> None:
     """Registrations of unknown devices and authentications with wrong codes."""
-    terminal = Terminal(rng.choice(VERSIONS), phone=None)
-    terminal.phone = random_phone(rng, terminal.version)
+    version = rng.choice(VERSIONS)
+    phone = random_phone(rng, version)
+    guesses = [TerminalAuthenticate(auth_code=rng.randbytes(8).hex()) for _ in range(2)]
     frames = [
-        terminal.registration(terminal_id=f"X{rng.randrange(10**6):06d}"),
-        terminal.authentication(rng.randbytes(8).hex()),
-        terminal.authentication(rng.randbytes(8).hex()),
+        registration(version, phone, f"X{rng.randrange(10**6):06d}"),
+        *(frame(guess, version, phone, serial) for serial, guess in enumerate(guesses, 1)),
     ]
     await send_frames(address, frames, stats, "bad-auth", chunk=1)
