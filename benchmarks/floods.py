@@ -3,12 +3,13 @@
 Run with ``python -m benchmarks.floods [--seconds S] [--terminals N]``. The gateway runs as
 ``jt808 serve`` in a process of its own (``--auth local``, ``--max-connections 500
 --authentication-timeout 15``, the issue's setting); this process holds the good terminals,
-which report every 20 ms and time each acknowledgement, and the attackers. Phases of
+which report every 20 ms and time each acknowledgement; each flood runs in a process of its
+own. Phases of
 ``--seconds`` each: quiet (the baseline), connection flood, slow-loris, bad-auth storm,
 garbage (random, mutated and every-id frames, sub-packaged registrations). Per phase: p50/p99
 of the good terminals' acks against the quiet baseline, reports acked, the gateway's RSS and the
-limit hits it counted. Attackers share this process's core with the terminals, so the
-latencies are upper bounds. Nothing asserts a speed; figures go to docs/benchmarks.md.
+limit hits it counted. Three processes share the machine's cores, so the latencies are upper
+bounds. Nothing asserts a speed; figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from benchmarks import hostile
 from gateway.protocol.bodies.general import Heartbeat
@@ -80,7 +82,8 @@ class GoodTerminal:
 
     async def log_in(self) -> None:
         self._stream = await anyio.connect_tcp(self.address.host, self.address.port)
-        await self._stream.send(hostile.registration(V2013, self.phone, self.terminal_id))
+        registration = hostile.registration(V2013, self.phone, self.terminal_id, self.terminal_id)
+        await self._stream.send(registration)
         answer = (await self._reply()).body
         assert isinstance(answer, TerminalRegisterResponse) and answer.auth_code, answer
         await self._send(TerminalAuthenticate(auth_code=answer.auth_code))
@@ -187,7 +190,6 @@ async def run(seconds: float, terminals: int) -> list[dict[str, object]]:
     port, metrics_port = free_port(), free_port()
     address = HostPort("127.0.0.1", port)
     metrics = HostPort("127.0.0.1", metrics_port)
-    rng = random.Random(808)
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as data:
         with DeviceRegistry(data) as registry:
@@ -215,12 +217,19 @@ async def run(seconds: float, terminals: int) -> list[dict[str, object]]:
                 for terminal in good:
                     terminal.latencies.clear()
                 before = limit_hits(metrics)
-                until = time.monotonic() + seconds
+                attacker = None
+                if attack is not None:  # in a process of its own: it must not slow the terminals
+                    attacker = subprocess.Popen([
+                        sys.executable, "-m", "benchmarks.floods", "--attack", name,
+                        "--address", str(address), "--seconds", str(seconds),
+                    ])  # fmt: skip
+                    await anyio.sleep(0.5)  # the flood is under way
+                until = time.monotonic() + seconds - (0.5 if attacker else 0)
                 async with anyio.create_task_group() as tasks:
                     for terminal in good:
                         tasks.start_soon(terminal.report, until)
-                    if attack is not None:
-                        tasks.start_soon(attack, address, until, rng)
+                if attacker is not None:
+                    await anyio.to_thread.run_sync(attacker.wait)
                 samples = [s for t in good for s in t.latencies]
                 p99 = percentile(samples, 0.99) * 1000
                 baseline = baseline or p99
@@ -240,11 +249,23 @@ async def run(seconds: float, terminals: int) -> list[dict[str, object]]:
     return results
 
 
+async def attack_only(name: str, address: HostPort, seconds: float) -> None:
+    attack = PHASES[name]
+    if attack is not None:
+        await attack(address, time.monotonic() + seconds, random.Random(808))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
     parser.add_argument("--terminals", type=int, default=5, help="well-behaved terminals")
+    parser.add_argument("--attack", choices=list(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.attack:  # the attacker process of one phase
+        host, _, port = args.address.rpartition(":")
+        anyio.run(attack_only, args.attack, HostPort(host, int(port)), args.seconds)
+        return
     results = anyio.run(run, args.seconds, args.terminals)
     print(json.dumps(results, indent=1))
     print(

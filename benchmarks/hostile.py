@@ -37,11 +37,13 @@ def frame(body: Body, version: ProtocolVersion, phone: str, serial: int = 0) -> 
     return encode(header, body)
 
 
-def registration(version: ProtocolVersion, phone: str, terminal_id: str = "T000001") -> bytes:
-    """A 0x0100 of the device ACME1 / TK-1 / ``terminal_id``."""
+def registration(
+    version: ProtocolVersion, phone: str, terminal_id: str = "T000001", plate: str = "A12345"
+) -> bytes:
+    """A 0x0100 of the device ACME1 / TK-1 / ``terminal_id`` in the vehicle ``plate``."""
     body = TerminalRegister(
         province_id=44, city_id=300, manufacturer_id="ACME1", terminal_model="TK-1",
-        terminal_id=terminal_id, plate_color=1, plate="A12345",
+        terminal_id=terminal_id, plate_color=1, plate=plate,
     )  # fmt: skip
     return frame(body, version, phone)
 
