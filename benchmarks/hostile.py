@@ -5,6 +5,7 @@ send them, each bounded in count and time."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -108,9 +109,15 @@ class AttackStats:
         self.by_kind[kind] = self.by_kind.get(kind, 0) + frames
 
 
+#: Attacks on loopback come from many source addresses (any 127.x.y.z is this host), as a
+#: botnet's would, so that per-address caps alone do not stop them.
+_SOURCES = itertools.cycle([f"127.0.{i // 250}.{i % 250 + 2}" for i in range(500)])
+
+
 async def _open(address: HostPort, stats: AttackStats) -> anyio.abc.SocketStream | None:
+    source = next(_SOURCES) if address.host == "127.0.0.1" else None
     try:
-        stream = await anyio.connect_tcp(address.host, address.port)
+        stream = await anyio.connect_tcp(address.host, address.port, local_host=source)
     except OSError:
         stats.refused_at_connect += 1
         return None
