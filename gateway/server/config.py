@@ -100,9 +100,16 @@ class GatewayConfig:
     authentication_timeout: float = 60.0
     max_authentication_attempts: int = 3
     max_connections: int = 10_000
+    #: Of those, connections not yet authenticated (each holds at most about 10 KiB), and
+    #: from one source address.
+    max_unauthenticated: int = 1024
+    max_unauthenticated_per_address: int = 128
     max_frame_length: int = SessionLimits().max_frame_length
     max_pending_commands: int = 32
     reassembly_max_bytes: int = SessionLimits().reassembly_max_bytes
+    #: Sub-package bytes all terminals together may hold (the per-terminal bound times many
+    #: connections would be far more).
+    reassembly_total_bytes: int = 256 * 1024 * 1024
     #: A terminal that does not read its replies for this long is disconnected.
     send_timeout: float = 30.0
     metrics_listen: HostPort | None = None
@@ -313,10 +320,16 @@ SETTINGS: Final = (
     Setting("max_authentication_attempts", "failed 0x0102/0x0100 before closing",
             _positive(int), "N"),
     Setting("max_connections", "terminal connections at once", _positive(int), "N"),
+    Setting("max_unauthenticated", "of those, not yet authenticated (the oldest idle ones "
+            "are shed for newcomers)", _positive(int), "N"),
+    Setting("max_unauthenticated_per_address", "unauthenticated connections from one source "
+            "address", _positive(int), "N"),
     Setting("max_frame_length", "largest escaped frame accepted, bytes", _positive(int), "BYTES"),
     Setting("max_pending_commands", "commands in flight per terminal", _positive(int), "N"),
     Setting("reassembly_max_bytes", "sub-package bytes held per terminal", _positive(int),
             "BYTES"),
+    Setting("reassembly_total_bytes", "sub-package bytes held by all terminals together",
+            _positive(int), "BYTES"),
     Setting("send_timeout", "disconnect a terminal that does not read for this long",
             _positive(float), "SECONDS"),
     Setting("metrics_listen", "serve Prometheus metrics on HOST:PORT",

@@ -86,8 +86,10 @@ _LIMIT_OF_CLOSE: Final = {
     CloseReason.UNRECOVERABLE_STREAM: "max_bad_frames",
 }
 #: Bytes a connection may receive while reading is paused for a decision (a transport can
-#: deliver what it already holds); past this it is dropped.
+#: deliver what it already holds); past this it is dropped. Before authentication a terminal
+#: has no reason to send more than its next small frame.
 MAX_HELD_BYTES: Final = 64 * 1024
+MAX_HELD_BYTES_UNAUTHENTICATED: Final = 4 * 1024
 #: How long a connection closed from outside may take to flush before it is aborted.
 CLOSE_GRACE: Final = 1.0
 _DECISIONS: Final = frozenset({RegistrationReceived, AuthenticationReceived, LogoutReceived})
@@ -131,7 +133,10 @@ class TerminalConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.remote_address = ""
         self.session = TerminalSession(
-            gateway.session_limits, now=gateway.clock(), utc_now=gateway.wall_clock
+            gateway.session_limits,
+            now=gateway.clock(),
+            utc_now=gateway.wall_clock,
+            reassembly_budget=gateway.reassembly_budget,
         )
         #: Wall-clock times for the API (the session itself runs on the monotonic clock).
         self.connected_wall = gateway.wall_clock()
@@ -170,7 +175,7 @@ class TerminalConnection(asyncio.Protocol):
         )
         gateway = self.gateway
         self._closed = asyncio.get_running_loop().create_future()
-        if not gateway.admit(self):
+        if not gateway.admit(self, _host(transport.get_extra_info("peername"))):
             self._closed.set_result(None)
             transport.close()
             return
@@ -348,8 +353,9 @@ class TerminalConnection(asyncio.Protocol):
 
     def _drop_slow_reader(self) -> None:
         gateway = self.gateway
-        gateway.metrics.limits.labels("send_timeout").inc()
-        log.warning("terminal does not read its replies", extra=self._fields())
+        gateway.limit_log.hit(
+            "send_timeout", "terminal does not read its replies", **self._fields()
+        )
         self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, gateway.clock()))
         if self.transport is not None:
             self.transport.abort()
@@ -377,9 +383,11 @@ class TerminalConnection(asyncio.Protocol):
         """Bytes that arrived while a decision is pending: kept for after it, within bounds."""
         self._held.append(data)
         self._held_bytes += len(data)
-        if self._held_bytes > MAX_HELD_BYTES:
-            self.gateway.metrics.limits.labels("held_bytes").inc()
-            log.warning("terminal sent too much while awaiting a decision", extra=self._fields())
+        bound = MAX_HELD_BYTES if self.session.authenticated else MAX_HELD_BYTES_UNAUTHENTICATED
+        if self._held_bytes > bound:
+            self.gateway.limit_log.hit(
+                "held_bytes", "terminal sent too much while awaiting a decision", **self._fields()
+            )
             self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock()))
             if self.transport is not None:
                 self.transport.abort()
@@ -494,6 +502,7 @@ class TerminalConnection(asyncio.Protocol):
                 if reports:
                     self._publish_locations(reply.header, reports, None)
         elif isinstance(event, TerminalAuthenticated):
+            gateway.admission.authenticated(self)
             previous = gateway.sessions.bind(self)
             if previous is not None:
                 # Only a connection that presented the credential gets here; without one
@@ -516,9 +525,10 @@ class TerminalConnection(asyncio.Protocol):
         elif isinstance(event, FrameRejected):
             metrics.errors.labels(type(event.error).__name__).inc()
             if isinstance(event.error, FrameTooLargeError):
-                metrics.limits.labels("max_frame_length").inc()
+                gateway.limit_log.hit("max_frame_length", "frames too large", **self._fields())
             elif isinstance(event.error, ReassemblyLimitError):
-                metrics.limits.labels(f"reassembly_{event.error.limit}").inc()
+                limit = f"reassembly_{event.error.limit}"
+                gateway.limit_log.hit(limit, "sub-packages refused at a limit", **self._fields())
             log.info("frame rejected", extra=self._fields(error=str(event.error)))
         elif isinstance(event, MessageRefused):
             metrics.errors.labels("refused").inc()
@@ -538,9 +548,11 @@ class TerminalConnection(asyncio.Protocol):
             )
         elif isinstance(event, SessionClosed):
             metrics.disconnects.labels(event.reason.value).inc()
-            limit = _LIMIT_OF_CLOSE.get(event.reason)
-            if limit is not None:
-                metrics.limits.labels(limit).inc()
+            closed_at = _LIMIT_OF_CLOSE.get(event.reason)
+            if closed_at is not None:
+                gateway.limit_log.hit(
+                    closed_at, "connections closed at a limit", reason=event.reason.value
+                )
             log.info("disconnected", extra=self._fields(reason=event.reason.value))
             if self._announced:  # a link that never said who it was has nobody to report
                 self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
@@ -704,6 +716,11 @@ class TerminalConnection(asyncio.Protocol):
         }
         fields.update(more)
         return fields
+
+
+def _host(peer: object) -> str:
+    """The source address of a connection, without its port (per-address limits)."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 def _address(peer: object) -> str:

@@ -30,13 +30,16 @@ from gateway.hub import EventHub
 from gateway.native import running_compiled
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason, SessionState
+from gateway.protocol.subpackage import ReassemblyBudget
 from gateway.registry import DeviceRegistry
 from gateway.store.base import Durability, EventStore, StoreStatus
 from gateway.store.log import LogStore
 from gateway.store.memory import MemoryStore
 
+from .admission import Admission
 from .config import GatewayConfig, HostPort
 from .connection import TerminalConnection
+from .limitlog import LimitLog
 from .logs import get_logger
 from .metrics import GatewayMetrics
 from .timers import LoopTimer
@@ -141,11 +144,20 @@ class Gateway:
     ) -> None:
         self.config = config = config or GatewayConfig()
         self.session_limits = config.session_limits()
+        self.reassembly_budget = ReassemblyBudget(config.reassembly_total_bytes)
         self.clock = clock
         self.wall_clock = wall_clock
         self.auth = auth if auth is not None else make_auth_backend(config)
         self.metrics = GatewayMetrics(self)
-        self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
+        self.limit_log = LimitLog(self.metrics.limits, clock)
+        self.admission: Admission[TerminalConnection] = Admission(
+            max_connections=config.max_connections,
+            max_unauthenticated=config.max_unauthenticated,
+            max_per_address=config.max_unauthenticated_per_address,
+            limits=self.limit_log,
+            busy=lambda connection: connection.session.awaiting_decision is not None,
+        )
+        self.hub = EventHub(on_drop=self._stream_dropped)
         #: Where every event goes before its terminal is acknowledged (see ``serve``).
         self.store: EventStore = MemoryStore(self.hub)
         self.sessions = SessionRegistry()
@@ -156,6 +168,16 @@ class Gateway:
         #: Message counts of connections that have closed (live ones are read at scrape time).
         self._retired_in: Counter[int] = Counter()
         self._retired_out: Counter[int] = Counter()
+
+    def _stream_dropped(self, dropped: int) -> None:
+        """A stream subscriber fell behind and lost its oldest items: counted, and logged once
+        per burst (``stream_queue`` is the bound)."""
+        self.metrics.hub_dropped.inc(dropped)
+        self.limit_log.hit(
+            "stream_queue",
+            "a stream subscriber fell behind: its oldest items were dropped",
+            dropped=dropped,
+        )
 
     # ----------------------------------------------------------------------------------------
     # Serving
@@ -237,14 +259,15 @@ class Gateway:
             )
         return timers
 
-    def admit(self, connection: TerminalConnection) -> bool:
-        """A new connection: counted in, or refused at ``max_connections``."""
-        if len(self.connections) >= self.config.max_connections:
-            self.metrics.limits.labels("max_connections").inc()
-            log.warning(
-                "connection refused: max_connections reached",
-                extra={"remote": connection.remote_address},
-            )
+    def admit(self, connection: TerminalConnection, host: str) -> bool:
+        """A new connection from ``host``: counted in (perhaps shedding idle unauthenticated
+        ones to make room), or refused (``gateway.server.admission``)."""
+        admitted, shed = self.admission.admit(connection, host, self.clock())
+        for victim in shed:
+            victim.close_now(CloseReason.SHED)
+            if victim.transport is not None:
+                victim.transport.abort()  # its slot is free now, not after a flush
+        if not admitted:
             return False
         self.connections.add(connection)
         self.metrics.connections_total.inc()
@@ -252,6 +275,7 @@ class Gateway:
 
     def release(self, connection: TerminalConnection) -> None:
         """A connection has closed: forget it everywhere, keep its message counts."""
+        self.admission.release(connection)
         if connection not in self.connections:
             return
         self.connections.discard(connection)
