@@ -11,6 +11,7 @@ import anyio
 
 from controlplane.app import GatewayApp
 from controlplane.server import ControlPlaneBindError
+from gateway.cluster.connection import ClusterStartError
 from gateway.registry import RegistryUnavailableError
 from gateway.server import config as gateway_config
 from gateway.server.listen_check import ListenError
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         failure = _first_os_error(group)
     except* KeyboardInterrupt:
         pass
-    if isinstance(failure, ControlPlaneBindError | ListenError):
+    if isinstance(failure, ControlPlaneBindError | ListenError | ClusterStartError):
         print(f"jt808 serve: {failure}", file=sys.stderr)
         return 1
     if failure is not None:

@@ -15,6 +15,7 @@ from gateway.server.platform_key import load_platform_key
 from gateway.tls.reload import serve_reloads
 from gateway.tls.server import TlsServer
 
+from .cluster_service import Cluster
 from .remote_auth import RemoteAuthBackend
 from .server import ControlPlane
 
@@ -32,8 +33,15 @@ def auth_backend_for(config: GatewayConfig) -> AuthBackend | None:
 
 class GatewayApp:
     def __init__(self, config: GatewayConfig, *, auth: AuthBackend | None = None) -> None:
+        #: Cluster mode (--nats-url): the node's NATS side; None for the embedded gateway.
+        self.cluster = Cluster(config, auth) if config.nats_url is not None else None
+        if self.cluster is not None:
+            auth = self.cluster.auth
         self.gateway = Gateway(config, auth=auth if auth is not None else auth_backend_for(config))
-        self.control_plane = ControlPlane(self.gateway)
+        self.control_plane = ControlPlane(
+            self.gateway,
+            servicer=None if self.cluster is None else self.cluster.attach(self.gateway),
+        )
         #: The terminal listener's TLS material, read now so that a bad file stops startup
         #: (exit 2); None without --tls-listen. The I/O edge serves it with TlsListener.
         self.tls = TlsServer.from_config(config, registry=self.gateway.metrics.registry)
@@ -55,6 +63,8 @@ class GatewayApp:
             check_listen(config.metrics_listen, "metrics", "--metrics-listen")
         try:
             async with anyio.create_task_group() as tasks:
+                if self.cluster is not None:  # NATS first: unreachable, nothing listens
+                    await tasks.start(self.cluster.serve)
                 grpc_address = await tasks.start(self.control_plane.serve)
                 terminal_address = await tasks.start(self.gateway.serve)
                 if self.tls is not None:

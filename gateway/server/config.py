@@ -16,6 +16,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.cluster import settings as cluster
 from gateway.protocol.errors import shown
 from gateway.protocol.session import SessionLimits
 
@@ -28,7 +29,7 @@ OCSP_MODES: Final = ("off", "soft-fail", "hard-fail")
 #: ``--tls-identity``: where a device certificate names the terminal (default subject CN = phone).
 IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_name")
 #: Settings that are secrets: never printed, logged or shown as defaults.
-SECRETS: Final = frozenset({"grpc_token", "auth_token"})
+SECRETS: Final = frozenset({"grpc_token", "auth_token"}) | cluster.CLUSTER_SECRETS
 
 
 class ConfigError(ValueError):
@@ -122,6 +123,19 @@ class GatewayConfig:
     #: The platform's RSA key for JT/T 808 body encryption (0x8A00); default: a 1024-bit key
     #: created on first use as ``platform-rsa-key.pem`` under ``data_dir``.
     rsa_key: Path | None = None
+    #: Cluster mode (gateway/cluster/, docs/cluster.md): off without nats_url.
+    nats_url: str | None = None
+    node_id: str | None = None
+    nats_creds: Path | None = None
+    nats_user: str | None = None
+    nats_password: str | None = field(default=None, repr=False)
+    nats_token: str | None = field(default=None, repr=False)
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    #: Session-directory and node entries expire this long after their node stopped.
+    cluster_ttl: float = 15.0
+    workers: int = 1
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -296,6 +310,24 @@ SETTINGS: Final = (
             "by this CA bundle (a credential for a non-loopback --grpc-listen)", Path, "FILE"),
     Setting("rsa_key", "platform RSA key (PEM, 1024-bit) for JT/T 808 body encryption "
             "(default: created under --data-dir)", Path, "FILE"),
+    Setting("nats_url", "cluster mode: NATS server URL(s) nats://HOST:PORT, comma-separated",
+            cluster.nats_urls, "URL"),
+    Setting("node_id", "cluster mode: this node's name (default: the host name)",
+            cluster.node_id, "NAME"),
+    Setting("nats_creds", "cluster mode: NATS credentials file (JWT and NKey seed)", Path,
+            "FILE"),
+    Setting("nats_user", "cluster mode: NATS user name (with --nats-password)", _token, "USER"),
+    Setting("nats_password", "cluster mode: NATS password", _token, "PASSWORD"),
+    Setting("nats_token", "cluster mode: NATS authentication token", _token, "TOKEN"),
+    Setting("nats_tls_ca", "cluster mode: CA bundle to verify the NATS server (TLS)", Path,
+            "FILE"),
+    Setting("nats_tls_cert", "cluster mode: client certificate (PEM) for NATS over TLS", Path,
+            "FILE"),
+    Setting("nats_tls_key", "cluster mode: private key (PEM) of --nats-tls-cert", Path, "FILE"),
+    Setting("cluster_ttl", "cluster mode: a stopped node's sessions leave the directory after "
+            "this long", _positive(float), "SECONDS"),
+    Setting("workers", "cluster mode: node processes on this machine sharing --listen",
+            _positive(int), "N"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 
@@ -386,6 +418,9 @@ def validate(config: GatewayConfig) -> None:
             "or bind to 127.0.0.1"
         )
     validate_tls(config)
+    problem = cluster.cluster_problem(config)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def validate_tls(config: GatewayConfig) -> None:

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -41,14 +41,24 @@ log = get_logger()
 LISTEN_BACKLOG: Final = 4096
 
 
+class SessionObserver(Protocol):
+    """Told of every session this node gains or loses (the cluster's session directory)."""
+
+    def bound(self, connection: TerminalConnection) -> None: ...
+
+    def unbound(self, connection: TerminalConnection) -> None: ...
+
+
 class SessionRegistry:
     """Live authenticated sessions by phone: one per terminal, the newest wins.
 
-    ``node_of`` is the seam for a cluster: today every session lives on this node.
+    ``node_of`` answers for this node; in cluster mode ``observer`` (gateway.cluster) publishes
+    every change to the cluster's session directory.
     """
 
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
+        self.observer: SessionObserver | None = None
         # Keyed by the phone without leading zeros: the same terminal is one session whether
         # it (or an API caller) writes 12 or 20 digits.
         self._by_phone: dict[str, TerminalConnection] = {}
@@ -58,12 +68,16 @@ class SessionRegistry:
         key = phone_key(connection.phone)
         previous = self._by_phone.get(key)
         self._by_phone[key] = connection
+        if self.observer is not None and previous is not connection:
+            self.observer.bound(connection)
         return previous if previous is not connection else None
 
     def unbind(self, connection: TerminalConnection) -> None:
         key = phone_key(connection.phone)
         if self._by_phone.get(key) is connection:
             del self._by_phone[key]
+            if self.observer is not None:
+                self.observer.unbound(connection)
 
     def get(self, phone: str) -> TerminalConnection | None:
         return self._by_phone.get(phone_key(phone))
