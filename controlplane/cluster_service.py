@@ -28,6 +28,7 @@ from gateway.server.config import GatewayConfig
 from gateway.server.gateway import Gateway
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
+from .cluster_stream import StreamForwarder, open_stream
 from .gateway_service import GatewayServicer
 from .status import ApiError, checked_phone, terminal_not_found, unary_errors
 from .views import session_message, timestamp
@@ -54,6 +55,7 @@ class Cluster:
         #: The auth backend for the gateway (None: the gateway's own default).
         self.auth = auth
         self._node: ClusterNode | None = None
+        self._forwarder: StreamForwarder | None = None
 
     @property
     def node(self) -> ClusterNode:
@@ -66,12 +68,24 @@ class Cluster:
         stream_queue = gateway.config.stream_queue
         self._node = node = ClusterNode(gateway, self.link)
         node.handler = RelayHandler(GatewayServicer(gateway, stream_queue=stream_queue))
+        self._forwarder = StreamForwarder(
+            gateway, self.link, content=gateway.config.nats_format or "protobuf"
+        )
         return ClusterGatewayServicer(gateway, node, stream_queue=stream_queue)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        await self.node.serve(task_status=task_status)
+        """The node joins the cluster, then the forwarder starts (subscribed before any
+        terminal can connect); both run until cancelled."""
+        forwarder = self._forwarder
+        assert forwarder is not None, "attach() first"
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(self.node.serve)
+            await open_stream(self.link)
+            forwarder.subscribe()
+            tasks.start_soon(forwarder.serve)
+            task_status.started()
 
 
 class ClusterGatewayServicer(GatewayServicer):

@@ -8,6 +8,7 @@ The client reconnects by itself for ever; the node logs each loss and recovery o
 from __future__ import annotations
 
 import asyncio
+import secrets
 import ssl
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,6 +48,8 @@ class NatsLink:
         self.config = config
         self.node_id = node_of(config)
         self.up = False
+        #: Tells this run of the node from earlier ones (message ids for de-duplication).
+        self.boot = secrets.token_hex(4)
         self._client: Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

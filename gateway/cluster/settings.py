@@ -20,6 +20,7 @@ _URL_SCHEMES: Final = ("nats://", "tls://")
 #: Settings that mean something only in cluster mode.
 CLUSTER_ONLY: Final = (
     "node_id",
+    "nats_format",
     "nats_creds",
     "nats_user",
     "nats_password",
@@ -43,6 +44,16 @@ def nats_urls(text: str) -> str:
                 "(credentials go in --nats-user/--nats-password, --nats-token or --nats-creds)"
             )
     return ",".join(urls)
+
+
+#: ``--nats-format``: how locations and events are encoded on their JetStream subjects.
+NATS_FORMATS: Final = ("protobuf", "json")
+
+
+def nats_format(text: str) -> str:
+    if text.lower() not in NATS_FORMATS:
+        raise ValueError(f"{shown(text)} is not protobuf or json")
+    return text.lower()
 
 
 def node_id(text: str) -> str:

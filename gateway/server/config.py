@@ -136,6 +136,8 @@ class GatewayConfig:
     #: Session-directory and node entries expire this long after their node stopped.
     cluster_ttl: float = 15.0
     workers: int = 1
+    #: Encoding of locations and events on their JetStream subjects (None: protobuf).
+    nats_format: str | None = None
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -328,6 +330,8 @@ SETTINGS: Final = (
             "this long", _positive(float), "SECONDS"),
     Setting("workers", "cluster mode: node processes on this machine sharing --listen",
             _positive(int), "N"),
+    Setting("nats_format", "cluster mode: locations and events on JetStream as protobuf "
+            "(default) or json", cluster.nats_format, "FORMAT"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 

@@ -147,6 +147,8 @@ class Gateway:
             config.listen.port,
             backlog=LISTEN_BACKLOG,
             reuse_address=True,
+            # Cluster mode: the nodes of one machine share the port (--workers).
+            reuse_port=config.nats_url is not None,
         )
         try:
             port = server.sockets[0].getsockname()[1]

@@ -135,6 +135,7 @@ EXAMPLES = {
     "nats_tls_key": "/etc/jt808/nats.key",
     "cluster_ttl": "30",
     "workers": "2",
+    "nats_format": "json",
 }
 _TLS_FILES = ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem")
 _NATS = ("--nats-url", "nats://127.0.0.1:4222")
