@@ -252,6 +252,7 @@ class SessionDirectory:
         import nats.js.errors  # noqa: PLC0415
 
         kv = self.kv
+        failing = False
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -273,11 +274,19 @@ class SessionDirectory:
                         if self._deletes.get(key) == last:
                             del self._deletes[key]
                 except (nats.errors.Error, OSError, TimeoutError) as error:
-                    log.warning(
-                        "session directory write failed; retrying",
-                        extra={"node": self.node_id, "error": str(error) or type(error).__name__},
-                    )
+                    if not failing:  # once per outage: it is retried every RETRY_WAIT
+                        log.warning(
+                            "session directory write failed; retrying",
+                            extra={"node": self.node_id,
+                                   "error": str(error) or type(error).__name__},
+                        )  # fmt: skip
+                    failing = True
                     await asyncio.sleep(RETRY_WAIT)
+                else:
+                    if failing:
+                        log.info("session directory writes work again",
+                                 extra={"node": self.node_id})  # fmt: skip
+                    failing = False
 
     async def _refresh(self) -> None:
         import nats.errors  # noqa: PLC0415

@@ -121,6 +121,9 @@ async def call(link: NatsLink, node: str, method: str, payload: bytes, timeout: 
     """Call ``method`` on ``node``; ``NodeGoneError`` or ``NodeTimeoutError`` when it cannot."""
     import nats.errors  # noqa: PLC0415  (cluster mode only)
 
+    if not link.up:
+        # Not queued for later: a call the caller gave up on must not run when NATS returns.
+        raise NodeTimeoutError(node)
     try:
         msg = await link.client.request(subject(node, method), payload, timeout=timeout)
     except nats.errors.NoRespondersError:

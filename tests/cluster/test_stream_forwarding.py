@@ -5,6 +5,7 @@ restart while the node holds it."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,21 @@ async def test_a_report_made_while_nats_is_down_reaches_the_stream_after_it_retu
             nats_server.start()
             located = await next_message(nats_server.url, "jt808.loc.>")
     assert location_pb2.Location.FromString(located.data).phone == PHONE
+
+
+@pytest.mark.anyio
+async def test_the_readme_consumer_example_prints_a_location(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    script = Path(__file__).resolve().parents[2] / "clients" / "consumer-example" / "consumer.py"
+    with anyio.fail_after(HANG_GUARD):
+        async with (
+            node(nats_server, tmp_path, "a") as (a, _),
+            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
+        ):
+            await terminal.log_in()
+            await report(terminal)
+            done = await anyio.run_process(
+                [sys.executable, str(script), "--nats-url", nats_server.url, "--count", "1"]
+            )
+    assert done.stdout.decode().startswith(f"{PHONE} ")
