@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Final
 
+import anyio
 from google.protobuf import json_format
 
 from gateway.events import Gap, HubEvent, LocationReported
@@ -171,7 +172,7 @@ class StreamForwarder:
             for subject, data, headers in messages
         ]
         try:
-            async with asyncio.timeout(ACK_TIMEOUT):
+            with anyio.fail_after(ACK_TIMEOUT):  # anyio's: it composes with the node's scopes
                 await asyncio.gather(*acks)
         finally:
             for ack in acks:

@@ -12,6 +12,8 @@ import secrets
 import ssl
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+
 from gateway.server.logs import get_logger
 
 from .settings import node_of
@@ -81,7 +83,7 @@ class NatsLink:
         url = self.config.nats_url or ""
         try:
             # The client retries a first connection for ever too: give up after a while.
-            async with asyncio.timeout(CONNECT_TIMEOUT * 2):
+            with anyio.fail_after(CONNECT_TIMEOUT * 2):
                 client = await nats.connect(**self._options())
         except TimeoutError:
             raise NatsUnavailableError(

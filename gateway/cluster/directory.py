@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason
 from gateway.server.logs import get_logger
@@ -149,10 +151,10 @@ class SessionDirectory:
 
     async def serve(self) -> None:
         """Watch the bucket, write changes, refresh this node's entries; until cancelled."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._watch())
-            tasks.create_task(self._write())
-            tasks.create_task(self._refresh())
+        async with anyio.create_task_group() as tasks:  # anyio's: cancelled with the node
+            tasks.start_soon(self._watch)
+            tasks.start_soon(self._write)
+            tasks.start_soon(self._refresh)
 
     @property
     def kv(self) -> KeyValue:
@@ -220,7 +222,8 @@ class SessionDirectory:
                 self._reconcile(key)
                 self._forget_stale()
         finally:
-            with contextlib.suppress(Exception):
+            # Bounded: NATS may be why we stop (the consumer expires on its own then).
+            with anyio.move_on_after(1, shield=True), contextlib.suppress(Exception):
                 await watcher.stop()  # type: ignore[no-untyped-call]
 
     def _forget_stale(self) -> None:

@@ -10,7 +10,7 @@ directory does not wait for their TTL.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.abc
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from gateway.server.gateway import Gateway
 
 log = get_logger()
+#: Seconds the node may take to leave the cluster when it stops.
+SHUTDOWN_GRACE: Final = 5.0
 
 
 class NodeIdInUseError(ClusterStartError):
@@ -82,8 +84,9 @@ class ClusterNode:
             task_status.started()
             await self.directory.serve()
         finally:
-            with anyio.CancelScope(shield=True):
-                self.gateway.sessions.observer = None
+            self.gateway.sessions.observer = None
+            # Bounded: a NATS that went away must not hold the process up.
+            with anyio.move_on_after(SHUTDOWN_GRACE, shield=True):
                 await rpc.stop()
                 await self._leave()
                 await self.link.close()

@@ -12,6 +12,7 @@ any of them. SIGINT/SIGTERM are passed to the workers; a worker that dies is sta
 from __future__ import annotations
 
 import argparse
+import ctypes
 import signal
 import subprocess
 import sys
@@ -33,6 +34,16 @@ log = get_logger()
 RESTART_WAIT: Final = 1.0
 #: Seconds the workers get to stop cleanly before they are killed.
 STOP_GRACE: Final = 10.0
+#: prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_parent() -> None:
+    """In the worker, before it runs: on Linux, SIGTERM when the supervisor dies (even by
+    SIGKILL), so that no worker outlives it holding the port."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def shifted(address: HostPort, by: int) -> str:
@@ -90,7 +101,8 @@ class Supervisor:
         return 0
 
     def _start(self, index: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(list(self.commands[index]))
+        # The supervisor runs no threads, so preexec_fn is safe here.
+        return subprocess.Popen(list(self.commands[index]), preexec_fn=_die_with_parent)  # noqa: PLW1509
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
