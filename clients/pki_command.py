@@ -29,12 +29,12 @@ from cryptography import x509
 
 from .pki import KEY_TYPES, CertificateAuthority, Issued, certificate_pem
 
-HELP = "make a test PKI: CA, gateway certificate, device and client certificates"
 EXIT_USAGE: Final = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n\n")[0] if __doc__ else HELP
+    if __doc__:  # the usage lines above, under the help the command line gives
+        parser.description = __doc__.split("\n\n")[0]
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     init = verbs.add_parser("init", help="create the CAs and the gateway's certificate in DIR")
     init.add_argument("directory", type=Path, metavar="DIR")
@@ -203,4 +203,4 @@ def _index_serial(serial: int) -> str:
     return text if len(text) % 2 == 0 else "0" + text
 
 
-__all__ = ["HELP", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -12,12 +13,13 @@ from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
 from gateway.server.listen_check import check_listen
 from gateway.server.platform_key import load_platform_key
-from gateway.tls.reload import serve_reloads
-from gateway.tls.server import TlsServer
 
-from .cluster_service import Cluster
-from .remote_auth import RemoteAuthBackend
 from .server import ControlPlane
+
+if TYPE_CHECKING:
+    from gateway.tls.server import TlsServer
+
+    from .cluster_service import Cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +30,17 @@ class Addresses:
 
 def auth_backend_for(config: GatewayConfig) -> AuthBackend | None:
     """The backend the data plane cannot build itself (the remote one); None: its default."""
-    return RemoteAuthBackend.from_config(config) if config.auth == "remote" else None
+    if config.auth != "remote":
+        return None
+    from .remote_auth import RemoteAuthBackend  # noqa: PLC0415 (lazy: only remote auth)
+
+    return RemoteAuthBackend.from_config(config)
 
 
 class GatewayApp:
     def __init__(self, config: GatewayConfig, *, auth: AuthBackend | None = None) -> None:
         #: Cluster mode (--nats-url): the node's NATS side; None for the embedded gateway.
-        self.cluster = Cluster(config, auth) if config.nats_url is not None else None
+        self.cluster = _cluster(config, auth)
         if self.cluster is not None:
             auth = self.cluster.auth
         self.gateway = Gateway(config, auth=auth if auth is not None else auth_backend_for(config))
@@ -44,7 +50,7 @@ class GatewayApp:
         )
         #: The terminal listener's TLS material, read now so that a bad file stops startup
         #: (exit 2); None without --tls-listen. The I/O edge serves it with TlsListener.
-        self.tls = TlsServer.from_config(config, registry=self.gateway.metrics.registry)
+        self.tls = _tls_server(config, self.gateway)
         #: The platform's RSA key for body encryption (0x8A00); sessions take it as ``rsa=``.
         self.platform_key = load_platform_key(config)
 
@@ -77,4 +83,25 @@ class GatewayApp:
 
     async def _serve_tls_reloads(self, tls: TlsServer) -> None:
         """SIGHUP, and a change of the files every --tls-reload-interval, reload them."""
+        from gateway.tls.reload import serve_reloads  # noqa: PLC0415 (lazy: only TLS)
+
         await serve_reloads([tls], interval=self.gateway.config.tls_reload_interval)
+
+
+def _tls_server(config: GatewayConfig, gateway: Gateway) -> TlsServer | None:
+    if config.tls_listen is None:
+        return None
+    # The TLS modules (cryptography, httpx for OCSP) are imported only by a gateway that uses
+    # them: a plain TCP gateway starts smaller.
+    from gateway.tls.server import TlsServer  # noqa: PLC0415 (lazy: only TLS)
+
+    return TlsServer.from_config(config, registry=gateway.metrics.registry)
+
+
+def _cluster(config: GatewayConfig, auth: AuthBackend | None) -> Cluster | None:
+    """Cluster mode's pieces (imported only then: a plain gateway loads none of it)."""
+    if config.nats_url is None:
+        return None
+    from .cluster_service import Cluster  # noqa: PLC0415
+
+    return Cluster(config, auth)

@@ -24,11 +24,13 @@ from gateway.cluster.node import ClusterNode
 from gateway.cluster.registry import ClusterDeviceRegistry
 from gateway.cluster.rpc import INTERNAL, UNIMPLEMENTED, NodeGoneError, NodeTimeoutError, RpcReply
 from gateway.cluster.rpc import call as rpc_call
+from gateway.hub import EventHub
 from gateway.server.config import GatewayConfig
 from gateway.server.gateway import Gateway
+from gateway.store.base import EventStore
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
-from .cluster_stream import StreamForwarder, open_stream
+from .cluster_store import JetStreamStore
 from .gateway_service import GatewayServicer
 from .status import ApiError, checked_phone, terminal_not_found, unary_errors
 from .views import session_message, timestamp
@@ -55,7 +57,6 @@ class Cluster:
         #: The auth backend for the gateway (None: the gateway's own default).
         self.auth = auth
         self._node: ClusterNode | None = None
-        self._forwarder: StreamForwarder | None = None
 
     @property
     def node(self) -> ClusterNode:
@@ -68,24 +69,27 @@ class Cluster:
         stream_queue = gateway.config.stream_queue
         self._node = node = ClusterNode(gateway, self.link)
         node.handler = RelayHandler(GatewayServicer(gateway, stream_queue=stream_queue))
-        self._forwarder = StreamForwarder(
-            gateway, self.link, content=gateway.config.nats_format or "protobuf"
-        )
+        gateway.store_factory = self._store
         return ClusterGatewayServicer(gateway, node, stream_queue=stream_queue)
+
+    def _store(
+        self,
+        config: GatewayConfig,
+        hub: EventHub,
+        *,
+        on_health: Callable[[bool, str], None] | None = None,
+    ) -> EventStore:
+        """The gateway's event store in cluster mode: the stream, not the local log."""
+        return JetStreamStore(
+            self.link, hub, content=config.nats_format or "protobuf", on_health=on_health
+        )
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """The node joins the cluster, then the forwarder starts (subscribed before any
-        terminal can connect); both run until cancelled."""
-        forwarder = self._forwarder
-        assert forwarder is not None, "attach() first"
-        async with anyio.create_task_group() as tasks:
-            await tasks.start(self.node.serve)
-            await open_stream(self.link)
-            forwarder.subscribe()
-            tasks.start_soon(forwarder.serve)
-            task_status.started()
+        """The node joins the cluster (before the gateway opens its store on the link and
+        listens), until cancelled."""
+        await self.node.serve(task_status=task_status)
 
 
 class ClusterGatewayServicer(GatewayServicer):

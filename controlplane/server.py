@@ -5,7 +5,7 @@ health checking and reflection, behind the bearer-token interceptor when a token
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 import anyio.abc
@@ -15,7 +15,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway.auth.local import LocalAuthBackend
-from gateway.server.config import HostPort
+from gateway.server.config import GatewayConfig, HostPort, grpc_token_of
 from gateway.server.gateway import Gateway
 from gateway.server.logs import get_logger
 from jt808.gateway.v1 import (
@@ -26,9 +26,11 @@ from jt808.gateway.v1 import (
 )
 
 from .access import BearerTokenInterceptor, describe_access
-from .credentials import ControlPlaneTls
 from .devices import DeviceRegistryServicer
 from .gateway_service import GatewayServicer
+
+if TYPE_CHECKING:
+    from .credentials import ControlPlaneTls
 
 log = get_logger()
 GATEWAY_SERVICE: Final = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"]
@@ -60,14 +62,14 @@ class ControlPlane:
         self.address: HostPort | None = None
         self.health = HealthServicer()
         #: Read now, so that a bad certificate file stops ``jt808 serve`` at startup (exit 2).
-        self.tls = ControlPlaneTls.from_config(gateway.config)
+        self.tls = _control_plane_tls(gateway.config)
+        self.token = grpc_token_of(gateway.config)  # likewise for a token file
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until cancelled, then stop with a short grace period."""
-        config = self.gateway.config
-        token = config.grpc_token
+        token = self.token
         interceptors = [] if token is None else [BearerTokenInterceptor(token)]
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc-sync") as pool:
             server = grpc.aio.server(
@@ -169,3 +171,12 @@ def add_gateway_service(servicer: GatewayServicer, server: grpc.aio.Server) -> N
         (grpc.method_handlers_generic_handler(capture.service, handlers),)
     )
     server.add_registered_method_handlers(capture.service, handlers)
+
+
+def _control_plane_tls(config: GatewayConfig) -> ControlPlaneTls | None:
+    if config.grpc_tls_cert is None and config.grpc_tls_key is None:
+        return None
+    # The TLS modules (and cryptography) are imported only by a gateway that uses them.
+    from .credentials import ControlPlaneTls  # noqa: PLC0415 (lazy: only TLS)
+
+    return ControlPlaneTls.from_config(config)

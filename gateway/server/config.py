@@ -30,6 +30,8 @@ OCSP_MODES: Final = ("off", "soft-fail", "hard-fail")
 IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_name")
 #: Settings that are secrets: never printed, logged or shown as defaults.
 SECRETS: Final = frozenset({"grpc_token", "auth_token"}) | cluster.CLUSTER_SECRETS
+#: ``--durability``: what an acknowledgement to a terminal means (gateway.store.base).
+DURABILITIES: Final = ("fsync", "os", "memory")
 
 
 class ConfigError(ValueError):
@@ -82,6 +84,8 @@ class GatewayConfig:
     #: The gRPC control plane (loopback by default; elsewhere only with a token).
     grpc_listen: HostPort = HostPort("127.0.0.1", 50051)
     grpc_token: str | None = field(default=None, repr=False)
+    #: A file holding ``grpc_token`` (read at start): keeps the token out of the process list.
+    grpc_token_file: Path | None = None
     #: Items a stream subscriber may fall behind by before the oldest are dropped (and a gap
     #: marker tells it how many).
     stream_queue: int = 4096
@@ -123,6 +127,11 @@ class GatewayConfig:
     #: The platform's RSA key for JT/T 808 body encryption (0x8A00); default: a 1024-bit key
     #: created on first use as ``platform-rsa-key.pem`` under ``data_dir``.
     rsa_key: Path | None = None
+    #: What an acknowledgement means (the event log under data_dir): fsync, os or memory.
+    durability: str = "fsync"
+    #: The event log keeps events this long (seconds) and at most this many bytes (0: no limit).
+    retention_age: float = 7 * 24 * 3600.0
+    retention_bytes: int = 10 * 1024**3
     #: Cluster mode (gateway/cluster/, docs/cluster.md): off without nats_url.
     nats_url: str | None = None
     node_id: str | None = None
@@ -231,6 +240,37 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _choice(text: str, choices: tuple[str, ...]) -> str:
+    if text.lower() not in choices:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(choices)}")
+    return text.lower()
+
+
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "g": 1024**3, "t": 1024**4}
+
+
+def _scaled(text: str, units: str) -> float:
+    """A number with an optional unit letter of ``units`` (``7d``, ``512M``); not negative."""
+    stripped = text.strip()
+    scale = 1
+    if stripped and stripped[-1].lower() in units:
+        unit = stripped[-1].lower()
+        scale = 1024**2 if unit == "m" and "g" in units else _UNITS[unit]
+        stripped = stripped[:-1]
+    value = float(_number(float, stripped)) * scale
+    if value < 0:
+        raise ValueError(f"{shown(text.strip(), quoted=False)} is negative")
+    return value
+
+
+def _duration(text: str) -> float:
+    return _scaled(text, "smhd")
+
+
+def _size(text: str) -> int:
+    return int(_scaled(text, "kmgt"))
+
+
 def _level(text: str) -> str:
     if text.lower() not in LOG_LEVELS:
         raise ValueError(f"{shown(text)} is not debug, info, warning or error")
@@ -260,7 +300,9 @@ SETTINGS: Final = (
     Setting("auth_tls_ca", "--auth remote: CA bundle; the channel to the service uses TLS",
             Path, "FILE"),
     Setting("grpc_listen", "gRPC control plane HOST:PORT", parse_host_port, "HOST:PORT"),
-    Setting("grpc_token", "bearer token every gRPC call must carry", _token, "TOKEN"),
+    Setting("grpc_token", "bearer token every gRPC call must carry (visible in the process "
+            "list: prefer --grpc-token-file or the environment)", _token, "TOKEN"),
+    Setting("grpc_token_file", "file holding the --grpc-token (one line)", Path, "FILE"),
     Setting("stream_queue", "items a slow stream subscriber may fall behind by",
             _positive(int), "N"),
     Setting("command_timeout", "default SendCommand wait for a reply", _positive(float),
@@ -312,6 +354,13 @@ SETTINGS: Final = (
             "by this CA bundle (a credential for a non-loopback --grpc-listen)", Path, "FILE"),
     Setting("rsa_key", "platform RSA key (PEM, 1024-bit) for JT/T 808 body encryption "
             "(default: created under --data-dir)", Path, "FILE"),
+    Setting("durability", "when terminals are acknowledged: fsync (report on disk, survives "
+            "power loss), os (survives a crash of the process), memory (nothing kept)",
+            lambda t: _choice(t, DURABILITIES), "MODE"),
+    Setting("retention_age", "keep events in the log this long (s, or with m/h/d; 0: no "
+            "limit)", _duration, "SECONDS"),
+    Setting("retention_bytes", "keep the log at most this big (bytes, or with K/M/G; 0: no "
+            "limit)", _size, "BYTES"),
     Setting("nats_url", "cluster mode: NATS server URL(s) nats://HOST:PORT, comma-separated",
             cluster.nats_urls, "URL"),
     Setting("node_id", "cluster mode: this node's name (default: the host name)",
@@ -385,6 +434,27 @@ def load(
     return config
 
 
+def grpc_token_of(config: GatewayConfig) -> str | None:
+    """The control plane's token: ``grpc_token``, or what ``grpc_token_file`` holds (one line,
+    surrounding whitespace ignored), read when the control plane starts."""
+    path = config.grpc_token_file
+    if path is None:
+        return config.grpc_token
+    if config.grpc_token is not None:
+        raise ConfigError("--grpc-token and --grpc-token-file both give the token: give one")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"--grpc-token-file: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        why = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"--grpc-token-file: {path} cannot be read: {why}") from None
+    try:
+        return _token(text)
+    except ValueError as error:
+        raise ConfigError(f"--grpc-token-file: {path}: {error}") from None
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -412,11 +482,12 @@ def validate(config: GatewayConfig) -> None:
     if (
         not is_loopback(config.grpc_listen.host)
         and config.grpc_token is None
+        and config.grpc_token_file is None
         and config.grpc_tls_client_ca is None
     ):
         raise ConfigError(
             f"--grpc-listen {config.grpc_listen} is not a loopback address: the control plane "
-            "would be open to the network. Set --grpc-token (or JT808_GRPC_TOKEN) so that "
+            "would be open to the network. Set --grpc-token-file (or JT808_GRPC_TOKEN) so that "
             "every call must carry `authorization: Bearer <token>`, or --grpc-tls-cert, "
             "--grpc-tls-key and --grpc-tls-client-ca so that every client needs a certificate, "
             "or bind to 127.0.0.1"

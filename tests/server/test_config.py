@@ -104,6 +104,7 @@ EXAMPLES = {
     "auth_tls_ca": "/etc/jt808/ca.pem",
     "grpc_listen": "127.0.0.1:50061",
     "grpc_token": "another-token",
+    "grpc_token_file": "/run/secrets/jt808-grpc-token",
     "command_timeout": "12",
     "stream_queue": "64",
     "command_retry_timeout": "3",
@@ -124,6 +125,9 @@ EXAMPLES = {
     "grpc_tls_key": "/etc/jt808/grpc.key",
     "grpc_tls_client_ca": "/etc/jt808/operators-ca.pem",
     "rsa_key": "/etc/jt808/platform-rsa.pem",
+    "durability": "os",
+    "retention_age": "3600",
+    "retention_bytes": "1048576",
     "nats_url": "nats://127.0.0.1:4222",
     "node_id": "node-a",
     "nats_creds": "/etc/jt808/nats.creds",
@@ -152,7 +156,15 @@ COMPANIONS = {
     "grpc_tls_client_ca": ("--grpc-tls-cert", "c.pem", "--grpc-tls-key", "k.pem"),
     **{
         name: _NATS
-        for name in ("node_id", "nats_creds", "nats_token", "nats_tls_ca", "cluster_ttl", "workers")
+        for name in (
+            "node_id",
+            "nats_creds",
+            "nats_token",
+            "nats_tls_ca",
+            "cluster_ttl",
+            "workers",
+            "nats_format",
+        )
     },
     "nats_user": (*_NATS, "--nats-password", "p"),
     "nats_password": (*_NATS, "--nats-user", "u"),

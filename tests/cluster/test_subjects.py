@@ -1,6 +1,5 @@
 """Locations and events on JetStream subjects, read the way a platform service reads them (the
-README's consumer): protobuf by default, JSON on request, and nothing lost across a NATS
-restart while the node holds it."""
+README's consumer): protobuf by default, JSON on request."""
 
 from __future__ import annotations
 
@@ -84,23 +83,6 @@ async def test_nats_format_json_publishes_the_proto3_json_mapping(
     assert located.headers["Content-Type"] == "application/json"
     document = json.loads(located.data)
     assert document["phone"] == PHONE and "latitude" in document
-
-
-@pytest.mark.anyio
-async def test_a_report_made_while_nats_is_down_reaches_the_stream_after_it_returns(
-    nats_server: NatsServer, tmp_path: Path
-) -> None:
-    with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
-            nats_server.stop()
-            await report(terminal)
-            nats_server.start()
-            located = await next_message(nats_server.url, "jt808.loc.>")
-    assert location_pb2.Location.FromString(located.data).phone == PHONE
 
 
 @pytest.mark.anyio
