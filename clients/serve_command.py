@@ -11,6 +11,8 @@ import anyio
 
 from controlplane.app import GatewayApp
 from controlplane.server import ControlPlaneBindError
+from gateway.cluster.connection import ClusterStartError
+from gateway.cluster.workers import run_workers
 from gateway.registry import RegistryUnavailableError
 from gateway.server import config as gateway_config
 from gateway.server.listen_check import ListenError
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"jt808 serve: {error}", file=sys.stderr)
         return 2
     configure(config.log_level, config.log_format)
+    if config.workers > 1:
+        return run_workers(args, config)
     failure: OSError | None = None
     try:
         app = GatewayApp(config)
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         failure = _first_os_error(group)
     except* KeyboardInterrupt:
         pass
-    if isinstance(failure, ControlPlaneBindError | ListenError):
+    if isinstance(failure, ControlPlaneBindError | ListenError | ClusterStartError):
         print(f"jt808 serve: {failure}", file=sys.stderr)
         return 1
     if isinstance(failure, StoreUnavailableError):

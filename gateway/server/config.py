@@ -16,6 +16,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.cluster import settings as cluster
 from gateway.protocol.errors import shown
 from gateway.protocol.session import SessionLimits
 from gateway.registry import REREGISTRATION_MODES
@@ -29,7 +30,7 @@ OCSP_MODES: Final = ("off", "soft-fail", "hard-fail")
 #: ``--tls-identity``: where a device certificate names the terminal (default subject CN = phone).
 IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_name")
 #: Settings that are secrets: never printed, logged or shown as defaults.
-SECRETS: Final = frozenset({"grpc_token", "auth_token"})
+SECRETS: Final = frozenset({"grpc_token", "auth_token"}) | cluster.CLUSTER_SECRETS
 #: ``--durability``: what an acknowledgement to a terminal means (gateway.store.base).
 DURABILITIES: Final = ("fsync", "os", "memory")
 
@@ -141,6 +142,21 @@ class GatewayConfig:
     #: The event log keeps events this long (seconds) and at most this many bytes (0: no limit).
     retention_age: float = 7 * 24 * 3600.0
     retention_bytes: int = 10 * 1024**3
+    #: Cluster mode (gateway/cluster/, docs/cluster.md): off without nats_url.
+    nats_url: str | None = None
+    node_id: str | None = None
+    nats_creds: Path | None = None
+    nats_user: str | None = None
+    nats_password: str | None = field(default=None, repr=False)
+    nats_token: str | None = field(default=None, repr=False)
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    #: Session-directory and node entries expire this long after their node stopped.
+    cluster_ttl: float = 15.0
+    workers: int = 1
+    #: Encoding of locations and events on their JetStream subjects (None: protobuf).
+    nats_format: str | None = None
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -370,6 +386,26 @@ SETTINGS: Final = (
             "limit)", _duration, "SECONDS"),
     Setting("retention_bytes", "keep the log at most this big (bytes, or with K/M/G; 0: no "
             "limit)", _size, "BYTES"),
+    Setting("nats_url", "cluster mode: NATS server URL(s) nats://HOST:PORT, comma-separated",
+            cluster.nats_urls, "URL"),
+    Setting("node_id", "cluster mode: this node's name (default: the host name)",
+            cluster.node_id, "NAME"),
+    Setting("nats_creds", "cluster mode: NATS credentials file (JWT and NKey seed)", Path,
+            "FILE"),
+    Setting("nats_user", "cluster mode: NATS user name (with --nats-password)", _token, "USER"),
+    Setting("nats_password", "cluster mode: NATS password", _token, "PASSWORD"),
+    Setting("nats_token", "cluster mode: NATS authentication token", _token, "TOKEN"),
+    Setting("nats_tls_ca", "cluster mode: CA bundle to verify the NATS server (TLS)", Path,
+            "FILE"),
+    Setting("nats_tls_cert", "cluster mode: client certificate (PEM) for NATS over TLS", Path,
+            "FILE"),
+    Setting("nats_tls_key", "cluster mode: private key (PEM) of --nats-tls-cert", Path, "FILE"),
+    Setting("cluster_ttl", "cluster mode: a stopped node's sessions leave the directory after "
+            "this long", _positive(float), "SECONDS"),
+    Setting("workers", "cluster mode: node processes on this machine sharing --listen",
+            _positive(int), "N"),
+    Setting("nats_format", "cluster mode: locations and events on JetStream as protobuf "
+            "(default) or json", cluster.nats_format, "FORMAT"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 
@@ -482,6 +518,9 @@ def validate(config: GatewayConfig) -> None:
             "or bind to 127.0.0.1"
         )
     validate_tls(config)
+    problem = cluster.cluster_problem(config)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def validate_tls(config: GatewayConfig) -> None:

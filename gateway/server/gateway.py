@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -50,14 +50,24 @@ log = get_logger()
 LISTEN_BACKLOG: Final = 4096
 
 
+class SessionObserver(Protocol):
+    """Told of every session this node gains or loses (the cluster's session directory)."""
+
+    def bound(self, connection: TerminalConnection) -> None: ...
+
+    def unbound(self, connection: TerminalConnection) -> None: ...
+
+
 class SessionRegistry:
     """Live authenticated sessions by phone: one per terminal, the newest wins.
 
-    ``node_of`` is the seam for a cluster: today every session lives on this node.
+    ``node_of`` answers for this node; in cluster mode ``observer`` (gateway.cluster) publishes
+    every change to the cluster's session directory.
     """
 
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
+        self.observer: SessionObserver | None = None
         # Keyed by the phone without leading zeros: the same terminal is one session whether
         # it (or an API caller) writes 12 or 20 digits.
         self._by_phone: dict[str, TerminalConnection] = {}
@@ -71,12 +81,16 @@ class SessionRegistry:
         self._by_phone[key] = connection
         if connection.device_name:
             self._by_device[connection.device_name] = connection
+        if self.observer is not None and previous is not connection:
+            self.observer.bound(connection)
         return previous if previous is not connection else None
 
     def unbind(self, connection: TerminalConnection) -> None:
         key = phone_key(connection.phone)
         if self._by_phone.get(key) is connection:
             del self._by_phone[key]
+            if self.observer is not None:
+                self.observer.unbound(connection)
         name = connection.device_name
         if name and self._by_device.get(name) is connection:
             del self._by_device[name]
@@ -114,6 +128,16 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
         return LocalAuthBackend(registry, reregistration=config.reregistration)
     # "remote" is a gRPC client: the control plane builds it (controlplane.app) and passes it in.
     raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")
+
+
+class StoreFactory(Protocol):
+    def __call__(
+        self,
+        config: GatewayConfig,
+        hub: EventHub,
+        *,
+        on_health: Callable[[bool, str], None] | None = None,
+    ) -> EventStore: ...
 
 
 def make_store(
@@ -160,6 +184,8 @@ class Gateway:
         self.hub = EventHub(on_drop=self._stream_dropped)
         #: Where every event goes before its terminal is acknowledged (see ``serve``).
         self.store: EventStore = MemoryStore(self.hub)
+        #: Makes the store ``serve`` opens (cluster mode replaces it: gateway.cluster).
+        self.store_factory: StoreFactory = make_store
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None
@@ -193,7 +219,7 @@ class Gateway:
                 extra={"auth": config.auth},
             )
         _open_files_for(config.max_connections)
-        store = make_store(config, self.hub, on_health=self._store_health)
+        store = self.store_factory(config, self.hub, on_health=self._store_health)
         await store.start()
         self.store = store
         loop = asyncio.get_running_loop()
@@ -203,6 +229,8 @@ class Gateway:
             config.listen.port,
             backlog=LISTEN_BACKLOG,
             reuse_address=True,
+            # Cluster mode: the nodes of one machine share the port (--workers).
+            reuse_port=config.nats_url is not None,
         )
         try:
             port = server.sockets[0].getsockname()[1]
