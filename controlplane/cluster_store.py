@@ -271,6 +271,9 @@ class JetStreamStore:
         try:
             while True:
                 message = await queue.get()
+                if not self.hub.stats.subscribers:  # nobody streams: nothing to rebuild
+                    self._last = max(self._last, message.metadata.sequence.stream)
+                    continue
                 event = self._event_of(message)
                 if event is not None:
                     self._last = max(self._last, event.sequence)
