@@ -109,7 +109,8 @@ def wait_until(ready: Any, what: str) -> None:
 def gateway(nats: str, workers: int, data: Path) -> Iterator[tuple[int, list[str]]]:
     """``jt808 serve --workers N``; yields the terminal port and the gRPC targets."""
     listen, grpc_port = free_port(), free_port(max(workers, 1))
-    command = [PYTHON, "-m", "clients.cli", "serve", "--nats-url", nats, "--node-id", "bench",
+    node_id = f"bench-{data.name}"  # each run its own ids: a stopped run's may linger a TTL
+    command = [PYTHON, "-m", "clients.cli", "serve", "--nats-url", nats, "--node-id", node_id,
                "--workers", str(workers), "--auth", "insecure-accept-all",
                "--listen", f"127.0.0.1:{listen}", "--grpc-listen", f"127.0.0.1:{grpc_port}",
                "--data-dir", str(data), "--log-level", "warning"]  # fmt: skip
