@@ -1,12 +1,14 @@
 """Cluster-mode figures on this machine: acknowledged reports per second of ``jt808 serve
---workers N`` (N = 1, 2, 4 node processes sharing the terminal port), and SendCommand latency
-through the node that holds the terminal and through another node (routed over NATS).
+--workers N`` (N = 1, 2, 4 node processes sharing the terminal port; each report acknowledged
+once JetStream stored it), the embedded gateway beside them, and SendCommand latency through
+the node that holds the terminal and through another node (routed over NATS).
 
-Run with ``python -m benchmarks.cluster [--workers 1 2 4] [--terminals N] [--seconds S]
-[--commands N] [--json]``. It starts its own ``nats-server -js`` (the dev extra's binary) on a
-free loopback port, each gateway as a real ``jt808 serve`` process, and ``jt808 simulate --rate 0``
-(as fast as acknowledgements allow) as the load, also a process of its own; every run is bounded
-by ``--seconds``. Nothing here asserts a speed; figures go to docs/benchmarks.md.
+Run with ``python -m benchmarks.cluster [--workers 0 1 2 4] [--terminals N] [--window N]
+[--seconds S] [--commands N] [--json]`` (workers 0: the embedded gateway, for comparison). It
+starts its own ``nats-server -js`` (the dev extra's binary) on a free loopback port, each
+gateway as a real ``jt808 serve`` process, and ``jt808 simulate --rate 0`` (as fast as
+acknowledgements allow) as the load, a process of its own; every run is bounded by
+``--seconds``. Nothing here asserts a speed; figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -106,15 +108,17 @@ def wait_until(ready: Any, what: str) -> None:
 @contextmanager
 def gateway(nats: str, workers: int, data: Path) -> Iterator[tuple[int, list[str]]]:
     """``jt808 serve --workers N``; yields the terminal port and the gRPC targets."""
-    listen, grpc_port = free_port(), free_port(workers)
-    command = [PYTHON, "-m", "clients.cli", "serve", "--nats-url", nats, "--node-id", "bench",
+    listen, grpc_port = free_port(), free_port(max(workers, 1))
+    node_id = f"bench-{data.name}"  # each run its own ids: a stopped run's may linger a TTL
+    command = [PYTHON, "-m", "clients.cli", "serve", "--nats-url", nats, "--node-id", node_id,
                "--workers", str(workers), "--auth", "insecure-accept-all",
                "--listen", f"127.0.0.1:{listen}", "--grpc-listen", f"127.0.0.1:{grpc_port}",
                "--data-dir", str(data), "--log-level", "warning"]  # fmt: skip
-    if workers == 1:  # a single node is a plain serve (no supervisor)
-        command.remove("--workers")
-        command.remove("1")
-    targets = [f"127.0.0.1:{grpc_port + i}" for i in range(workers)]
+    if workers <= 1:  # a single node is a plain serve (no supervisor)
+        command[command.index("--workers") : command.index("--workers") + 2] = []
+    if workers == 0:  # the embedded gateway for comparison: no NATS, its own event log
+        command[command.index("--nats-url") : command.index("--node-id") + 2] = []
+    targets = [f"127.0.0.1:{grpc_port + i}" for i in range(max(workers, 1))]
     with process(command):
         for target in targets:
             wait_until(lambda t=target: sessions(t) is not None, f"node at {target}")
@@ -127,15 +131,16 @@ def simulate(port: int, *extra: str) -> list[str]:
 
 
 def acked_rate(
-    nats: str, workers: int, terminals: int, seconds: float, data: Path
+    nats: str, workers: int, data: Path, *, terminals: int, seconds: float, window: int
 ) -> dict[str, Any]:
     with gateway(nats, workers, data / f"w{workers}") as (port, _):
         command = simulate(port, "--terminals", str(terminals), "--rate", "0",
-                           "--duration", str(seconds), "--json")  # fmt: skip
+                           "--window", str(window), "--duration", str(seconds),
+                           "--json")  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120,
                               check=False)  # fmt: skip
         summary = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"workers": workers, "terminals": terminals, "seconds": seconds,
+    return {"workers": workers, "terminals": terminals, "window": window, "seconds": seconds,
             "reports_acked": summary["reports_acked"],
             "acked_per_s": round(summary["reports_acked"] / seconds)}  # fmt: skip
 
@@ -174,7 +179,19 @@ def command_latency(nats: str, commands: int, data: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2, 4],
+        help="0: the embedded gateway (no NATS, its SQLite log) for comparison",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=8,
+        help="unacknowledged report messages per simulated terminal",
+    )
     parser.add_argument("--terminals", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--commands", type=int, default=300)
@@ -184,7 +201,17 @@ def main() -> None:
         root = Path(scratch)
         (root / "nats").mkdir()
         with nats_server(root / "nats") as nats:
-            rates = [acked_rate(nats, w, args.terminals, args.seconds, root) for w in args.workers]
+            rates = [
+                acked_rate(
+                    nats,
+                    w,
+                    root,
+                    terminals=args.terminals,
+                    seconds=args.seconds,
+                    window=args.window,
+                )
+                for w in args.workers
+            ]
             latency = command_latency(nats, args.commands, root)
     result = {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0],
               "acked_reports": rates, "send_command_latency": latency}  # fmt: skip
@@ -192,9 +219,10 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"machine: {result['cpus']} cpus, load average {result['load_average_1m']:.1f}")
-    print("workers  terminals  acked reports/s")
+    print("workers                 terminals  acked reports/s")
     for rate in rates:
-        print(f"{rate['workers']:>7}  {rate['terminals']:>9}  {rate['acked_per_s']:>15}")
+        name = "embedded (no NATS)" if rate["workers"] == 0 else f"{rate['workers']} (cluster)"
+        print(f"{name:<22}  {rate['terminals']:>9}  {rate['acked_per_s']:>15}")
     print(f"SendCommand query_location x{args.commands} (ms):   p50     p99")
     for name in ("same_node", "other_node"):
         print(f"  through {name.replace('_', ' '):<10} {latency[name]['p50_ms']:>20} "

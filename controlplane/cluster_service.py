@@ -53,7 +53,9 @@ class Cluster:
     def __init__(self, config: GatewayConfig, auth: AuthBackend | None) -> None:
         self.link = NatsLink(config)
         if auth is None and config.auth == "local":
-            auth = LocalAuthBackend(ClusterDeviceRegistry(self.link))
+            auth = LocalAuthBackend(
+                ClusterDeviceRegistry(self.link), reregistration=config.reregistration
+            )
         #: The auth backend for the gateway (None: the gateway's own default).
         self.auth = auth
         self._node: ClusterNode | None = None

@@ -27,6 +27,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from gateway.events import HubEvent, LocationReported
@@ -271,6 +272,9 @@ class JetStreamStore:
         try:
             while True:
                 message = await queue.get()
+                if not self.hub.stats.subscribers:  # nobody streams: nothing to rebuild
+                    self._last = max(self._last, message.metadata.sequence.stream)
+                    continue
                 event = self._event_of(message)
                 if event is not None:
                     self._last = max(self._last, event.sequence)
@@ -334,6 +338,29 @@ class JetStreamStore:
         if not messages:
             seen = last_stored
         return ReadResult(events, seen, gone, more=pending > 0)
+
+    async def sequence_at(self, moment: datetime) -> int:
+        """The stream sequence just before the first message stored from ``moment`` on."""
+        import nats.errors  # noqa: PLC0415
+        import nats.js.api  # noqa: PLC0415
+
+        js = self.link.jetstream
+        config = nats.js.api.ConsumerConfig(
+            deliver_policy=nats.js.api.DeliverPolicy.BY_START_TIME,
+            opt_start_time=moment.astimezone(UTC),
+            ack_policy=nats.js.api.AckPolicy.NONE,
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+        subscription = await js.pull_subscribe("", stream=STREAM, config=config)
+        try:
+            messages = await subscription.fetch(1, timeout=READ_TIMEOUT)
+        except nats.errors.TimeoutError:
+            return (await js.stream_info(STREAM)).state.last_seq
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        return messages[0].metadata.sequence.stream - 1 if messages else 0
 
     def status(self) -> StoreStatus:
         return StoreStatus(healthy=self._healthy, last_sequence=self._last, pending=self._pending)

@@ -207,10 +207,30 @@ class ClusterDeviceRegistry(DeviceRegistry):
     # ----------------------------------------------------------------------------------------
     # Terminal side
 
-    def register(self, request: RegistrationRequest) -> RegistrationDecision:
-        return self._run(self._register(request))
+    def register(
+        self, request: RegistrationRequest, *, reregistration: str = "explicit"
+    ) -> RegistrationDecision:
+        """As the embedded registry: a device or phone that holds a code gets result 3 (no
+        takeover by registration) unless ``reregistration="offline"`` and neither is online."""
+        return self._run(self._register(request, reregistration))
 
-    async def _register(self, request: RegistrationRequest) -> RegistrationDecision:
+    def reset(self, name_or_key: str | DeviceKey) -> bool:
+        key = self._resolve(name_or_key)
+        return False if key is None else self._run(self._reset(key))
+
+    async def _reset(self, key: DeviceKey) -> bool:
+        found = await self._get(DEVICES_BUCKET, device_kv_key(key))
+        if found is None:
+            return False
+        device, bound = _device_of(found[0])
+        if bound:
+            await self._unbind_code(bound, key)
+            await self._put(DEVICES_BUCKET, device_kv_key(key), _device_json(device, ""))
+        return True
+
+    async def _register(
+        self, request: RegistrationRequest, reregistration: str
+    ) -> RegistrationDecision:
         key = (request.manufacturer_id, request.terminal_model, request.terminal_id)
         name = device_name_of(*key)
         found = await self._get(DEVICES_BUCKET, device_kv_key(key))
@@ -223,8 +243,16 @@ class ClusterDeviceRegistry(DeviceRegistry):
             )
         if device.plate and device.plate != request.plate:
             return RegistrationDecision(RegisterResult.VEHICLE_NOT_FOUND, device_name=name)
-        code = secrets.token_hex(AUTH_CODE_BYTES)
         phone = directory_key(request.phone)
+        replace = reregistration == "offline" and (
+            request.phone_online_since is None and request.device_online_since is None
+        )
+        held = bool(bound) or await self._get(CREDENTIALS_BUCKET, phone) is not None
+        if held and not replace:
+            return RegistrationDecision(
+                RegisterResult.TERMINAL_ALREADY_REGISTERED, device_name=name
+            )
+        code = secrets.token_hex(AUTH_CODE_BYTES)
         credential = {"v": 1, "device": list(key), "code_sha256": _digest(code),
                       "issued_at": time.time()}  # fmt: skip
         await self._put(CREDENTIALS_BUCKET, phone, json.dumps(credential).encode())

@@ -155,3 +155,29 @@ async def test_a_killed_node_loses_nothing_it_acknowledged(
             await terminal.closed()
     stored = await stored_locations(nats_server.url)
     assert len([loc for loc in stored if loc.phone == PHONE]) == acknowledged
+
+
+@pytest.mark.anyio
+async def test_stream_locations_resumes_after_a_stream_sequence_on_another_node(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with anyio.fail_after(HANG_GUARD):
+        async with (
+            node(nats_server, tmp_path, "a") as (a, _),
+            node(nats_server, tmp_path, "b") as (_, via_b),
+            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
+        ):
+            await terminal.log_in()
+            for _ in range(REPORTS):
+                await report(terminal)
+            first = api.StreamLocationsRequest(phones=[PHONE], after_sequence=0)
+            call = via_b.StreamLocations(first)
+            replayed: list[api.StreamLocationsResponse] = await read_items(call, REPORTS)
+            call.cancel()
+            sequences = [item.location.sequence for item in replayed]
+            resumed = via_b.StreamLocations(
+                api.StreamLocationsRequest(phones=[PHONE], after_sequence=sequences[1])
+            )
+            rest: list[api.StreamLocationsResponse] = await read_items(resumed, REPORTS - 2)
+            resumed.cancel()
+    assert [item.location.sequence for item in rest] == sequences[2:]
