@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -12,17 +13,21 @@ from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
 from gateway.server.listen_check import check_listen
 from gateway.server.platform_key import load_platform_key
-from gateway.tls.reload import serve_reloads
-from gateway.tls.server import TlsServer
+from gateway.server.tls_terminals import serve_tls_terminals
 
 from .remote_auth import RemoteAuthBackend
 from .server import ControlPlane
+
+if TYPE_CHECKING:
+    from gateway.tls.server import TlsServer
 
 
 @dataclass(frozen=True, slots=True)
 class Addresses:
     terminals: HostPort
     grpc: HostPort
+    #: The terminal listener over TLS (None without ``--tls-listen``).
+    tls: HostPort | None = None
 
 
 def auth_backend_for(config: GatewayConfig) -> AuthBackend | None:
@@ -35,10 +40,10 @@ class GatewayApp:
         self.gateway = Gateway(config, auth=auth if auth is not None else auth_backend_for(config))
         self.control_plane = ControlPlane(self.gateway)
         #: The terminal listener's TLS material, read now so that a bad file stops startup
-        #: (exit 2); None without --tls-listen. The I/O edge serves it with TlsListener.
-        self.tls = TlsServer.from_config(config, registry=self.gateway.metrics.registry)
+        #: (exit 2); None without --tls-listen (and then the TLS stack is never imported).
+        self.tls = self.gateway.tls = _tls_server(self.gateway)
         #: The platform's RSA key for body encryption (0x8A00); sessions take it as ``rsa=``.
-        self.platform_key = load_platform_key(config)
+        self.platform_key = self.gateway.platform_key = load_platform_key(config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[Addresses] = anyio.TASK_STATUS_IGNORED
@@ -57,9 +62,13 @@ class GatewayApp:
             async with anyio.create_task_group() as tasks:
                 grpc_address = await tasks.start(self.control_plane.serve)
                 terminal_address = await tasks.start(self.gateway.serve)
-                if self.tls is not None:
+                tls_address = None
+                if self.tls is not None and config.tls_listen is not None:
+                    tls_address = await tasks.start(
+                        serve_tls_terminals, self.gateway, self.tls, config.tls_listen
+                    )
                     tasks.start_soon(self._serve_tls_reloads, self.tls)
-                task_status.started(Addresses(terminal_address, grpc_address))
+                task_status.started(Addresses(terminal_address, grpc_address, tls_address))
         finally:
             if self.tls is not None:
                 with anyio.CancelScope(shield=True):
@@ -67,4 +76,16 @@ class GatewayApp:
 
     async def _serve_tls_reloads(self, tls: TlsServer) -> None:
         """SIGHUP, and a change of the files every --tls-reload-interval, reload them."""
+        from gateway.tls.reload import serve_reloads  # noqa: PLC0415 - only with TLS
+
         await serve_reloads([tls], interval=self.gateway.config.tls_reload_interval)
+
+
+def _tls_server(gateway: Gateway) -> TlsServer | None:
+    """The TLS listener's material (its metrics beside the gateway's); the TLS stack is imported
+    only when it is configured."""
+    if gateway.config.tls_listen is None:
+        return None
+    from gateway.tls.server import TlsServer  # noqa: PLC0415 - only with TLS
+
+    return TlsServer.from_config(gateway.config, registry=gateway.metrics.registry)

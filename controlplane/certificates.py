@@ -4,11 +4,15 @@ same fields; one function fills either."""
 
 from __future__ import annotations
 
-from gateway.tls.identity import CertificateIdentity
+from typing import TYPE_CHECKING
+
 from jt808.auth.v1 import auth_pb2
 from jt808.gateway.v1 import gateway_service_pb2
 
 from .locations import proto_text
+
+if TYPE_CHECKING:
+    from gateway.tls.identity import CertificateIdentity
 
 CertificateMessage = auth_pb2.CertificateIdentity | gateway_service_pb2.CertificateIdentity
 

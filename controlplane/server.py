@@ -5,7 +5,7 @@ health checking and reflection, behind the bearer-token interceptor when a token
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 import anyio.abc
@@ -15,7 +15,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway.auth.local import LocalAuthBackend
-from gateway.server.config import HostPort
+from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
 from gateway.server.logs import get_logger
 from jt808.gateway.v1 import (
@@ -26,9 +26,11 @@ from jt808.gateway.v1 import (
 )
 
 from .access import BearerTokenInterceptor, describe_access
-from .credentials import ControlPlaneTls
 from .devices import DeviceRegistryServicer
 from .gateway_service import GatewayServicer
+
+if TYPE_CHECKING:
+    from .credentials import ControlPlaneTls
 
 log = get_logger()
 GATEWAY_SERVICE: Final = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"]
@@ -50,7 +52,7 @@ class ControlPlane:
         self.address: HostPort | None = None
         self.health = HealthServicer()
         #: Read now, so that a bad certificate file stops ``jt808 serve`` at startup (exit 2).
-        self.tls = ControlPlaneTls.from_config(gateway.config)
+        self.tls = _control_plane_tls(gateway.config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
@@ -161,3 +163,12 @@ def add_gateway_service(servicer: GatewayServicer, server: grpc.aio.Server) -> N
         (grpc.method_handlers_generic_handler(capture.service, handlers),)
     )
     server.add_registered_method_handlers(capture.service, handlers)
+
+
+def _control_plane_tls(config: GatewayConfig) -> ControlPlaneTls | None:
+    """The control plane's TLS material; the TLS stack is imported only when it is configured."""
+    if config.grpc_tls_cert is None and config.grpc_tls_key is None:
+        return None
+    from .credentials import ControlPlaneTls  # noqa: PLC0415 - only with --grpc-tls-cert
+
+    return ControlPlaneTls.from_config(config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -13,11 +13,13 @@ from gateway.protocol.errors import EncodeError
 from gateway.protocol.message import encode_message_body
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
-from gateway.tls.server import TlsPeer
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
 from .certificates import fill_certificate
 from .locations import proto_text
+
+if TYPE_CHECKING:
+    from gateway.tls.server import TlsPeer
 
 EVENT_KINDS: Final[dict[EventKind, api.EventKind.ValueType]] = {
     EventKind.CONNECTED: api.EVENT_KIND_CONNECTED,
@@ -63,7 +65,7 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
     )
     if connection.authenticated_wall is not None:
         message.authenticated_time.CopyFrom(timestamp(connection.authenticated_wall))
-    return message
+    return add_tls_fields(message, connection.tls_peer)
 
 
 def add_tls_fields(message: api.Session, peer: TlsPeer | None) -> api.Session:
