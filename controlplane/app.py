@@ -12,7 +12,7 @@ from gateway.auth.base import AuthBackend
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
 from gateway.server.listen_check import check_listen
-from gateway.server.platform_key import load_platform_key
+from gateway.server.platform_key import platform_key_for
 from gateway.server.tls_terminals import serve_tls_terminals
 
 from .remote_auth import RemoteAuthBackend
@@ -43,7 +43,7 @@ class GatewayApp:
         #: (exit 2); None without --tls-listen (and then the TLS stack is never imported).
         self.tls = self.gateway.tls = _tls_server(self.gateway)
         #: The platform's RSA key for body encryption (0x8A00); sessions take it as ``rsa=``.
-        self.platform_key = self.gateway.platform_key = load_platform_key(config)
+        self.platform_key = self.gateway.platform_key = platform_key_for(config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[Addresses] = anyio.TASK_STATUS_IGNORED
