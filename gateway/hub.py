@@ -5,8 +5,9 @@ subscriber has its own bounded queue; when a subscriber falls behind, its oldest
 dropped (a live view wants the freshest positions) and the next thing it receives is a ``Gap``
 saying how many it lost. Drops are counted per subscriber and in total, never silent.
 
-Every event gets a sequence number, the seam for a durable log with resumable cursors later.
-The events themselves are declared in ``gateway.events``.
+Every event has a sequence number: given by the event log (``gateway.store``), which hands
+events over with ``deliver`` once they are stored, or by the hub itself (``publish``) when
+nothing is kept. The events themselves are declared in ``gateway.events``.
 """
 
 from __future__ import annotations
@@ -171,13 +172,23 @@ class EventHub:
             self._everyone.add(subscription)
         return subscription
 
-    def publish(self, event: HubEvent) -> HubEvent:
-        """Deliver ``event`` to every matching subscriber without waiting; returns it, numbered.
+    @property
+    def last_sequence(self) -> int:
+        """The sequence of the newest event published."""
+        return self._sequence
 
-        The event object itself is what subscribers receive (no copy per subscriber): its
-        ``sequence`` is set here, once."""
+    def publish(self, event: HubEvent) -> HubEvent:
+        """Number ``event`` (the next sequence) and ``deliver`` it; returns it."""
         self._sequence += 1
         event.sequence = self._sequence
+        return self.deliver(event)
+
+    def deliver(self, event: HubEvent) -> HubEvent:
+        """Deliver an event already numbered (by the event log: its sequences only grow) to
+        every matching subscriber without waiting; returns it.
+
+        The event object itself is what subscribers receive (no copy per subscriber)."""
+        self._sequence = max(self._sequence, event.sequence)
         stats = self.stats
         stats.published += 1
         everyone = self._everyone

@@ -29,6 +29,8 @@ OCSP_MODES: Final = ("off", "soft-fail", "hard-fail")
 IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_name")
 #: Settings that are secrets: never printed, logged or shown as defaults.
 SECRETS: Final = frozenset({"grpc_token", "auth_token"})
+#: ``--durability``: what an acknowledgement to a terminal means (gateway.store.base).
+DURABILITIES: Final = ("fsync", "os", "memory")
 
 
 class ConfigError(ValueError):
@@ -122,6 +124,11 @@ class GatewayConfig:
     #: The platform's RSA key for JT/T 808 body encryption (0x8A00); default: a 1024-bit key
     #: created on first use as ``platform-rsa-key.pem`` under ``data_dir``.
     rsa_key: Path | None = None
+    #: What an acknowledgement means (the event log under data_dir): fsync, os or memory.
+    durability: str = "fsync"
+    #: The event log keeps events this long (seconds) and at most this many bytes (0: no limit).
+    retention_age: float = 7 * 24 * 3600.0
+    retention_bytes: int = 10 * 1024**3
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -215,6 +222,37 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _choice(text: str, choices: tuple[str, ...]) -> str:
+    if text.lower() not in choices:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(choices)}")
+    return text.lower()
+
+
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "k": 1024, "g": 1024**3, "t": 1024**4}
+
+
+def _scaled(text: str, units: str) -> float:
+    """A number with an optional unit letter of ``units`` (``7d``, ``512M``); not negative."""
+    stripped = text.strip()
+    scale = 1
+    if stripped and stripped[-1].lower() in units:
+        unit = stripped[-1].lower()
+        scale = 1024**2 if unit == "m" and "g" in units else _UNITS[unit]
+        stripped = stripped[:-1]
+    value = float(_number(float, stripped)) * scale
+    if value < 0:
+        raise ValueError(f"{shown(text.strip(), quoted=False)} is negative")
+    return value
+
+
+def _duration(text: str) -> float:
+    return _scaled(text, "smhd")
+
+
+def _size(text: str) -> int:
+    return int(_scaled(text, "kmgt"))
+
+
 def _level(text: str) -> str:
     if text.lower() not in LOG_LEVELS:
         raise ValueError(f"{shown(text)} is not debug, info, warning or error")
@@ -296,6 +334,13 @@ SETTINGS: Final = (
             "by this CA bundle (a credential for a non-loopback --grpc-listen)", Path, "FILE"),
     Setting("rsa_key", "platform RSA key (PEM, 1024-bit) for JT/T 808 body encryption "
             "(default: created under --data-dir)", Path, "FILE"),
+    Setting("durability", "when terminals are acknowledged: fsync (report on disk, survives "
+            "power loss), os (survives a crash of the process), memory (nothing kept)",
+            lambda t: _choice(t, DURABILITIES), "MODE"),
+    Setting("retention_age", "keep events in the log this long (s, or with m/h/d; 0: no "
+            "limit)", _duration, "SECONDS"),
+    Setting("retention_bytes", "keep the log at most this big (bytes, or with K/M/G; 0: no "
+            "limit)", _size, "BYTES"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 

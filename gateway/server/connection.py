@@ -7,6 +7,12 @@ authentication or logout goes to the auth backend in a task of its own, with rea
 until the answer is in (the session reads no further frame before it either). Commands from the
 control plane await their reply on a future.
 
+Acknowledgements mean "stored": every event a chunk produced is appended to the gateway's
+event store, and what the chunk made the session answer is held back until the store says the
+batch holding those events is written (``batch_done``); when it could not be written, the
+acknowledgements are withheld, so the terminal keeps its data and sends it again. Everything
+the connection writes afterwards queues behind held replies, so the terminal sees them in order.
+
 Flow control comes from the transport: when the terminal stops reading and the write buffer
 passes its high-water mark, ``pause_writing`` stops reading from that terminal too, and if the
 buffer has not drained within ``send_timeout`` the connection is dropped. Timers (idle and
@@ -17,6 +23,7 @@ not in a task per connection. No exception from one terminal escapes this module
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,10 +108,13 @@ class CommandResult:
 class TerminalConnection(asyncio.Protocol):
     __slots__ = (
         "_announced",
+        "_batch",
+        "_close_when_sent",
         "_closed",
         "_decision",
         "_held",
         "_held_bytes",
+        "_held_out",
         "_reading_paused",
         "_received_at",
         "_waiters",
@@ -142,6 +152,11 @@ class TerminalConnection(asyncio.Protocol):
         self._received_at: datetime | None = None
         self._announced = False
         self._closed: asyncio.Future[None] | None = None
+        #: The store batch holding this step's events (0: none; -1: the store refused one).
+        self._batch = 0
+        #: Replies waiting for their batch to be stored: (batch, bytes, needs it stored).
+        self._held_out: deque[tuple[int, bytes, bool]] = deque()
+        self._close_when_sent = False
 
     @property
     def phone(self) -> str:
@@ -231,26 +246,66 @@ class TerminalConnection(asyncio.Protocol):
     # Life cycle
 
     def flush(self) -> None:
-        """Hand what the session queued to the transport (its buffer; never blocks)."""
-        data = self.session.data_to_send()
-        transport = self.transport
-        if data and transport is not None and not transport.is_closing():
-            transport.write(data)
+        """Hand what the session queued to the transport (its buffer; never blocks), or to
+        the held replies when they wait for the store."""
+        self._send(self.session.data_to_send())
 
     def _after_io(self, *, rearm: bool = True) -> None:
         """After the session was driven: write its replies, close if it ended, re-arm timers
         (``rearm=False`` when no deadline can have moved earlier: see ``timers_changed``)."""
         session = self.session
-        data = session.data_to_send()
-        transport = self.transport
-        if data and transport is not None and not transport.is_closing():
-            transport.write(data)
+        self._send(session.data_to_send())
         if session.state is SessionState.CLOSED:
+            transport = self.transport
             if transport is not None and not transport.is_closing():
-                transport.close()  # after the buffered replies are written
+                if self._held_out:
+                    self._close_when_sent = True  # once the held replies are out
+                else:
+                    transport.close()  # after the buffered replies are written
             return
         if rearm:
             self._rearm()
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` now, or hold it until the batch of this step's events is stored."""
+        batch = self._batch
+        self._batch = 0
+        transport = self.transport
+        if not data or transport is None or transport.is_closing():
+            return
+        held = self._held_out
+        if batch > 0:
+            if not held or held[-1][0] != batch:
+                self.gateway.store.notify(self, batch)
+            held.append((batch, data, True))
+        elif batch < 0:  # the store refused an event of this step: no acknowledgement
+            self.gateway.metrics.acks_withheld.inc()
+        elif held:
+            held.append((held[-1][0], data, False))  # in order, behind what is held
+        else:
+            transport.write(data)
+
+    def batch_done(self, batch: int, stored: bool) -> None:
+        """The store settled ``batch``: send the replies that waited for it, or (not stored)
+        withhold the acknowledgements among them."""
+        held = self._held_out
+        out: list[bytes] = []
+        withheld = 0
+        while held and held[0][0] <= batch:
+            _, data, needs_store = held.popleft()
+            if stored or not needs_store:
+                out.append(data)
+            else:
+                withheld += 1
+        if withheld:
+            self.gateway.metrics.acks_withheld.inc(withheld)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if out:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._close_when_sent and not held:
+            transport.close()
 
     def _rearm(self) -> None:
         session = self.session
@@ -506,18 +561,27 @@ class TerminalConnection(asyncio.Protocol):
         received_at = self._received_at
         if received_at is None:  # one wall-clock read per chunk, not per report
             received_at = self._received_at = self.gateway.wall_clock()
-        publish = self.gateway.hub.publish
+        store = self.gateway.store
+        append = store.append
         session = self.session
         phone = session.phone or ""
         device_name = session.device_name
         msg_id = header.msg_id
         serial = header.serial
+        batch = 0
         for report in reports:
-            publish(
+            batch = append(
                 LocationReported(
                     phone, device_name, report, msg_id, serial, batch_type, received_at
                 )
             )
+        if store.defers_acks:
+            self._appended(batch)
+
+    def _appended(self, batch: int) -> None:
+        """This step's replies wait for ``batch`` (or are withheld: 0, the store refused)."""
+        if self._batch >= 0:
+            self._batch = batch if batch else -1
 
     def _publish(
         self,
@@ -527,7 +591,8 @@ class TerminalConnection(asyncio.Protocol):
         message: Message | None = None,
         device_name: str | None = None,
     ) -> None:
-        self.gateway.hub.publish(
+        store = self.gateway.store
+        batch = store.append(
             TerminalEvent(
                 kind,
                 self.phone,
@@ -538,6 +603,8 @@ class TerminalConnection(asyncio.Protocol):
                 message,
             )
         )
+        if store.defers_acks:
+            self._appended(batch)
 
     # ----------------------------------------------------------------------------------------
     # Decisions (the auth backend)

@@ -1,8 +1,11 @@
-"""The gateway process: terminal listener, session registry, event hub, auth backend, metrics.
+"""The gateway process: terminal listener, session registry, event store and hub, auth backend,
+metrics.
 
-``Gateway.serve`` binds the listener, reports the bound address through ``task_status`` (tests
+``Gateway.serve`` opens the event store (``--durability``: the log under ``--data-dir``, or
+nothing kept), binds the listener, reports the bound address through ``task_status`` (tests
 bind port 0 and read it back), serves until cancelled, and then shuts down cleanly: it stops
-accepting, closes every session (their replies already flushed), and closes the backend.
+accepting, closes every session (their replies already flushed), stores what is appended, and
+closes the backend. A gateway that is not served keeps nothing (``MemoryStore``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from gateway.native import running_compiled
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason, SessionState
 from gateway.registry import DeviceRegistry
+from gateway.store.base import Durability, EventStore, StoreStatus
+from gateway.store.log import LogStore
+from gateway.store.memory import MemoryStore
 
 from .config import GatewayConfig, HostPort
 from .connection import TerminalConnection
@@ -91,6 +97,23 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
     raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")
 
 
+def make_store(
+    config: GatewayConfig, hub: EventHub, *, on_health: Callable[[bool, str], None] | None = None
+) -> EventStore:
+    """The store ``--durability`` asks for (not yet started)."""
+    durability = Durability(config.durability)
+    if durability is Durability.MEMORY:
+        return MemoryStore(hub)
+    return LogStore(
+        config.data_dir,
+        hub,
+        durability=durability,
+        retention_age=config.retention_age or None,
+        retention_bytes=config.retention_bytes or None,
+        on_health=on_health,
+    )
+
+
 class Gateway:
     def __init__(
         self,
@@ -107,6 +130,8 @@ class Gateway:
         self.auth = auth if auth is not None else make_auth_backend(config)
         self.metrics = GatewayMetrics(self)
         self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
+        #: Where every event goes before its terminal is acknowledged (see ``serve``).
+        self.store: EventStore = MemoryStore(self.hub)
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None
@@ -134,6 +159,9 @@ class Gateway:
                 extra={"auth": config.auth},
             )
         _open_files_for(config.max_connections)
+        store = make_store(config, self.hub, on_health=self._store_health)
+        await store.start()
+        self.store = store
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: TerminalConnection(self),
@@ -175,9 +203,14 @@ class Gateway:
             task.cancel()
         if self._timers is not None:
             self._timers.close()
+        await self.store.aclose()
         self.hub.close()
         self.metrics.stop()
         await self.auth.aclose()
+
+    def _store_health(self, healthy: bool, reason: str) -> None:
+        if not healthy:
+            self.metrics.store_failures.inc()
 
     # ----------------------------------------------------------------------------------------
     # What connections ask of the gateway
@@ -237,6 +270,9 @@ class Gateway:
                 continue
             version = str(int(session.version)) if session.version is not None else "unknown"
             yield session.state.value, version
+
+    def store_status(self) -> StoreStatus:
+        return self.store.status()
 
     def message_counts(self) -> tuple[Counter[int], Counter[int]]:
         counts_in = Counter(self._retired_in)

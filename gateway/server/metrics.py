@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.store.base import StoreStatus
+
 from .config import HostPort
 
 
@@ -32,6 +34,10 @@ class LiveSource(Protocol):
 
     def message_counts(self) -> tuple[Mapping[int, int], Mapping[int, int]]:
         """Messages in and out by message id since start (closed sessions included)."""
+        ...
+
+    def store_status(self) -> StoreStatus:
+        """The event store's health, size and sequences."""
         ...
 
 
@@ -61,6 +67,20 @@ class LiveCollector(Collector):
             for msg_id, count in sorted(counts.items()):
                 family.add_metric([f"0x{msg_id:04X}"], count)
             yield family
+        yield from _store_metrics(source.store_status())
+
+
+def _store_metrics(status: StoreStatus) -> Iterator[Metric]:
+    for name, documentation, value in (
+        ("jt808_log_healthy", "1 while the event log takes writes (0: acks are withheld)",
+         int(status.healthy)),
+        ("jt808_log_bytes", "Bytes the event log holds", status.size_bytes),
+        ("jt808_log_oldest_sequence", "Oldest sequence the event log still holds (0: empty)",
+         status.oldest_sequence),
+        ("jt808_log_last_sequence", "Newest sequence stored", status.last_sequence),
+        ("jt808_log_pending", "Events appended, waiting to be stored", status.pending),
+    ):  # fmt: skip
+        yield GaugeMetricFamily(name, documentation, value=value)
 
 
 class GatewayMetrics:
@@ -83,6 +103,16 @@ class GatewayMetrics:
         )
         self.hub_dropped = Counter(
             "jt808_hub_dropped", "Events dropped for slow subscribers", registry=registry
+        )
+        self.acks_withheld = Counter(
+            "jt808_acks_withheld",
+            "Replies to terminals withheld because their data could not be stored",
+            registry=registry,
+        )
+        self.store_failures = Counter(
+            "jt808_log_failures",
+            "Times the event log went from working to failing (each is logged)",
+            registry=registry,
         )
         self.reassembly_dropped = Counter(
             "jt808_reassembly_dropped",

@@ -124,6 +124,9 @@ EXAMPLES = {
     "grpc_tls_key": "/etc/jt808/grpc.key",
     "grpc_tls_client_ca": "/etc/jt808/operators-ca.pem",
     "rsa_key": "/etc/jt808/platform-rsa.pem",
+    "durability": "os",
+    "retention_age": "3600",
+    "retention_bytes": "1048576",
 }
 _TLS_FILES = ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem")
 #: Settings that only make sense with another one (given as flags, the top layer).

@@ -487,6 +487,10 @@ class LazyLocationReport(LocationReport):
         the decoding), else None."""
         return self._undecoded or None
 
+    def body_bytes(self) -> bytes:
+        """The body exactly as the terminal sent it (what the event log keeps)."""
+        return self._raw
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LocationReport):
             return NotImplemented

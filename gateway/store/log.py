@@ -1,0 +1,339 @@
+"""The durable ``EventStore``: the event loop hands batches to one writer thread.
+
+On the loop, ``append`` only adds the event to the open batch (the first one schedules the
+batch to be sealed at the end of this loop iteration, so every terminal whose data arrived in
+the same iteration shares it). The writer thread takes every sealed batch that is waiting
+(group commit: while it commits, the next batches gather), numbers their events, writes them in
+one transaction, and hands the outcome back with one ``call_soon_threadsafe``. Back on the loop,
+the stored events go to the hub's subscribers and then every waiting connection releases its
+acknowledgements (or withholds them, when the write failed).
+
+Faults: a failed write stores nothing of its batches; the next batch tries again, so the store
+recovers by itself when the disk does. The change between working and failing is logged once
+each way. What waits to be written is bounded (``max_pending`` events): past it, ``append``
+refuses and the terminals are not acknowledged, as when the disk fails.
+
+Retention runs on the writer thread between batches, a short transaction at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+import anyio.to_thread
+
+from gateway.events import HubEvent, LocationReported
+from gateway.hub import EventHub
+from gateway.protocol.header import phone_key
+from gateway.server.logs import get_logger
+
+from .base import BatchWaiter, Durability, ReadFilter, ReadResult, StoreStatus
+from .records import EventRow, LocationRow, event_of, event_row, location_row, microseconds
+from .sqlite_log import LogReader, SqliteLog, _is_damage
+
+#: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
+MAX_PENDING: Final = 65_536
+#: How often the writer looks at retention and refreshes its figures when idle (seconds).
+MAINTENANCE_INTERVAL: Final = 1.0
+DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
+DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
+log = get_logger()
+
+
+@dataclass(slots=True)
+class Batch:
+    id: int
+    events: list[HubEvent] = field(default_factory=list)
+    waiters: list[BatchWaiter] = field(default_factory=list)
+
+
+#: Told (on the loop) when the store starts or stops working: healthy, and why not.
+HealthListener = Callable[[bool, str], None]
+
+
+class LogStore:
+    """``EventStore`` on the SQLite log of ``data_dir``."""
+
+    replays = True
+    defers_acks = True
+
+    def __init__(
+        self,
+        data_dir: Path,
+        hub: EventHub,
+        *,
+        durability: Durability = Durability.FSYNC,
+        retention_age: float | None = DEFAULT_RETENTION_AGE,
+        retention_bytes: int | None = DEFAULT_RETENTION_BYTES,
+        max_pending: int = MAX_PENDING,
+        on_health: HealthListener | None = None,
+    ) -> None:
+        self.hub = hub
+        self.durability = durability
+        self.retention_age = retention_age
+        self.retention_bytes = retention_bytes
+        self.max_pending = max_pending
+        self.on_health = on_health
+        self._log = SqliteLog(data_dir, durability)
+        self._reader = LogReader(self._log.path)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open = Batch(1)
+        self._pending = 0
+        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        #: Written by the writer thread only.
+        self._last = 0
+        self._healthy = True
+        self._status = StoreStatus()
+        self._size_limit: tuple[int | None] | None = None
+        #: Counted on the loop.
+        self.refused = 0
+        self.unstored = 0
+
+    # ----------------------------------------------------------------------------------------
+    # Life cycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        last = await anyio.to_thread.run_sync(self._log.open)
+        if self._log.repaired is not None:
+            self._log_repaired(self._log.repaired)
+        self._last = last
+        self._refresh_status()
+        self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
+        self._thread.start()
+        log.info(
+            "event log open",
+            extra={"path": str(self._log.path), "durability": self.durability.value,
+                   "last_sequence": last},
+        )  # fmt: skip
+
+    async def aclose(self) -> None:
+        """Store what is appended, settle every waiter, stop the writer, close the file."""
+        if self._thread is None:
+            return
+        if self._open.events or self._open.waiters:
+            self._seal()
+        self._queue.put(None)
+        thread, self._thread = self._thread, None
+        await anyio.to_thread.run_sync(thread.join)
+        await anyio.sleep(0)  # run the last call_soon_threadsafe of the writer
+
+    # ----------------------------------------------------------------------------------------
+    # The loop side
+
+    def append(self, event: HubEvent) -> int:
+        if self._pending >= self.max_pending:
+            self.refused += 1
+            return 0
+        batch = self._open
+        events = batch.events
+        if not events:
+            assert self._loop is not None, "append before start"
+            self._loop.call_soon(self._seal)
+        events.append(event)
+        self._pending += 1
+        return batch.id
+
+    def notify(self, waiter: BatchWaiter, batch: int) -> None:
+        if batch != self._open.id:
+            raise ValueError(f"batch {batch} is sealed: notify in the same step as append")
+        self._open.waiters.append(waiter)
+
+    def _seal(self) -> None:
+        batch = self._open
+        if batch.events or batch.waiters:
+            self._open = Batch(batch.id + 1)
+            self._queue.put(batch)
+
+    def _settled(self, batches: list[Batch], stored: bool) -> None:
+        """Back on the loop: deliver what was stored, then release (or withhold) the acks."""
+        count = 0
+        if stored:
+            deliver = self.hub.deliver
+            for batch in batches:
+                for event in batch.events:
+                    deliver(event)
+                count += len(batch.events)
+        else:
+            for batch in batches:
+                count += len(batch.events)
+            self.unstored += count
+        self._pending -= count
+        for batch in batches:
+            for waiter in batch.waiters:
+                try:
+                    waiter.batch_done(batch.id, stored)
+                except Exception:
+                    log.exception("releasing acknowledgements failed")
+
+    def _health_changed(self, healthy: bool, reason: str) -> None:
+        if healthy:
+            log.warning("event log writes again; terminals are acknowledged again",
+                        extra={"path": str(self._log.path)})  # fmt: skip
+        else:
+            log.error(
+                "event log write failed; terminals are not acknowledged until it works again",
+                extra={"path": str(self._log.path), "error": reason},
+            )
+        if self.on_health is not None:
+            self.on_health(healthy, reason)
+
+    # ----------------------------------------------------------------------------------------
+    # Reading (worker threads)
+
+    async def read(self, after: int, limit: int, only: ReadFilter) -> ReadResult:
+        rows, last, oldest, more = await anyio.to_thread.run_sync(
+            self._reader.read, after, limit, only
+        )
+        events = [event_of(row) for row in rows]
+        if only.phone_keys:
+            keys = only.phone_keys
+            events = [e for e in events if phone_key(e.phone) in keys]
+        gone = max(0, oldest - 1 - after) if oldest else 0
+        return ReadResult(events, last, gone, more)
+
+    async def sequence_at(self, moment: datetime) -> int:
+        """The sequence to read after for the events from ``moment`` on."""
+        return await anyio.to_thread.run_sync(self._reader.first_at_or_after, microseconds(moment))
+
+    def status(self) -> StoreStatus:
+        status = self._status
+        return StoreStatus(
+            self._healthy, status.size_bytes, status.oldest_sequence, status.last_sequence,
+            self._pending,
+        )  # fmt: skip
+
+    def limit_size(self, max_bytes: int | None) -> None:
+        """Fault drills: the log file refuses to grow past ``max_bytes`` (as a full disk);
+        None lifts it. Applied by the writer before its next batch."""
+        self._size_limit = (max_bytes,)
+
+    # ----------------------------------------------------------------------------------------
+    # The writer thread
+
+    def _run(self) -> None:
+        next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        stopping = False
+        while not stopping:
+            timeout = max(0.0, next_maintenance - time.monotonic())
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                first = _IDLE
+            batches: list[Batch] = []
+            if first is None:
+                stopping = True
+            elif first is not _IDLE:
+                batches.append(first)
+                while True:  # group commit: everything sealed meanwhile goes in this write
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stopping = True
+                        break
+                    batches.append(more)
+            if batches:
+                stored = self._write(batches)
+                self._call(self._settled, batches, stored)
+            if stopping or time.monotonic() >= next_maintenance:
+                self._maintain()
+                next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        self._log.write_floor(self._last)
+        with contextlib.suppress(sqlite3.Error):
+            self._log.checkpoint()
+        self._log.close(clean=True)
+
+    def _write(self, batches: list[Batch]) -> bool:
+        if self._size_limit is not None:
+            (limit,), self._size_limit = self._size_limit, None
+            with contextlib.suppress(sqlite3.Error):
+                self._log.limit_size(limit)
+        sequence = self._last
+        locations: list[LocationRow] = []
+        events: list[EventRow] = []
+        received: datetime | None = None
+        at = 0
+        for batch in batches:
+            for event in batch.events:
+                sequence += 1
+                event.sequence = sequence
+                if type(event) is LocationReported:
+                    if event.received_at is not received:  # one time per chunk, mostly
+                        received = event.received_at
+                        at = microseconds(received)
+                    locations.append(location_row(event, at))
+                else:
+                    events.append(event_row(event))  # type: ignore[arg-type]
+        if not locations and not events:
+            return True
+        try:
+            self._log.append(locations, events)
+        except (sqlite3.Error, OSError) as error:
+            self._failed(error)
+            return False
+        self._last = sequence
+        if not self._healthy:
+            self._healthy = True
+            self._call(self._health_changed, True, "")
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        if isinstance(error, sqlite3.DatabaseError) and _is_damage(error):
+            # Not a passing fault: this file will not take writes again. A new log continues.
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._last = max(self._last, self._log.replace_damaged(str(error)))
+                self._call(self._log_repaired, self._log.repaired or str(error))
+        if self._healthy:
+            self._healthy = False
+            self._call(self._health_changed, False, str(error))
+
+    def _log_repaired(self, detail: str) -> None:
+        log.error("event log was damaged and has been replaced",
+                  extra={"path": str(self._log.path), "detail": detail})  # fmt: skip
+
+    def _maintain(self) -> None:
+        """Retention, the high-water mark and the figures (between batches)."""
+        try:
+            before = None
+            if self.retention_age is not None:
+                before = microseconds(datetime.now(UTC)) - int(self.retention_age * 1e6)
+            for _ in range(8):  # a few short steps; the next tick does more
+                if not self._log.trim(before_at=before, max_bytes=self.retention_bytes):
+                    break
+                if not self._queue.empty():
+                    break  # appends first
+            self._log.write_floor(self._last)
+            self._refresh_status()
+        except (sqlite3.Error, OSError):
+            pass  # a failing disk is reported by the appends
+
+    def _refresh_status(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            oldest, newest = self._log.bounds()
+            self._status = StoreStatus(
+                self._healthy, self._log.size_bytes(), oldest, max(newest, self._last)
+            )
+
+    def _call(self, callback: Callable[..., None], *args: object) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(callback, *args)
+
+
+_IDLE: Final = Batch(0)

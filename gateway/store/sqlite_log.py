@@ -1,0 +1,294 @@
+"""The event log file: SQLite in WAL mode, one table keyed by sequence.
+
+Written by one thread only (``log.LogWriter``): each batch is one transaction, so one fsync
+(``--durability fsync``: ``synchronous=FULL``) or none (``os``: ``synchronous=NORMAL``, which in
+WAL mode loses nothing when the process dies, only when the machine does). Readers open their
+own connections and see committed batches only.
+
+Crash repair: a torn WAL tail is dropped by SQLite itself when the file is next opened (frames
+are checksummed). After an unclean stop the file is also checked (``quick_check``); a file that
+is not a sound database is moved aside (``events.sqlite3.damaged-<time>``) and a new log begins,
+its sequences starting above anything the old one can have held (``FLOOR_MARGIN`` above the
+high-water mark written beside it), so that a sequence never repeats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from .base import Durability, ReadFilter, StoreUnavailableError
+from .records import (
+    EVENT_COLUMNS,
+    LOCATION_COLUMNS,
+    LOCATION_KIND,
+    SELECT_COLUMNS,
+    EventRow,
+    LocationRow,
+    Row,
+)
+
+LOG_NAME: Final = "events.sqlite3"
+#: Holds the highest sequence written, refreshed now and then (see the module docstring).
+FLOOR_NAME: Final = "events.floor"
+#: Present while the log is open: found at start, the last run did not close it cleanly.
+OPEN_MARK: Final = "events.open"
+FLOOR_MARGIN: Final = 1 << 24
+#: The WAL file is truncated back to this after a checkpoint.
+WAL_LIMIT: Final = 64 * 1024 * 1024
+#: Rows one retention step deletes (a short transaction: appends are not held up long).
+RETENTION_STEP: Final = 20_000
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    phone TEXT NOT NULL,
+    device TEXT NOT NULL,
+    msg_id INTEGER,
+    serial INTEGER,
+    batch INTEGER,
+    body BLOB,
+    remote TEXT,
+    reason TEXT,
+    version INTEGER,
+    protocol_version INTEGER,
+    encryption INTEGER
+)
+"""
+_INSERT_LOCATIONS: Final = f"INSERT INTO events ({LOCATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+_INSERT_EVENTS: Final = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    synchronous = "FULL" if durability is Durability.FSYNC else "NORMAL"
+    connection.execute(f"PRAGMA synchronous={synchronous}")
+    connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+    return connection
+
+
+class SqliteLog:
+    """The log file of one data directory. Not thread-safe: one writer thread owns it."""
+
+    def __init__(self, data_dir: Path, durability: Durability) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / LOG_NAME
+        self.durability = durability
+        self._db: sqlite3.Connection | None = None
+        #: Set once the log was moved aside and replaced (logged by the caller).
+        self.repaired: str | None = None
+
+    # ----------------------------------------------------------------------------------------
+    # Opening
+
+    def open(self) -> int:
+        """Open (create, repair) the log; returns the sequence to continue after."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailableError(f"cannot create {self.data_dir}: {error}") from None
+        unclean = (self.data_dir / OPEN_MARK).exists()
+        try:
+            last = self._open_checked(check=unclean)
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError) and not _is_damage(error):
+                raise StoreUnavailableError(f"cannot open {self.path}: {error}") from None
+            last = self.replace_damaged(str(error))
+        try:
+            (self.data_dir / OPEN_MARK).touch()
+        except OSError as error:
+            raise StoreUnavailableError(f"cannot write in {self.data_dir}: {error}") from None
+        return max(last, self.read_floor())
+
+    def _open_checked(self, *, check: bool) -> int:
+        db = self._db = _connect(self.path, self.durability)
+        if db.execute("PRAGMA page_count").fetchone()[0] == 0:
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # freed pages go back to the disk
+        db.execute(_SCHEMA)
+        if check:
+            verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {verdict}")
+        row = db.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def replace_damaged(self, why: str) -> int:
+        """Move the damaged file aside and start an empty log; returns the sequence floor."""
+        floor = self.read_floor()
+        with contextlib.suppress(sqlite3.Error):  # what can still be read of the old one
+            if self._db is not None:
+                row = self._db.execute("SELECT max(seq) FROM events").fetchone()
+                floor = max(floor, int(row[0] or 0))
+        self.close()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            if source.exists():
+                source.rename(self.path.with_name(f"{self.path.name}.damaged-{stamp}{suffix}"))
+        self.repaired = f"{why}; moved aside as {self.path.name}.damaged-{stamp}"
+        floor += FLOOR_MARGIN
+        self._open_checked(check=False)
+        self.write_floor(floor)
+        return floor
+
+    def read_floor(self) -> int:
+        try:
+            return int((self.data_dir / FLOOR_NAME).read_text(encoding="ascii").strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def write_floor(self, sequence: int) -> None:
+        """Record the high-water mark (best effort: a failing disk is reported by appends)."""
+        target = self.data_dir / FLOOR_NAME
+        temporary = target.with_suffix(".tmp")
+        with contextlib.suppress(OSError):
+            temporary.write_text(f"{sequence}\n", encoding="ascii")
+            os.replace(temporary, target)
+
+    def close(self, *, clean: bool = False) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if clean:
+            with contextlib.suppress(OSError):
+                (self.data_dir / OPEN_MARK).unlink()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = _connect(self.path, self.durability)
+        return self._db
+
+    # ----------------------------------------------------------------------------------------
+    # Writing (the writer thread)
+
+    def append(self, locations: list[LocationRow], events: list[EventRow]) -> None:
+        """One transaction for the whole batch; on failure nothing of it is stored."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            if locations:
+                db.executemany(_INSERT_LOCATIONS, locations)
+            if events:
+                db.executemany(_INSERT_EVENTS, events)
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+
+    def limit_size(self, max_bytes: int | None) -> None:
+        """Make the file refuse to grow past ``max_bytes`` (SQLITE_FULL, as a full disk
+        does); None lifts the limit. For fault drills."""
+        db = self.db
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = 0xFFFFFFFE if max_bytes is None else max(1, max_bytes // page_size)
+        db.execute(f"PRAGMA max_page_count={pages}")
+
+    def trim(self, *, before_at: int | None, max_bytes: int | None) -> int:
+        """One step of retention: delete the oldest rows older than ``before_at`` (µs) or past
+        ``max_bytes``; returns how many were deleted (0: nothing is due)."""
+        db = self.db
+        oldest = db.execute("SELECT min(seq) FROM events").fetchone()[0]
+        if oldest is None:
+            return 0
+        limit = oldest + RETENTION_STEP
+        deleted = 0
+        if before_at is not None:
+            deleted = db.execute(
+                "DELETE FROM events WHERE seq < ? AND at < ?", (limit, before_at)
+            ).rowcount
+        if not deleted and max_bytes is not None and self.size_bytes() > max_bytes:
+            deleted = db.execute("DELETE FROM events WHERE seq < ?", (limit,)).rowcount
+        if deleted:
+            db.execute("PRAGMA incremental_vacuum")
+        return int(deleted)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (the WAL does not grow forever)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # ----------------------------------------------------------------------------------------
+    # Figures
+
+    def size_bytes(self) -> int:
+        db = self.db
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def bounds(self) -> tuple[int, int]:
+        """The oldest and newest stored sequence (0, 0 when empty)."""
+        row = self.db.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+
+class LogReader:
+    """A read connection of its own (replays run in worker threads, beside the writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, after: int, limit: int, only: ReadFilter) -> tuple[list[Row], int, int, bool]:
+        """Rows after ``after`` matching the kinds of ``only`` (phones are the caller's), the
+        last sequence looked at, the oldest stored sequence, and whether more rows follow."""
+        with self._connection() as db:
+            where = "seq > ?"
+            if not only.terminal_events:
+                where += f" AND kind = {LOCATION_KIND}"
+            elif not only.locations:
+                where += f" AND kind != {LOCATION_KIND}"
+            oldest = db.execute("SELECT min(seq) FROM events").fetchone()[0] or 0
+            rows: list[Row] = db.execute(
+                f"SELECT {SELECT_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            last = rows[-1][0] if rows else after
+            more = len(rows) == limit
+            if not rows:  # nothing matched: look no further than the newest row
+                newest = db.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+                last = max(after, newest)
+        return rows, last, int(oldest), more
+
+    def first_at_or_after(self, at: int) -> int:
+        """The sequence before the first event at or after ``at`` (µs), by bisection of the
+        sequence (times grow with it)."""
+        with self._connection() as db:
+            low, high = db.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+            if low is None:
+                return 0
+            while low < high:
+                middle = (low + high) // 2
+                row = db.execute(
+                    "SELECT seq, at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (middle,)
+                ).fetchone()
+                if row[1] < at:
+                    low = row[0] + 1
+                else:
+                    high = middle
+            return int(low) - 1
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        # Read-write mode (a WAL reader may need to create the shared-memory file), never
+        # creating the log: only the writer does that.
+        db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+def _is_damage(error: sqlite3.Error) -> bool:
+    """Errors that say the file is not a sound database (as opposed to: cannot open it)."""
+    text = str(error).lower()
+    return "malformed" in text or "not a database" in text or "quick_check" in text
