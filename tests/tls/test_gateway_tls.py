@@ -259,6 +259,18 @@ async def test_the_device_name_rule_checks_the_registration(tmp_path: Path, pki:
             assert answer.result == RegisterResult.TERMINAL_NOT_FOUND
 
 
+async def test_the_san_rule_reads_the_phone_from_a_dns_name(tmp_path: Path, pki: TestPki) -> None:
+    # "san_device": subject CN "fleet device", DNS SAN = PHONE.
+    async with running_tls_app(tmp_path, pki, mutual=True, tls_identity="san=phone") as app:
+        context = device(pki, "san_device")
+        async with tls_terminal(tls_address(app), context, phone=PHONE) as terminal:
+            await terminal.log_in()
+        async with tls_terminal(tls_address(app), context, phone=WRONG_PHONE) as terminal:
+            answer = await terminal.register()
+            assert answer.result == RegisterResult.TERMINAL_NOT_FOUND
+        assert counted(app, "jt808_tls_identity_mismatches", msg_id="0x0100") == 1
+
+
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
