@@ -77,7 +77,9 @@ async def running_tls_app(
         "tls_reload_interval": 0.0,
         **changes,
     }
-    async with running_app(data_dir, backend=backend or RecordingBackend(), **settings) as app:
+    if backend is None and changes.get("auth", "insecure-accept-all") == "insecure-accept-all":
+        backend = RecordingBackend()
+    async with running_app(data_dir, backend=backend, **settings) as app:
         yield app
 
 

@@ -27,10 +27,12 @@ from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2019
 from gateway.server.config import HostPort
 from gateway.server.logs import LOGGER_NAME
+from jt808.auth.v1 import auth_pb2
 from jt808.gateway.v1 import commands_pb2 as pb
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.controlplane.harness import RunningApp, api_channel, read_items, wait_for_subscribers
+from tests.controlplane.test_remote_auth import FakeAuthService, serving
 from tests.server.terminal_client import DEVICE_NAME, TerminalClient
 from tests.timeouts import HANG_GUARD
 
@@ -180,6 +182,33 @@ async def test_mutual_tls_identity_shows_in_sessions_and_goes_to_the_auth_servic
         assert request.certificate is not None
         assert request.certificate.serial_number == certificate.serial_number
         assert request.certificate.sha256_fingerprint == certificate.sha256_fingerprint
+
+
+async def test_a_device_auth_service_gets_the_certificate_over_grpc(
+    tmp_path: Path, pki: TestPki
+) -> None:
+    """``--auth remote``: Register and Authenticate carry ``certificate`` (jt808.auth.v1)."""
+    service = FakeAuthService()
+    async with (
+        serving(service) as auth_service,
+        running_tls_app(
+            tmp_path,
+            pki,
+            mutual=True,
+            auth="remote",
+            auth_endpoint=HostPort("127.0.0.1", auth_service.port),
+        ) as app,
+        tls_terminal(tls_address(app), device(pki, "device"), phone=PHONE) as terminal,
+    ):
+        await terminal.log_in()
+    register, authenticate = (call.request for call in service.calls[:2])
+    serial = f"{pki.serial('device'):X}"
+    assert isinstance(register, auth_pb2.RegisterRequest)
+    assert isinstance(authenticate, auth_pb2.AuthenticateRequest)
+    for request in (register, authenticate):
+        assert request.certificate.subject == f"CN={PHONE}"
+        assert request.certificate.serial_number == serial
+    assert register.phone.lstrip("0") == PHONE.lstrip("0")  # the existing fields as before
 
 
 async def test_simulated_terminals_present_their_own_certificates(
