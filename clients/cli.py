@@ -14,59 +14,97 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import argparse
 import difflib
+import importlib
 import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
+from typing import Protocol, cast
 
 import argcomplete
 
 from gateway import native
 
-from . import (
-    dashboard_command,
-    decode_command,
-    devices_command,
-    events_command,
-    health_command,
-    pki_command,
-    send_command,
-    serve_command,
-    sessions_command,
-    simulate_command,
-    stream_command,
-)
-from .client_options import one_line_errors
+from .exit_status import one_line_errors
 
-#: name -> (help, add arguments, run). Each subcommand lives in its own module.
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
-
-COMMANDS: dict[str, Command] = {
-    "serve": (serve_command.HELP, serve_command.add_arguments, serve_command.run),
-    "devices": (devices_command.HELP, devices_command.add_arguments, devices_command.run),
-    "decode": (decode_command.HELP, decode_command.add_arguments, decode_command.run),
-    "simulate": (simulate_command.HELP, simulate_command.add_arguments, simulate_command.run),
-    "send": (send_command.HELP, send_command.add_arguments, send_command.run),
-    "stream": (stream_command.HELP, stream_command.add_arguments, stream_command.run),
-    "events": (events_command.HELP, events_command.add_arguments, events_command.run),
-    "sessions": (sessions_command.HELP, sessions_command.add_arguments, sessions_command.run),
-    "dashboard": (dashboard_command.HELP, dashboard_command.add_arguments, dashboard_command.run),
-    "health": (health_command.HELP, health_command.add_arguments, health_command.run),
-    "pki": (pki_command.HELP, pki_command.add_arguments, pki_command.run),
+#: name -> (module, help). A command's module holds ``add_arguments(parser)`` and ``run(args)``;
+#: only the module of the command that runs is imported (``jt808 serve`` stays free of the gRPC
+#: clients, the dashboard and the simulator).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": (
+        "clients.serve_command",
+        "run the gateway: terminals on --listen, devices and state under --data-dir",
+    ),
+    "devices": (
+        "clients.devices_command",
+        "manage the device registry under --data-dir, or of a gateway with --gateway",
+    ),
+    "decode": (
+        "clients.decode_command",
+        "decode JT/T 808 frames given as hex (arguments, or one per line on stdin) to JSON",
+    ),
+    "simulate": (
+        "clients.simulate_command",
+        "simulate terminals reporting to a gateway (demo and load generator)",
+    ),
+    "send": (
+        "clients.send_command",
+        "send a command to a terminal and print its reply",
+    ),
+    "stream": (
+        "clients.stream_command",
+        "print live positions of the terminals until interrupted",
+    ),
+    "events": (
+        "clients.events_command",
+        "print session events and terminal messages until interrupted",
+    ),
+    "sessions": (
+        "clients.sessions_command",
+        "list, inspect and disconnect the terminal sessions of a gateway",
+    ),
+    "dashboard": (
+        "clients.dashboard_command",
+        "serve a live web dashboard of the gateway's terminals (map, list, commands)",
+    ),
+    "health": (
+        "clients.health_command",
+        "check that a gateway serves (gRPC health), for container health checks and scripts",
+    ),
+    "pki": (
+        "clients.pki_command",
+        "make a test PKI: CA, gateway certificate, device and client certificates",
+    ),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _CommandModule(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``jt808`` parser; with ``only``, the other commands are listed but not imported."""
     parser = argparse.ArgumentParser(
         prog="jt808", description="JT/T 808 gateway, terminal simulator and protocol tools."
     )
     parser.add_argument("--version", action="version", version=f"jt808 {version()}")
     one_line_errors(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, add_arguments, run) in COMMANDS.items():
+    for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        add_arguments(sub)
-        sub.set_defaults(run=run, command_parser=sub)
+        if only is None or name == only:
+            module = cast(_CommandModule, importlib.import_module(module_name))
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.run, command_parser=sub)
     return parser
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (jt808's own flags take no values), or None."""
+    if "_ARGCOMPLETE" in os.environ:  # shell completion needs every command's flags
+        return None
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    return word if word in COMMANDS else None
 
 
 def version() -> str:
@@ -79,7 +117,9 @@ def version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_command_word(argv))
     argcomplete.autocomplete(parser)
     args, unknown = parser.parse_known_args(argv)
     if unknown:

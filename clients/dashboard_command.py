@@ -14,10 +14,10 @@ from aiohttp import web
 
 from gateway.server.config import ConfigError, HostPort, is_loopback, parse_host_port
 
-from .client_options import EXIT_STATUS_HELP, ExitCode, add_client_options, client_from
+from .client_options import add_client_options, client_from
 from .dashboard.server import STATIC_DIR, Dashboard
+from .exit_status import EXIT_STATUS_HELP, ExitCode
 
-HELP = "serve a live web dashboard of the gateway's terminals (map, list, commands)"
 PASSWORD_ENV: Final = "JT808_DASHBOARD_PASSWORD"
 DEFAULT_LISTEN: Final = "127.0.0.1:8080"
 

@@ -57,8 +57,6 @@ from gateway.protocol.message import Message, decode_packet
 from gateway.protocol.versions import V2019, ProtocolVersion
 from gateway.protocol.wire import JSON
 
-HELP = "decode JT/T 808 frames given as hex (arguments, or one per line on stdin) to JSON"
-
 EPILOG = """\
 Each frame prints one JSON object on its own line: {"header", "body", "checksum_ok"}, or
 {"header", "checksum_ok", "error": {"code", "type", "message", "offset"}} when it cannot be
@@ -637,7 +635,6 @@ def _extra_text(item: dict[str, JSON]) -> str:
 __all__ = [
     "EXIT_FRAME_FAILED",
     "EXIT_OK",
-    "HELP",
     "CaptureDecoder",
     "FrameReport",
     "HexInputError",

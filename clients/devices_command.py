@@ -27,8 +27,6 @@ from gateway.registry import (
 )
 from gateway.server.config import ENV_PREFIX, GatewayConfig
 
-HELP = "manage the device registry under --data-dir, or of a gateway with --gateway"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     default = GatewayConfig().data_dir

@@ -13,7 +13,8 @@ from typing import Protocol
 from gateway.registry import CsvEncodingError, csv_lines
 from jt808.gateway.v1.device_registry_service_pb2 import ImportDevicesResponse
 
-from .client_options import ExitCode, Output, client_from, note, run_client
+from .client_options import Output, client_from, note, run_client
+from .exit_status import ExitCode
 from .sdk import TerminalNotConnectedError
 
 

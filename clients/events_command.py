@@ -7,15 +7,9 @@ from typing import Final
 
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
-from .client_options import (
-    EXIT_STATUS_HELP,
-    add_client_options,
-    add_phone_filter,
-    follow,
-)
+from .client_options import add_client_options, add_phone_filter, follow
+from .exit_status import EXIT_STATUS_HELP
 from .sdk.views import event_text
-
-HELP = "print session events and terminal messages until interrupted"
 
 #: --kind names: the EventKind values without their prefix, lower case.
 KINDS: Final[dict[str, api.EventKind.ValueType]] = {

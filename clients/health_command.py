@@ -18,8 +18,6 @@ from grpc_health.v1 import health_pb2
 from gateway.protocol.errors import shown
 from gateway.server.config import ENV_PREFIX, ConfigError, parse_host_port
 
-HELP = "check that a gateway serves (gRPC health), for container health checks and scripts"
-
 DEFAULT_GATEWAY: Final = "127.0.0.1:50051"
 CHECK_METHOD: Final = "/grpc.health.v1.Health/Check"
 EXIT_SERVING: Final = 0

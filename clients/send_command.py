@@ -23,14 +23,8 @@ from google.protobuf.message import Message
 from jt808.gateway.v1 import commands_pb2
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
-from .client_options import (
-    EXIT_STATUS_HELP,
-    ExitCode,
-    Output,
-    add_client_options,
-    client_from,
-    run_client,
-)
+from .client_options import Output, add_client_options, client_from, run_client
+from .exit_status import EXIT_STATUS_HELP, ExitCode
 from .sdk import (
     COMMAND_FIELDS,
     CONTROL_COMMANDS,
@@ -45,8 +39,6 @@ from .sdk import (
 )
 from .sdk.commands import hex_bytes, parameter_spec
 from .sdk.views import location_lines
-
-HELP = "send a command to a terminal and print its reply"
 
 
 def _column(text: str) -> str:

@@ -16,8 +16,6 @@ from gateway.server import config as gateway_config
 from gateway.server.listen_check import ListenError
 from gateway.server.logs import configure, get_logger
 
-HELP = "run the gateway: terminals on --listen, devices and state under --data-dir"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     gateway_config.add_arguments(parser)

@@ -6,18 +6,9 @@ import argparse
 
 from jt808.gateway.v1 import gateway_service_pb2 as api
 
-from .client_options import (
-    EXIT_STATUS_HELP,
-    ExitCode,
-    Output,
-    add_client_options,
-    client_from,
-    one_line_errors,
-    run_client,
-)
+from .client_options import Output, add_client_options, client_from, run_client
+from .exit_status import EXIT_STATUS_HELP, ExitCode, one_line_errors
 from .sdk.views import SESSION_HEADER, message_dict, session_text
-
-HELP = "list, inspect and disconnect the terminal sessions of a gateway"
 
 EPILOG = f"""\
 examples:

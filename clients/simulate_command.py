@@ -46,8 +46,6 @@ from gateway.protocol.versions import ProtocolVersion
 from gateway.registry import CsvFileError, Device, DeviceImportError, read_csv_rows
 from gateway.server.config import ConfigError, parse_host_port
 
-HELP = "simulate terminals reporting to a gateway (demo and load generator)"
-
 EPILOG = """\
 Every run is bounded: without --count and --duration each terminal sends 100 reports.
 --rate 0 sends as fast as acknowledgements allow, keeping --window reports unacknowledged per
@@ -424,4 +422,4 @@ def _loop_options() -> dict[str, object]:
     return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
 
 
-__all__ = ["DEFAULT_COUNT", "HELP", "add_arguments", "config_from", "run"]
+__all__ = ["DEFAULT_COUNT", "add_arguments", "config_from", "run"]

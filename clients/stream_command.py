@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .client_options import (
-    EXIT_STATUS_HELP,
-    add_client_options,
-    add_phone_filter,
-    follow,
-)
+from .client_options import add_client_options, add_phone_filter, follow
+from .exit_status import EXIT_STATUS_HELP
 from .sdk.views import location_text
-
-HELP = "print live positions of the terminals until interrupted"
 
 EPILOG = f"""\
 Runs until interrupted (Ctrl-C or SIGTERM end it with exit status 0). When the connection to the

@@ -15,7 +15,6 @@ from gateway.server.listen_check import check_listen
 from gateway.server.platform_key import platform_key_for
 from gateway.server.tls_terminals import serve_tls_terminals
 
-from .remote_auth import RemoteAuthBackend
 from .server import ControlPlane
 
 if TYPE_CHECKING:
@@ -32,7 +31,11 @@ class Addresses:
 
 def auth_backend_for(config: GatewayConfig) -> AuthBackend | None:
     """The backend the data plane cannot build itself (the remote one); None: its default."""
-    return RemoteAuthBackend.from_config(config) if config.auth == "remote" else None
+    if config.auth != "remote":
+        return None
+    from .remote_auth import RemoteAuthBackend  # noqa: PLC0415 (lazy: only remote auth)
+
+    return RemoteAuthBackend.from_config(config)
 
 
 class GatewayApp:

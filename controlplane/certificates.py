@@ -11,7 +11,7 @@ from jt808.gateway.v1 import gateway_service_pb2
 
 from .locations import proto_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the TLS modules are imported only by a gateway that serves TLS
     from gateway.tls.identity import CertificateIdentity
 
 CertificateMessage = auth_pb2.CertificateIdentity | gateway_service_pb2.CertificateIdentity

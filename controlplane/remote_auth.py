@@ -35,6 +35,7 @@ from gateway.server.logs import LOGGER_NAME
 from jt808.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from .certificates import fill_certificate
+from .locations import proto_text
 
 log = logging.getLogger(f"{LOGGER_NAME}.remote_auth")
 
@@ -174,9 +175,11 @@ class RemoteAuthBackend:
     async def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision:
         message = auth_pb2.AuthenticateRequest(
             phone=request.phone,
-            auth_code=request.auth_code,
-            imei=request.imei,
-            software_version=request.software_version,
+            # Wire text that is not UTF-8 cannot go into a protobuf string: each such byte
+            # becomes U+FFFD (a code changed so matches nothing, as it should not).
+            auth_code=proto_text(request.auth_code),
+            imei=proto_text(request.imei),
+            software_version=proto_text(request.software_version),
             remote_address=request.remote_address,
         )
         if request.certificate is not None:
@@ -287,11 +290,11 @@ def _register_request(request: RegistrationRequest) -> auth_pb2.RegisterRequest:
         phone=request.phone,
         province_id=request.province_id,
         city_id=request.city_id,
-        manufacturer_id=request.manufacturer_id,
-        terminal_model=request.terminal_model,
-        terminal_id=request.terminal_id,
+        manufacturer_id=proto_text(request.manufacturer_id),
+        terminal_model=proto_text(request.terminal_model),
+        terminal_id=proto_text(request.terminal_id),
         plate_color=request.plate_color,
-        plate=request.plate,
+        plate=proto_text(request.plate),
         protocol_version=request.protocol_version,
         remote_address=request.remote_address,
     )

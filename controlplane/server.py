@@ -15,7 +15,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from gateway.auth.local import LocalAuthBackend
-from gateway.server.config import GatewayConfig, HostPort
+from gateway.server.config import GatewayConfig, HostPort, grpc_token_of
 from gateway.server.gateway import Gateway
 from gateway.server.logs import get_logger
 from jt808.gateway.v1 import (
@@ -53,13 +53,13 @@ class ControlPlane:
         self.health = HealthServicer()
         #: Read now, so that a bad certificate file stops ``jt808 serve`` at startup (exit 2).
         self.tls = _control_plane_tls(gateway.config)
+        self.token = grpc_token_of(gateway.config)  # likewise for a token file
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until cancelled, then stop with a short grace period."""
-        config = self.gateway.config
-        token = config.grpc_token
+        token = self.token
         interceptors = [] if token is None else [BearerTokenInterceptor(token)]
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc-sync") as pool:
             server = grpc.aio.server(
@@ -166,9 +166,9 @@ def add_gateway_service(servicer: GatewayServicer, server: grpc.aio.Server) -> N
 
 
 def _control_plane_tls(config: GatewayConfig) -> ControlPlaneTls | None:
-    """The control plane's TLS material; the TLS stack is imported only when it is configured."""
     if config.grpc_tls_cert is None and config.grpc_tls_key is None:
         return None
-    from .credentials import ControlPlaneTls  # noqa: PLC0415 - only with --grpc-tls-cert
+    # The TLS modules (and cryptography) are imported only by a gateway that uses them.
+    from .credentials import ControlPlaneTls  # noqa: PLC0415 (lazy: only TLS)
 
     return ControlPlaneTls.from_config(config)

@@ -18,7 +18,7 @@ from jt808.gateway.v1 import gateway_service_pb2 as api
 from .certificates import fill_certificate
 from .locations import proto_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the TLS modules are imported only by a gateway that serves TLS
     from gateway.tls.server import TlsPeer
 
 EVENT_KINDS: Final[dict[EventKind, api.EventKind.ValueType]] = {
@@ -65,7 +65,7 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
     )
     if connection.authenticated_wall is not None:
         message.authenticated_time.CopyFrom(timestamp(connection.authenticated_wall))
-    return add_tls_fields(message, connection.tls_peer)
+    return message
 
 
 def add_tls_fields(message: api.Session, peer: TlsPeer | None) -> api.Session:

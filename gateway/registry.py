@@ -111,7 +111,20 @@ class CsvImport:
 
 
 def _digest(code: str) -> bytes:
-    return hashlib.sha256(code.encode("utf-8")).digest()
+    # surrogatepass: a code from the wire may carry bytes that are not text (kept as lone
+    # surrogates by the core); such a code matches nothing, and must not raise.
+    return hashlib.sha256(code.encode("utf-8", "surrogatepass")).digest()
+
+
+def _is_text(*values: str) -> bool:
+    """Whether every value is UTF-8 text (what SQLite stores; the wire may carry bytes that are
+    not, kept as lone surrogates by the core, and no imported device has those)."""
+    try:
+        for value in values:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class DeviceRegistry:
@@ -228,6 +241,8 @@ class DeviceRegistry:
     def register(self, request: RegistrationRequest) -> RegistrationDecision:
         """Issue a fresh auth code to a known device (replacing any earlier one for it)."""
         key = (request.manufacturer_id, request.terminal_model, request.terminal_id)
+        if not _is_text(*key):
+            return RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
         with self._lock:
             row = self._db.execute(
                 "SELECT phone, plate FROM devices WHERE manufacturer_id = ? AND terminal_model = ? "

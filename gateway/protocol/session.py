@@ -41,7 +41,12 @@ from .bodies.general import (
 from .bodies.location import LazyLocationReport, LocationBatch
 from .bodies.multimedia import MultimediaData, MultimediaDataResponse
 from .bodies.passthrough import TerminalRsaKey
-from .bodies.registration import RegisterResult, TerminalRegister, TerminalRegisterResponse
+from .bodies.registration import (
+    RegisterResult,
+    TerminalAuthenticate,
+    TerminalRegister,
+    TerminalRegisterResponse,
+)
 from .body import Body, Fragment, RawBody, decode_body
 from .commands import CommandEvent, CommandTracker, PendingCommand
 from .encryption import RsaKeyError, RsaKeyPair, RsaPublicKey
@@ -106,6 +111,8 @@ _CLOSED: Final = SessionState.CLOSED
 _AUTHENTICATED: Final = SessionState.AUTHENTICATED
 _SUCCESS: Final = ResultCode.SUCCESS
 _REGISTER: Final = int(MessageId.TERMINAL_REGISTER)
+#: Uplink messages the session must read to answer (a raw body of theirs is refused).
+_TYPED_REPLIES: Final = frozenset({UplinkReply.REGISTRATION, UplinkReply.AUTHENTICATION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,7 +576,7 @@ class TerminalSession:
                 events += opened
                 return
             message = opened
-        events += self._dispatch(message)
+        events += self._dispatch(message, now)
 
     def _handle_fragment(self, message: Message, now: float) -> list[SessionEvent]:
         header = message.header
@@ -594,10 +601,10 @@ class TerminalSession:
             if isinstance(opened, list):
                 return opened
             message = opened
-        return self._dispatch(message, packets_acknowledged=True)
+        return self._dispatch(message, now, packets_acknowledged=True)
 
     def _dispatch(
-        self, message: Message, *, packets_acknowledged: bool = False
+        self, message: Message, now: float, *, packets_acknowledged: bool = False
     ) -> list[SessionEvent]:
         header = message.header
         body = message.body
@@ -610,16 +617,23 @@ class TerminalSession:
         kind = uplink_reply(header.msg_id)
         if kind is UplinkReply.NONE:
             return [MessageReceived(message)]  # a late or unsolicited reply: keep it
-        if kind is UplinkReply.REGISTRATION:
-            assert isinstance(body, TerminalRegister)
+        if kind in _TYPED_REPLIES and isinstance(body, RawBody):
+            # Encryption bits this platform cannot open (reserved ones, or RSA before
+            # authentication) left the body unread: nothing to decide on.
+            return self._reject(
+                UnsupportedMessageError(
+                    f"0x{header.msg_id:04X} with encryption bits 0x{header.encryption:X} "
+                    "cannot be read here",
+                    header=header,
+                ),
+                now,
+            )
+        if kind is UplinkReply.REGISTRATION and isinstance(body, TerminalRegister):
             self._pending_decision = RegistrationReceived(header, body)
             return [self._pending_decision]
-        if kind is UplinkReply.AUTHENTICATION:
+        if kind is UplinkReply.AUTHENTICATION and isinstance(body, TerminalAuthenticate):
             self._pending_decision = AuthenticationReceived(
-                header,
-                getattr(body, "auth_code", ""),
-                getattr(body, "imei", ""),
-                getattr(body, "software_version", ""),
+                header, body.auth_code, body.imei, body.software_version
             )
             return [self._pending_decision]
         if header.msg_id == MessageId.TERMINAL_LOGOUT:
@@ -731,7 +745,9 @@ class TerminalSession:
 
     def _resend(self, message: Message) -> list[SessionEvent]:
         body = message.body
-        assert isinstance(body, TerminalRetransmitRequest)
+        if not isinstance(body, TerminalRetransmitRequest):  # raw: see _TYPED_REPLIES
+            self._general_response(message.header, ResultCode.UNSUPPORTED)
+            return [MessageRefused(message.header, "an unreadable retransmission request")]
         frames = self._sent.resend(body.original_serial, body.packet_ids)
         if not frames:
             self._general_response(message.header, ResultCode.FAILURE)

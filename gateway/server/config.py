@@ -83,6 +83,8 @@ class GatewayConfig:
     #: The gRPC control plane (loopback by default; elsewhere only with a token).
     grpc_listen: HostPort = HostPort("127.0.0.1", 50051)
     grpc_token: str | None = field(default=None, repr=False)
+    #: A file holding ``grpc_token`` (read at start): keeps the token out of the process list.
+    grpc_token_file: Path | None = None
     #: Items a stream subscriber may fall behind by before the oldest are dropped (and a gap
     #: marker tells it how many).
     stream_queue: int = 4096
@@ -282,7 +284,9 @@ SETTINGS: Final = (
     Setting("auth_tls_ca", "--auth remote: CA bundle; the channel to the service uses TLS",
             Path, "FILE"),
     Setting("grpc_listen", "gRPC control plane HOST:PORT", parse_host_port, "HOST:PORT"),
-    Setting("grpc_token", "bearer token every gRPC call must carry", _token, "TOKEN"),
+    Setting("grpc_token", "bearer token every gRPC call must carry (visible in the process "
+            "list: prefer --grpc-token-file or the environment)", _token, "TOKEN"),
+    Setting("grpc_token_file", "file holding the --grpc-token (one line)", Path, "FILE"),
     Setting("stream_queue", "items a slow stream subscriber may fall behind by",
             _positive(int), "N"),
     Setting("command_timeout", "default SendCommand wait for a reply", _positive(float),
@@ -394,6 +398,27 @@ def load(
     return config
 
 
+def grpc_token_of(config: GatewayConfig) -> str | None:
+    """The control plane's token: ``grpc_token``, or what ``grpc_token_file`` holds (one line,
+    surrounding whitespace ignored), read when the control plane starts."""
+    path = config.grpc_token_file
+    if path is None:
+        return config.grpc_token
+    if config.grpc_token is not None:
+        raise ConfigError("--grpc-token and --grpc-token-file both give the token: give one")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"--grpc-token-file: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        why = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"--grpc-token-file: {path} cannot be read: {why}") from None
+    try:
+        return _token(text)
+    except ValueError as error:
+        raise ConfigError(f"--grpc-token-file: {path}: {error}") from None
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -421,11 +446,12 @@ def validate(config: GatewayConfig) -> None:
     if (
         not is_loopback(config.grpc_listen.host)
         and config.grpc_token is None
+        and config.grpc_token_file is None
         and config.grpc_tls_client_ca is None
     ):
         raise ConfigError(
             f"--grpc-listen {config.grpc_listen} is not a loopback address: the control plane "
-            "would be open to the network. Set --grpc-token (or JT808_GRPC_TOKEN) so that "
+            "would be open to the network. Set --grpc-token-file (or JT808_GRPC_TOKEN) so that "
             "every call must carry `authorization: Bearer <token>`, or --grpc-tls-cert, "
             "--grpc-tls-key and --grpc-tls-client-ca so that every client needs a certificate, "
             "or bind to 127.0.0.1"

@@ -24,6 +24,21 @@ _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 _ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"'})
 
 
+#: The longest value a line carries (a traceback excepted): values can come from the wire.
+MAX_VALUE_CHARS: Final = 512
+#: What JSON leaves as it is but a terminal would act on (DEL and the C1 controls, CSI among
+#: them); the JSON writer escapes the rest of the control characters itself.
+_JSON_ESCAPES: Final = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
+def bounded(value: object) -> object:
+    """``value`` as it goes into a line: text longer than ``MAX_VALUE_CHARS`` is cut and says
+    how much was left out; other values unchanged."""
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        return f"{value[:MAX_VALUE_CHARS]}...(+{len(value) - MAX_VALUE_CHARS} chars)"
+    return value
+
+
 def _quote(value: object) -> str:
     text = str(value)
     if text == "" or _UNSAFE.search(text):
@@ -45,11 +60,11 @@ class _EventFormatter(logging.Formatter):
         fields: dict[str, Any] = {
             "ts": f"{self._second_text}.{int(record.msecs):03d}",
             "level": record.levelname.lower(),
-            "event": record.getMessage(),
+            "event": bounded(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                fields[key] = value
+                fields[key] = bounded(value)
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         return fields
@@ -64,7 +79,9 @@ class JsonFormatter(_EventFormatter):
     """One JSON object per line; values JSON has no type for are written as text."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(self.fields(record), ensure_ascii=False, default=str)
+        return json.dumps(self.fields(record), ensure_ascii=False, default=str).translate(
+            _JSON_ESCAPES
+        )
 
 
 FORMATTERS: Final[dict[str, type[_EventFormatter]]] = {

@@ -20,7 +20,7 @@ import anyio
 import grpc
 import pytest
 
-from clients.client_options import ExitCode
+from clients.exit_status import ExitCode
 from controlplane.gateway_service import GatewayServicer
 from gateway.protocol.bodies.messaging import TextMessage
 from gateway.protocol.bodies.parameters import ParameterId

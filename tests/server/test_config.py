@@ -104,6 +104,7 @@ EXAMPLES = {
     "auth_tls_ca": "/etc/jt808/ca.pem",
     "grpc_listen": "127.0.0.1:50061",
     "grpc_token": "another-token",
+    "grpc_token_file": "/run/secrets/jt808-grpc-token",
     "command_timeout": "12",
     "stream_queue": "64",
     "command_retry_timeout": "3",

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
@@ -94,18 +94,22 @@ class ServeProcess:
 
 @asynccontextmanager
 async def serving(
-    *args: str, environment: Mapping[str, str] | None = None, ready: str = "event=listening "
+    *args: str,
+    environment: Mapping[str, str] | None = None,
+    ready: str = "event=listening ",
+    command: Sequence[str] = COMMAND,
+    stdout: int = subprocess.DEVNULL,
 ) -> AsyncIterator[ServeProcess]:
     """``jt808 serve ARGS`` running until the block ends (then killed if still alive), once it
     logged ``ready``; the gRPC control plane on a free loopback port unless ARGS choose one."""
     if "--grpc-listen" not in args:
         args = (*args, "--grpc-listen", f"127.0.0.1:{free_port()}")
     process = await anyio.open_process(
-        [*COMMAND, *args],
+        [*command, *args],
         cwd=REPO,
         env=dict(environment or clean_environment()),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
     )
     try:
