@@ -46,6 +46,7 @@ from .gateway_harness import (
     tls_terminal,
 )
 from .pki import PHONE, WRONG_PHONE, TestPki
+from .test_simulator_tls import device_files
 
 pytestmark = pytest.mark.anyio
 PHONE_START = int(PHONE)
@@ -73,15 +74,6 @@ def sessions_of(app: RunningApp) -> dict[str, Any]:
 
 def counted(app: RunningApp, metric: str, **labels: str) -> float:
     return app.gateway.metrics.registry.get_sample_value(f"{metric}_total", labels) or 0.0
-
-
-def device_certificates(pki: TestPki, directory: Path, phones: list[str]) -> TlsClientSettings:
-    """One certificate per phone (CN = phone), named as ``jt808 pki device`` names them."""
-    for phone in phones:
-        pki.device_ca.issue_client(phone).write(directory, phone)
-    return TlsClientSettings(
-        ca=pki.root_pem, cert=str(directory / "{phone}.pem"), key=str(directory / "{phone}.key")
-    )
 
 
 # ---- one-way TLS ---------------------------------------------------------------------------
@@ -216,7 +208,7 @@ async def test_simulated_terminals_present_their_own_certificates(
 ) -> None:
     """``jt808 simulate --tls-cert 'dir/{phone}.pem'``: each terminal its certificate."""
     phones = [f"0{PHONE_START + i}" for i in range(3)]
-    client = device_certificates(pki, tmp_path / "devices", phones)
+    client = device_files(pki, tmp_path / "devices", phones)
     async with running_tls_app(tmp_path, pki, mutual=True, tls_ocsp="off") as app:
         run = Simulation(simulation(tls_address(app), terminals=3, tls=client))
         async with anyio.create_task_group() as tasks:
