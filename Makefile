@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # installs into it (--python).
 PIP := $(PYTHON) -m pip --python $(BIN)/python install --quiet
 
-.PHONY: test lint proto proto-check dashboard dashboard-check typecheck unit serve native bench clean
+.PHONY: test lint proto proto-check dashboard dashboard-check typecheck unit serve native bench bench-peer clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv --without-pip $(VENV)
@@ -93,6 +93,13 @@ bench: $(BIN)/.installed $(NATIVE)
 	$(BIN)/python -m benchmarks.codec
 	$(BIN)/python -m benchmarks.control_plane
 	$(BIN)/python -m benchmarks.tls
+
+## Our gateway beside go-jt808 through the peer's load generator (../shared/peer-bench): about
+## 15-20 minutes for 3 rounds; every figure also goes to build/peer-bench.json.
+PEER_ROUNDS ?= 3
+bench-peer: $(BIN)/.installed $(NATIVE)
+	mkdir -p build
+	$(BIN)/python -m benchmarks.peer --rounds $(PEER_ROUNDS) --json build/peer-bench.json
 
 clean:
 	-$(BIN)/python scripts/build_native.py --clean

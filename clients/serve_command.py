@@ -11,10 +11,13 @@ import anyio
 
 from controlplane.app import GatewayApp
 from controlplane.server import ControlPlaneBindError
+from gateway.cluster.connection import ClusterStartError
+from gateway.cluster.workers import run_workers
 from gateway.registry import RegistryUnavailableError
 from gateway.server import config as gateway_config
 from gateway.server.listen_check import ListenError
 from gateway.server.logs import configure, get_logger
+from gateway.store.base import StoreUnavailableError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"jt808 serve: {error}", file=sys.stderr)
         return 2
     configure(config.log_level, config.log_format)
+    if config.workers > 1:
+        return run_workers(args, config)
     failure: OSError | None = None
     try:
         app = GatewayApp(config)
@@ -46,9 +51,13 @@ def run(args: argparse.Namespace) -> int:
         failure = _first_os_error(group)
     except* KeyboardInterrupt:
         pass
-    if isinstance(failure, ControlPlaneBindError | ListenError):
+    if isinstance(failure, ControlPlaneBindError | ListenError | ClusterStartError):
         print(f"jt808 serve: {failure}", file=sys.stderr)
         return 1
+    if isinstance(failure, StoreUnavailableError):
+        print(f"jt808 serve: cannot use the data directory {config.data_dir} (--data-dir): "
+              f"{failure}", file=sys.stderr)  # fmt: skip
+        return 2
     if failure is not None:
         reason = failure.strerror or str(failure)
         print(f"jt808 serve: cannot listen on {config.listen}: {reason}", file=sys.stderr)

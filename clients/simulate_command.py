@@ -31,6 +31,7 @@ from typing import TextIO
 
 import anyio
 
+from clients.simulator.processes import available_cpus, run_in_processes
 from clients.simulator.runner import (
     MAX_BATCH,
     MAX_TERMINALS,
@@ -58,6 +59,8 @@ DEFAULT_TERMINALS = 10
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
+AUTO = "auto"
+MAX_PROCESSES = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -213,6 +216,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="reconnections per terminal with --reconnect (default 3)",
     )
+    add(
+        "--processes",
+        type=_processes,
+        default=1,
+        metavar="N|auto",
+        help="split the terminals over N processes (auto: one a CPU) to offer more load than "
+        "one process can (default 1)",
+    )
     add("--json", action="store_true", help="print the summary as one JSON object")
     add("--quiet", action="store_true", help="no progress line on stderr")
     _add_security_arguments(parser)
@@ -339,8 +350,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     progress = None if args.quiet else _ProgressLine(sys.stderr)
-    simulation = Simulation(config, progress=progress)
-    summary = anyio.run(_simulate, simulation, backend="asyncio", backend_options=_loop_options())
+    processes = available_cpus() if args.processes == AUTO else args.processes
+    if processes > 1 and config.terminals > 1:
+        try:
+            summary = run_in_processes(config, processes, simulate, progress)
+        except RuntimeError as error:
+            print(f"jt808 simulate: {error}", file=sys.stderr)
+            return EXIT_INCOMPLETE
+    else:
+        summary = simulate(Simulation(config, progress=progress))
     if progress is not None:
         progress.done()
     if args.json:
@@ -371,23 +389,49 @@ def _advise(summary: SimulationSummary, config: SimulationConfig) -> None:
         )
 
 
+def _processes(text: str) -> int | str:
+    """``--processes``: a count from 1, or ``auto``."""
+    if text == AUTO:
+        return AUTO
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+    if not 1 <= count <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_PROCESSES} or auto")
+    return count
+
+
 def _first_phone(config: SimulationConfig) -> str:
     return format_phone(config.phone_start, config.version)
 
 
-async def _simulate(simulation: Simulation) -> SimulationSummary:
-    """Run, stopping cleanly on the first SIGINT/SIGTERM (the terminals settle what they sent)
-    and at once on the second."""
+def simulate(
+    simulation: Simulation,
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> SimulationSummary:
+    """Run on an event loop of this process, stopping cleanly on the first of ``signals`` (the
+    terminals settle what they sent) and at once on the second."""
+    return anyio.run(
+        _simulate, simulation, signals, backend="asyncio", backend_options=_loop_options()
+    )
+
+
+async def _simulate(
+    simulation: Simulation, signals: tuple[signal.Signals, ...]
+) -> SimulationSummary:
     summary: SimulationSummary | None = None
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(_watch_signals, simulation, tasks.cancel_scope)
+        tasks.start_soon(_watch_signals, simulation, tasks.cancel_scope, signals)
         summary = await simulation.run()
         tasks.cancel_scope.cancel()
     return summary or simulation.summary()
 
 
-async def _watch_signals(simulation: Simulation, scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+async def _watch_signals(
+    simulation: Simulation, scope: anyio.CancelScope, watched: tuple[signal.Signals, ...]
+) -> None:
+    with anyio.open_signal_receiver(*watched) as signals:
         async for _ in signals:
             if simulation.sending_over:
                 scope.cancel()
@@ -422,4 +466,4 @@ def _loop_options() -> dict[str, object]:
     return {"use_uvloop": True} if importlib.util.find_spec("uvloop") is not None else {}
 
 
-__all__ = ["DEFAULT_COUNT", "add_arguments", "config_from", "run"]
+__all__ = ["DEFAULT_COUNT", "add_arguments", "config_from", "run", "simulate"]

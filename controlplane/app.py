@@ -20,6 +20,8 @@ from .server import ControlPlane
 if TYPE_CHECKING:
     from gateway.tls.server import TlsServer
 
+    from .cluster_service import Cluster
+
 
 @dataclass(frozen=True, slots=True)
 class Addresses:
@@ -40,8 +42,15 @@ def auth_backend_for(config: GatewayConfig) -> AuthBackend | None:
 
 class GatewayApp:
     def __init__(self, config: GatewayConfig, *, auth: AuthBackend | None = None) -> None:
+        #: Cluster mode (--nats-url): the node's NATS side; None for the embedded gateway.
+        self.cluster = _cluster(config, auth)
+        if self.cluster is not None:
+            auth = self.cluster.auth
         self.gateway = Gateway(config, auth=auth if auth is not None else auth_backend_for(config))
-        self.control_plane = ControlPlane(self.gateway)
+        self.control_plane = ControlPlane(
+            self.gateway,
+            servicer=None if self.cluster is None else self.cluster.attach(self.gateway),
+        )
         #: The terminal listener's TLS material, read now so that a bad file stops startup
         #: (exit 2); None without --tls-listen (and then the TLS stack is never imported).
         self.tls = self.gateway.tls = _tls_server(self.gateway)
@@ -55,7 +64,7 @@ class GatewayApp:
         started); then the control plane binds first, so a bad gRPC address fails before any
         terminal is accepted; both stop together when cancelled."""
         config = self.gateway.config
-        check_listen(config.listen, "terminals", "--listen")
+        check_listen(config.listen, "terminals", "--listen", reuse_port=config.nats_url is not None)
         check_listen(self.control_plane.requested, "gRPC", "--grpc-listen")
         if config.tls_listen is not None:
             check_listen(config.tls_listen, "terminals over TLS", "--tls-listen")
@@ -63,6 +72,8 @@ class GatewayApp:
             check_listen(config.metrics_listen, "metrics", "--metrics-listen")
         try:
             async with anyio.create_task_group() as tasks:
+                if self.cluster is not None:  # NATS first: unreachable, nothing listens
+                    await tasks.start(self.cluster.serve)
                 grpc_address = await tasks.start(self.control_plane.serve)
                 terminal_address = await tasks.start(self.gateway.serve)
                 tls_address = None
@@ -92,3 +103,12 @@ def _tls_server(gateway: Gateway) -> TlsServer | None:
     from gateway.tls.server import TlsServer  # noqa: PLC0415 - only with TLS
 
     return TlsServer.from_config(gateway.config, registry=gateway.metrics.registry)
+
+
+def _cluster(config: GatewayConfig, auth: AuthBackend | None) -> Cluster | None:
+    """Cluster mode's pieces (imported only then: a plain gateway loads none of it)."""
+    if config.nats_url is None:
+        return None
+    from .cluster_service import Cluster  # noqa: PLC0415
+
+    return Cluster(config, auth)

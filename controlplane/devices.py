@@ -11,6 +11,7 @@ runs them in its ``migration_thread_pool``. ``DeviceRegistry`` serialises access
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Final
 
 import grpc
@@ -106,13 +107,22 @@ class DeviceRegistryServicer(device_registry_service_pb2_grpc.DeviceRegistryServ
     def DeleteDevice(
         self, request: pb.DeleteDeviceRequest, context: grpc.ServicerContext
     ) -> pb.DeleteDeviceResponse:
-        registry = self._registry_or_abort(context)
-        name = request.name.strip()
+        self._act(self._registry_or_abort(context).delete, request.name, context)
+        return pb.DeleteDeviceResponse()
+
+    def ResetDevice(
+        self, request: pb.ResetDeviceRequest, context: grpc.ServicerContext
+    ) -> pb.ResetDeviceResponse:
+        self._act(self._registry_or_abort(context).reset, request.name, context)
+        return pb.ResetDeviceResponse()
+
+    def _act(self, act: Callable[[str], bool], name: str, context: grpc.ServicerContext) -> None:
+        """``act`` on the device ``name``: INVALID_ARGUMENT when empty, NOT_FOUND when absent."""
+        name = name.strip()
         if not name:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name is empty")
-        if not registry.delete(name):
+        if not act(name):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no device named {shown(name, quoted=False)}")
-        return pb.DeleteDeviceResponse()
 
     def _registry_or_abort(self, context: grpc.ServicerContext) -> DeviceRegistry:
         if self._registry is None:

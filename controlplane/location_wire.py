@@ -53,6 +53,9 @@ _TIME_MEMO_LIMIT: Final = 4096
 _PREFIX_MEMO: dict[tuple[str, str], bytes] = {}
 _PREFIX_MEMO_LIMIT: Final = 65536
 _SMALL_VARINTS: Final = tuple(bytes((value,)) for value in range(0x80))
+#: Encoded additional items (and their values) by (item id, raw bytes).
+_ITEM_MEMO: dict[tuple[int, bytes], tuple[bytes, Any]] = {}
+_ITEM_MEMO_LIMIT: Final = 4096
 
 
 def _varint(out: bytearray, value: int) -> None:
@@ -149,15 +152,16 @@ def location_bytes(event: LocationReported) -> bytes:
     raw = report.undecoded() if type(report) is LazyLocationReport else None
     extras: list[AdditionalInfo] = []
     malformed = b""
+    typed: dict[int, Any] = {}
+    items: list[bytes] = []
     if raw is not None:
         alarm, status, lat, lon, altitude, speed, direction, bcd_time = _unpack_basic(raw, 0)
         parts.append(_wire_time(bcd_time))
         latitude = -(lat / 1e6) if status & _SOUTH else lat / 1e6
         longitude = -(lon / 1e6) if status & _WEST else lon / 1e6
         speed_kmh = speed / 10
-        if len(raw) > BASIC_LOCATION_SIZE:  # items: read them decoded (that decodes them once)
-            extras = report.extras
-            malformed = report.malformed_extras
+        if len(raw) > BASIC_LOCATION_SIZE:  # items: straight from the wire, the report unread
+            malformed = _raw_items(raw, items, typed)
     else:
         alarm, status, altitude, direction = (
             report.alarm,
@@ -190,9 +194,9 @@ def location_bytes(event: LocationReported) -> bytes:
         parts.append(b"\x48" + varint_bytes(alarm))
     if status:
         parts.append(b"\x50" + varint_bytes(status))
-    typed: dict[int, Any] = {}
     for extra in extras:
-        parts.append(_item_bytes(extra, typed))
+        items.append(_item_bytes(extra, typed))
+    parts += items
     batch_type = event.batch_type
     if batch_type is not None:
         parts.append(b"\x60\x01\x68\x01" if batch_type == _BLIND_AREA else b"\x60\x01")
@@ -215,8 +219,53 @@ def location_bytes(event: LocationReported) -> bytes:
     return b"".join(parts)
 
 
+def _raw_items(raw: bytes, items: list[bytes], typed: dict[int, Any]) -> bytes:
+    """The items of a 0x0200 body's tail, as ``_fill_location`` splits them (id BYTE, length
+    BYTE, value), each appended to ``items`` as field 11; returns the malformed rest."""
+    end = len(raw)
+    i = BASIC_LOCATION_SIZE
+    while i < end:
+        stop = i + 2
+        if stop > end or (stop := stop + raw[i + 1]) > end:
+            return raw[i:end]
+        item_id = raw[i]
+        value = raw[i + 2 : stop]
+        cached = _ITEM_MEMO.get((item_id, value))
+        if cached is None:
+            cached = _remember_item(AdditionalInfo(item_id, value))
+        encoded, decoded = cached
+        if decoded is not None and item_id in _TYPED_FIELDS and item_id not in typed:
+            typed[item_id] = decoded  # the first item of an id counts
+        items.append(encoded)
+        i = stop
+    return b""
+
+
+def _remember_item(extra: AdditionalInfo) -> tuple[bytes, Any]:
+    if len(_ITEM_MEMO) >= _ITEM_MEMO_LIMIT:
+        _ITEM_MEMO.clear()
+    cached = _ITEM_MEMO[(extra.id, extra.raw)] = _encode_item(extra)
+    return cached
+
+
 def _item_bytes(extra: AdditionalInfo, typed: dict[int, Any]) -> bytes:
-    """One ``AdditionalItem`` (field 11); notes the first value of a typed item in ``typed``."""
+    """One ``AdditionalItem`` (field 11); notes the first value of a typed item in ``typed``.
+
+    Memoised by (id, raw bytes), bounded: an item's name and value follow from those two, and
+    most items repeat from one report to the next (fuel, signal, satellites, status words), so
+    the value is decoded and written as a ``google.protobuf.Value`` once, not per report.
+    """
+    cached = _ITEM_MEMO.get((extra.id, extra.raw))
+    if cached is None:
+        cached = _remember_item(extra)
+    encoded, value = cached
+    if value is not None and extra.id in _TYPED_FIELDS and extra.id not in typed:
+        typed[extra.id] = value  # the first item of an id counts
+    return encoded
+
+
+def _encode_item(extra: AdditionalInfo) -> tuple[bytes, Any]:
+    """Field 11 of one item, and its decoded value (None when it has none)."""
     item = bytearray()
     if extra.id:
         item.append(0x08)
@@ -229,11 +278,9 @@ def _item_bytes(extra: AdditionalInfo, typed: dict[int, Any]) -> bytes:
     value = extra.value
     if value is not None:
         _bytes_field(item, 0x22, value_bytes(to_json(value)))
-        if extra.id in _TYPED_FIELDS and extra.id not in typed:
-            typed[extra.id] = value  # the first item of an id counts
     out = bytearray()
     _bytes_field(out, 0x5A, bytes(item))
-    return bytes(out)
+    return bytes(out), value
 
 
 def _terminal_prefix(phone: str, device_name: str) -> bytes:

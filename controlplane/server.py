@@ -46,8 +46,18 @@ class ControlPlaneBindError(OSError):
 
 
 class ControlPlane:
-    def __init__(self, gateway: Gateway, *, address: HostPort | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        address: HostPort | None = None,
+        servicer: GatewayServicer | None = None,
+    ) -> None:
         self.gateway = gateway
+        #: GatewayService's servicer (cluster mode passes one that routes between nodes).
+        self.servicer = servicer or GatewayServicer(
+            gateway, stream_queue=gateway.config.stream_queue
+        )
         self.requested = address or gateway.config.grpc_listen
         self.address: HostPort | None = None
         self.health = HealthServicer()
@@ -104,9 +114,7 @@ class ControlPlane:
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         gateway = self.gateway
-        add_gateway_service(
-            GatewayServicer(gateway, stream_queue=gateway.config.stream_queue), server
-        )
+        add_gateway_service(self.servicer, server)
         registry = gateway.auth.registry if isinstance(gateway.auth, LocalAuthBackend) else None
         device_registry_service_pb2_grpc.add_DeviceRegistryServiceServicer_to_server(
             DeviceRegistryServicer(registry, gateway.config.auth), server

@@ -1,10 +1,12 @@
 """The load generator: N simulated terminals over TCP (or TLS), on anyio.
 
-Each terminal is a ``SimulatedTerminal`` (the sans-I/O core) driven by three tasks on its
-connection: a reader that feeds the platform's bytes to the core and writes the core's answers,
-a reporter that sends location reports at ``rate`` a second (or, with ``rate`` 0, as fast as
-acknowledgements allow, keeping at most ``window`` reports unacknowledged), and a heartbeat that
-sends 0x0002 when the link has been quiet for ``heartbeat`` seconds.
+Each terminal is a ``SimulatedTerminal`` (the sans-I/O core) on an asyncio transport: the
+protocol's ``data_received`` feeds the platform's bytes to the core and writes the core's answers
+at once (no reader task, no lock: a write is one synchronous call, and only a full write buffer
+makes a writer wait). Two tasks drive it: a reporter that sends location reports at ``rate`` a
+second (or, with ``rate`` 0, as fast as acknowledgements allow, keeping at most ``window``
+reports unacknowledged), and a heartbeat that sends 0x0002 when the link has been quiet for
+``heartbeat`` seconds.
 
 Connections are spread out: terminal ``i`` starts ``i / connect_rate`` seconds after the run,
 and at most ``connect_concurrency`` of them are connecting or logging in at any moment, so a
@@ -23,6 +25,7 @@ its 0x8001 read), measured on this side.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import ssl
 import time
@@ -30,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Final
+from typing import Final, cast
 
 import anyio
 import anyio.abc
@@ -63,7 +66,6 @@ from .terminal import (
 from .tls import TlsClientSettings
 from .track import Track, TrackSpec
 
-RECEIVE_SIZE: Final = 65536
 MAX_TERMINALS: Final = 100_000
 MAX_WINDOW: Final = 4096
 MAX_BATCH: Final = 1000
@@ -118,11 +120,16 @@ class SimulationConfig:
     tls: TlsClientSettings | None = None
     #: Terminals with real RSA keys that encrypt their bodies once keys are exchanged.
     rsa: bool = False
+    #: The fleet index of this run's first terminal: a run split over processes gives each
+    #: its share of one fleet (phones, identities and tracks as in a single process).
+    first_index: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.terminals <= MAX_TERMINALS:
             raise ValueError(f"terminals must be 1..{MAX_TERMINALS}")
-        if self.devices and self.terminals > len(self.devices):
+        if not 0 <= self.first_index <= MAX_TERMINALS - self.terminals:
+            raise ValueError(f"first_index must be 0..{MAX_TERMINALS - self.terminals}")
+        if self.devices and self.first_index + self.terminals > len(self.devices):
             raise ValueError(
                 f"{self.terminals} terminals need as many devices; {len(self.devices)} given"
             )
@@ -156,8 +163,13 @@ class SimulationConfig:
             raise ValueError("phone_start cannot be negative")
         # Every terminal's identity must fit its revision: each device's, or (made up alike)
         # the first and the last of the fleet.
-        for index in range(self.terminals) if self.devices else {0, self.terminals - 1}:
+        for index in self.indices if self.devices else {self.indices[0], self.indices[-1]}:
             self.profile(index)
+
+    @property
+    def indices(self) -> range:
+        """Fleet indices of this run's terminals."""
+        return range(self.first_index, self.first_index + self.terminals)
 
     def profile(self, index: int) -> TerminalProfile:
         """The identity of terminal ``index``; ``ValueError`` when it does not fit."""
@@ -187,6 +199,10 @@ class SimulationSummary:
     elapsed_s: float
     reporting_s: float
     interrupted: bool = False
+    #: Monotonic times of the first report sent and the last acknowledgement read (runs in
+    #: several processes are merged on them: the clock is the system's).
+    first_report_at: float | None = None
+    last_ack_at: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -352,10 +368,9 @@ class Simulation:
             if self.progress is not None:
                 outer.start_soon(self._progress_loop)
             async with anyio.create_task_group() as fleet:
-                for index in range(config.terminals):
-                    fleet.start_soon(
-                        self._run_terminal, index, started + index / config.connect_rate
-                    )
+                for index in config.indices:
+                    start_at = started + (index - config.first_index) / config.connect_rate
+                    fleet.start_soon(self._run_terminal, index, start_at)
             outer.cancel_scope.cancel()
         return self.summary()
 
@@ -365,7 +380,13 @@ class Simulation:
         if self._first_report_at is not None and self._last_ack_at is not None:
             reporting = max(0.0, self._last_ack_at - self._first_report_at)
         return SimulationSummary(
-            self.config, self.stats, now - self._started, reporting, interrupted=self._stopping
+            self.config,
+            self.stats,
+            now - self._started,
+            reporting,
+            interrupted=self._stopping,
+            first_report_at=self._first_report_at,
+            last_ack_at=self._last_ack_at,
         )
 
     def progress_line(self) -> str:
@@ -429,9 +450,10 @@ class Simulation:
             except ValueError:  # this terminal's certificate files cannot be used
                 stats.error("tls_client_certificate")
                 return _Outcome.FAILED
+            link = _Link(self, terminal, plan)
             try:
                 with anyio.fail_after(config.connect_timeout):
-                    stream = await self._connect(context)
+                    await self._connect(link, context)
             except ssl.SSLError:  # before OSError, which it is
                 stats.error("tls_handshake_failed")
                 return _Outcome.RETRY
@@ -441,34 +463,38 @@ class Simulation:
             if not plan.ever_connected:
                 plan.ever_connected = True
                 stats.connected += 1
-            link = _Link(self, terminal, stream, plan)
-            async with stream, anyio.create_task_group() as tasks:
-                link.scope = tasks.cancel_scope
-                tasks.start_soon(link.read_loop)
-                online = await link.login()
-                self._login_slots.release()
-                holding = False
-                if online:
-                    tasks.start_soon(link.heartbeat_loop)
-                    await link.report()
-                    await link.drain()
-                link.finishing = True  # nothing new may be queued while the tasks wind down
-                tasks.cancel_scope.cancel()
+            try:
+                async with anyio.create_task_group() as tasks:
+                    link.scope = tasks.cancel_scope
+                    online = await link.login()
+                    self._login_slots.release()
+                    holding = False
+                    if online:
+                        tasks.start_soon(link.heartbeat_loop)
+                        await link.report()
+                        await link.drain()
+                    link.finishing = True  # nothing new may be queued while the tasks wind down
+                    tasks.cancel_scope.cancel()
+            finally:
+                link.close_transport()
             return link.finish()
         finally:
             if holding:
                 self._login_slots.release()
 
-    async def _connect(self, context: ssl.SSLContext | None) -> anyio.abc.ByteStream:
+    async def _connect(self, link: _Link, context: ssl.SSLContext | None) -> None:
         config = self.config
+        loop = asyncio.get_running_loop()
         if config.tls is None or context is None:
-            return await anyio.connect_tcp(config.host, config.port)
-        return await anyio.connect_tcp(
+            await loop.create_connection(lambda: link, config.host, config.port)
+            return
+        await loop.create_connection(
+            lambda: link,
             config.host,
             config.port,
-            ssl_context=context,
-            tls_hostname=config.tls.server_name or config.host,
-            tls_standard_compatible=False,  # JT/T 808 has its own framing; EOF is enough
+            ssl=context,
+            server_hostname=config.tls.server_name or config.host,
+            ssl_handshake_timeout=config.connect_timeout,
         )
 
     # ----------------------------------------------------------------------------------------
@@ -525,28 +551,48 @@ class Simulation:
         self.stats.report_messages_sent += messages
 
 
-class _Link:
-    """One connection of one terminal: the reader, the writer, and the loops that use them."""
+class _Link(asyncio.Protocol):
+    """One connection of one terminal: the asyncio protocol of its transport (bytes in are
+    handled as they come, answers written at once), and the loops that send on it."""
 
-    def __init__(
-        self,
-        simulation: Simulation,
-        terminal: SimulatedTerminal,
-        stream: anyio.abc.ByteStream,
-        plan: _Plan,
-    ) -> None:
+    def __init__(self, simulation: Simulation, terminal: SimulatedTerminal, plan: _Plan) -> None:
         self.simulation = simulation
         self.config = simulation.config
         self.clock = simulation.clock
         self.terminal = terminal
-        self.stream = stream
         self.plan = plan
+        self.transport: asyncio.Transport | None = None
         self.scope: anyio.CancelScope | None = None
         self.closed = False
         self.online = False
         self.finishing = False
-        self._send_lock = anyio.Lock()
+        self._writable: asyncio.Event | None = None  # set while the write buffer is full
         self._changed = _Wakeup()  # an acknowledgement, a login step, or the link closing
+
+    # ---- the transport's callbacks -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's do not subclass asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.simulation.stats.bytes_received += len(data)
+        self.handle(self.terminal.receive_data(data, self.clock()))
+        self.write_queued()  # answers to platform commands
+
+    def eof_received(self) -> bool:
+        return False  # the platform hung up: close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._close()
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.Event()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.set()
+            self._writable = None
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -558,43 +604,41 @@ class _Link:
         if events:
             self._changed.set()
 
+    def write_queued(self) -> None:
+        """Hand what the terminal queued to the transport (one call, no waiting)."""
+        data = self.terminal.data_to_send()
+        if not data or self.closed or self.transport is None:
+            return
+        self.transport.write(data)
+        self.simulation.stats.bytes_sent += len(data)
+
     async def flush(self) -> None:
-        async with self._send_lock:
-            data = self.terminal.data_to_send()
-            if not data or self.closed:
-                return
-            try:
-                with anyio.fail_after(self.config.ack_timeout):
-                    await self.stream.send(data)
-            except TimeoutError:
-                self.simulation.stats.error("send_timeout")
-                self._close()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                self._close()
-            else:
-                self.simulation.stats.bytes_sent += len(data)
+        """Write what is queued; wait while the transport's buffer is full (a gateway that
+        stopped reading), at most ``ack_timeout``, then give the link up."""
+        self.write_queued()
+        writable = self._writable
+        if writable is None or self.closed:
+            return
+        with anyio.move_on_after(self.config.ack_timeout):
+            await writable.wait()
+            return
+        self.simulation.stats.error("send_timeout")
+        self._close()
 
     def _close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._changed.set()
+        if self._writable is not None:
+            self._writable.set()
         if self.scope is not None:
             self.scope.cancel()
 
-    async def read_loop(self) -> None:
-        stats = self.simulation.stats
-        while True:
-            try:
-                data = await self.stream.receive(RECEIVE_SIZE)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                break
-            except OSError:
-                break
-            stats.bytes_received += len(data)
-            self.handle(self.terminal.receive_data(data, self.clock()))
-            await self.flush()  # answers to platform commands
-        self._close()
+    def close_transport(self) -> None:
+        """Close our side (what is buffered still goes out); ``connection_lost`` follows."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
     # ---- phases ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ whatever the number of samples, and histograms of many terminals merge by adding
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Final
@@ -130,6 +131,14 @@ class RunStats:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     errors: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: RunStats) -> None:
+        """Add ``other``'s counts (a run split over processes is summed this way)."""
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.latency.merge(other.latency)
+        for kind, count in other.errors.items():
+            self.error(kind, count)
+
     def error(self, kind: str, count: int = 1) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + count
 
@@ -137,5 +146,10 @@ class RunStats:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+
+#: The integer counters of ``RunStats`` (all its fields but the histogram and the errors).
+_COUNTERS: Final = tuple(
+    f.name for f in dataclasses.fields(RunStats) if f.name not in {"latency", "errors"}
+)
 
 __all__ = ["BUCKETS", "GROWTH", "LatencyHistogram", "RunStats"]

@@ -165,6 +165,18 @@ class FrameDecoder:
         self._max_run = max_frame_length - 2
 
     @property
+    def max_frame_length(self) -> int:
+        return self._max_run + 2
+
+    @max_frame_length.setter
+    def max_frame_length(self, value: int) -> None:
+        """Change the bound for frames from now on (a session raises it once the terminal
+        has authenticated: before that it only needs room for a registration)."""
+        if value < 3:
+            raise ValueError("max_frame_length must allow at least one byte between delimiters")
+        self._max_run = value - 2
+
+    @property
     def buffered(self) -> int:
         """Bytes held waiting for the end of a frame (never more than one maximum frame)."""
         return len(self._buffer) - self._position

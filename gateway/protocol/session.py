@@ -66,6 +66,7 @@ from .subpackage import (
     MiB,
     PartialMessageDropped,
     Reassembler,
+    ReassemblyBudget,
     RetransmissionRequested,
     SentCache,
     SubpackageError,
@@ -102,6 +103,8 @@ class CloseReason(StrEnum):
     REPLACED = "replaced_by_new_connection"
     DISCONNECT_REQUESTED = "disconnect_requested"
     SERVER_SHUTDOWN = "server_shutdown"
+    #: Unauthenticated and idle while newcomers needed its slot.
+    SHED = "shed_under_pressure"
     TRANSPORT_ERROR = "transport_error"
 
 
@@ -129,6 +132,9 @@ class SessionLimits:
     #: Consecutive frames that do not decode before the stream is declared unrecoverable.
     max_bad_frames: int = 32
     max_frame_length: int = MAX_FRAME_LENGTH
+    #: Largest frame before authentication: room for a registration or an authentication (a
+    #: 2019 0x0100 is about 140 bytes), not for what an unknown peer would like us to hold.
+    unauthenticated_frame_length: int = 1024
     max_pending_commands: int = 32
     command_retry_timeout: float = 10.0
     command_max_retries: int = 2
@@ -272,6 +278,7 @@ class TerminalSession:
         utc_now: Callable[[], datetime] = _utc_now,
         remote_address: str = "",
         rsa: RsaKeyPair | None = None,
+        reassembly_budget: ReassemblyBudget | None = None,
     ) -> None:
         self.limits = limits = limits or SessionLimits()
         self.remote_address = remote_address
@@ -286,12 +293,13 @@ class TerminalSession:
         self.close_reason: CloseReason | None = None
         self.stats = SessionStats()
         self._utc_now = utc_now
-        self._decoder = FrameDecoder(limits.max_frame_length)
+        self._decoder = FrameDecoder(self._unauthenticated_frame_length())
         self._reassembler = Reassembler(
             retransmit_after=limits.reassembly_retransmit_after,
             max_retries=limits.reassembly_max_retries,
             max_bytes=limits.reassembly_max_bytes,
             max_partials=limits.reassembly_max_partials,
+            budget=reassembly_budget,
         )
         self._sent = SentCache(
             max_messages=limits.sent_cache_messages, max_bytes=limits.sent_cache_bytes
@@ -317,6 +325,10 @@ class TerminalSession:
         self._rsa = rsa
         self.terminal_rsa_key: RsaPublicKey | None = None
         self._platform_key_sent = False
+
+    def _unauthenticated_frame_length(self) -> int:
+        limits = self.limits
+        return min(limits.unauthenticated_frame_length, limits.max_frame_length)
 
     # ----------------------------------------------------------------------------------------
     # Inputs
@@ -393,6 +405,7 @@ class TerminalSession:
         if accepted:
             self.state = SessionState.AUTHENTICATED
             self.authenticated_at = now
+            self._decoder.max_frame_length = self.limits.max_frame_length
             self.device_name = device_name
             self._refused = 0
             assert self.phone is not None and self.version is not None
@@ -414,6 +427,7 @@ class TerminalSession:
             return self._process(now)
         self._general_response(request.header, ResultCode.SUCCESS)
         self.state = SessionState.CONNECTED
+        self._decoder.max_frame_length = self._unauthenticated_frame_length()
         self.authenticated_at = None
         self.connected_at = now  # a fresh deadline to register and authenticate again
         self.timers_changed = True
@@ -561,6 +575,11 @@ class TerminalSession:
         if self.state is not _AUTHENTICATED:
             if msg_id not in ALLOWED_BEFORE_AUTHENTICATION:
                 events += self._refuse(header, "not authenticated", now)
+                return
+            if isinstance(message.body, Fragment):
+                # A registration is one small frame: before authentication nothing is held
+                # for a peer that has proved nothing.
+                events += self._refuse(header, "sub-packaged before authentication", now)
                 return
         elif type(message.body) is _PLAIN_REPORTS.get(msg_id):
             # The bulk of all traffic: acknowledge, deliver.

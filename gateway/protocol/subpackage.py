@@ -254,6 +254,20 @@ class _Partial:
             self.template = dataclasses.replace(header)
 
 
+class ReassemblyBudget:
+    """Bytes that every reassembler sharing this budget may hold together: one gateway-wide
+    bound on top of each session's own ``max_bytes``, so that many connections cannot add up
+    to more memory than configured."""
+
+    __slots__ = ("held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        if limit <= 0:
+            raise ValueError("a reassembly budget must be positive")
+        self.limit = limit
+        self.held = 0
+
+
 class Reassembler:
     """Reassembles the sub-packaged messages of one terminal session (sans-I/O).
 
@@ -286,6 +300,7 @@ class Reassembler:
     """
 
     __slots__ = (
+        "_budget",
         "_completed",
         "_held",
         "_partials",
@@ -310,6 +325,7 @@ class Reassembler:
         max_total: int = 4096,
         max_serial_gap: int = 64,
         remember_completed: int = 16,
+        budget: ReassemblyBudget | None = None,
     ) -> None:
         if not retransmit_after > 0 or not give_up_after > 0:
             raise ValueError("retransmit_after and give_up_after must be positive")
@@ -329,6 +345,7 @@ class Reassembler:
         self.stats = ReassemblyStats()
         self._partials: list[_Partial] = []  # oldest first
         self._held = 0
+        self._budget = budget  # shared with other reassemblers, if given
         # (forget at, msg id, serial of each packet) of recently completed messages; the serials
         # as 16-bit array entries: 8 KB for the largest message, not a tuple of int objects
         self._completed: deque[tuple[float, int, array[int]]] = deque(maxlen=remember_completed)
@@ -408,6 +425,14 @@ class Reassembler:
                 limit="max_bytes",
                 header=header,
             )
+        budget = self._budget
+        if budget is not None and budget.held + cost > budget.limit:
+            raise ReassemblyLimitError(
+                f"holding {cost} more bytes would pass the gateway-wide reassembly budget of "
+                f"{budget.limit} bytes",
+                limit="total_bytes",
+                header=header,
+            )
         if partial is None:
             partial = _Partial(header, total, now)
             self._partials.append(partial)
@@ -417,6 +442,8 @@ class Reassembler:
         partial.idle_since = now
         partial.requests = 0
         self._held += cost
+        if budget is not None:
+            budget.held += cost
         if len(partial.packets) < total:
             return None
         return self._complete(partial, now)
@@ -461,6 +488,8 @@ class Reassembler:
     def _remove(self, partial: _Partial) -> None:
         self._partials.remove(partial)
         self._held -= partial.held
+        if self._budget is not None:
+            self._budget.held -= partial.held
 
     def _forget_completed(self, now: float) -> None:
         completed = self._completed

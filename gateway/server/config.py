@@ -16,8 +16,10 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.cluster import settings as cluster
 from gateway.protocol.errors import shown
 from gateway.protocol.session import SessionLimits
+from gateway.registry import REREGISTRATION_MODES
 
 ENV_PREFIX: Final = "JT808_"
 AUTH_MODES: Final = ("local", "remote", "insecure-accept-all")
@@ -28,7 +30,7 @@ OCSP_MODES: Final = ("off", "soft-fail", "hard-fail")
 #: ``--tls-identity``: where a device certificate names the terminal (default subject CN = phone).
 IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_name")
 #: Settings that are secrets: never printed, logged or shown as defaults.
-SECRETS: Final = frozenset({"grpc_token", "auth_token"})
+SECRETS: Final = frozenset({"grpc_token", "auth_token"}) | cluster.CLUSTER_SECRETS
 #: ``--durability``: what an acknowledgement to a terminal means (gateway.store.base).
 DURABILITIES: Final = ("fsync", "os", "memory")
 
@@ -71,6 +73,8 @@ class GatewayConfig:
     listen: HostPort = HostPort("0.0.0.0", 7999)
     data_dir: Path = Path("jt808-data")
     auth: str = "local"
+    #: ``--auth local``: when a registered terminal may register again (registry.py).
+    reregistration: str = "explicit"
     #: Deadline for one decision of the auth backend (all retries of a remote one included);
     #: past it the terminal gets a failure result.
     auth_timeout: float = 5.0
@@ -97,9 +101,16 @@ class GatewayConfig:
     authentication_timeout: float = 60.0
     max_authentication_attempts: int = 3
     max_connections: int = 10_000
+    #: Of those, connections not yet authenticated (each holds at most about 10 KiB), and
+    #: from one source address.
+    max_unauthenticated: int = 1024
+    max_unauthenticated_per_address: int = 128
     max_frame_length: int = SessionLimits().max_frame_length
     max_pending_commands: int = 32
     reassembly_max_bytes: int = SessionLimits().reassembly_max_bytes
+    #: Sub-package bytes all terminals together may hold (the per-terminal bound times many
+    #: connections would be far more).
+    reassembly_total_bytes: int = 256 * 1024 * 1024
     #: A terminal that does not read its replies for this long is disconnected.
     send_timeout: float = 30.0
     metrics_listen: HostPort | None = None
@@ -131,6 +142,21 @@ class GatewayConfig:
     #: The event log keeps events this long (seconds) and at most this many bytes (0: no limit).
     retention_age: float = 7 * 24 * 3600.0
     retention_bytes: int = 10 * 1024**3
+    #: Cluster mode (gateway/cluster/, docs/cluster.md): off without nats_url.
+    nats_url: str | None = None
+    node_id: str | None = None
+    nats_creds: Path | None = None
+    nats_user: str | None = None
+    nats_password: str | None = field(default=None, repr=False)
+    nats_token: str | None = field(default=None, repr=False)
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    #: Session-directory and node entries expire this long after their node stopped.
+    cluster_ttl: float = 15.0
+    workers: int = 1
+    #: Encoding of locations and events on their JetStream subjects (None: protobuf).
+    nats_format: str | None = None
 
     def session_limits(self) -> SessionLimits:
         return SessionLimits(
@@ -191,6 +217,12 @@ def _token(text: str) -> str:
 def _auth_mode(text: str) -> str:
     if text not in AUTH_MODES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(AUTH_MODES)}")
+    return text
+
+
+def _reregistration(text: str) -> str:
+    if text not in REREGISTRATION_MODES:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(REREGISTRATION_MODES)}")
     return text
 
 
@@ -272,6 +304,9 @@ SETTINGS: Final = (
             "HOST:PORT"),
     Setting("data_dir", "directory of embedded state (device registry)", Path, "DIR"),
     Setting("auth", f"who authenticates terminals: {', '.join(AUTH_MODES)}", _auth_mode, "MODE"),
+    Setting("reregistration", "--auth local: a registered terminal registers again only "
+            "after its logout or `jt808 devices reset` (explicit), or also while neither its "
+            "phone nor its device is online (offline)", _reregistration, "MODE"),
     Setting("auth_timeout", "seconds one auth decision may take (retries included)",
             _positive(float), "SECONDS"),
     Setting("auth_endpoint", "--auth remote: the DeviceAuthService HOST:PORT",
@@ -301,10 +336,16 @@ SETTINGS: Final = (
     Setting("max_authentication_attempts", "failed 0x0102/0x0100 before closing",
             _positive(int), "N"),
     Setting("max_connections", "terminal connections at once", _positive(int), "N"),
+    Setting("max_unauthenticated", "of those, not yet authenticated (the oldest idle ones "
+            "are shed for newcomers)", _positive(int), "N"),
+    Setting("max_unauthenticated_per_address", "unauthenticated connections from one source "
+            "address", _positive(int), "N"),
     Setting("max_frame_length", "largest escaped frame accepted, bytes", _positive(int), "BYTES"),
     Setting("max_pending_commands", "commands in flight per terminal", _positive(int), "N"),
     Setting("reassembly_max_bytes", "sub-package bytes held per terminal", _positive(int),
             "BYTES"),
+    Setting("reassembly_total_bytes", "sub-package bytes held by all terminals together",
+            _positive(int), "BYTES"),
     Setting("send_timeout", "disconnect a terminal that does not read for this long",
             _positive(float), "SECONDS"),
     Setting("metrics_listen", "serve Prometheus metrics on HOST:PORT",
@@ -345,6 +386,26 @@ SETTINGS: Final = (
             "limit)", _duration, "SECONDS"),
     Setting("retention_bytes", "keep the log at most this big (bytes, or with K/M/G; 0: no "
             "limit)", _size, "BYTES"),
+    Setting("nats_url", "cluster mode: NATS server URL(s) nats://HOST:PORT, comma-separated",
+            cluster.nats_urls, "URL"),
+    Setting("node_id", "cluster mode: this node's name (default: the host name)",
+            cluster.node_id, "NAME"),
+    Setting("nats_creds", "cluster mode: NATS credentials file (JWT and NKey seed)", Path,
+            "FILE"),
+    Setting("nats_user", "cluster mode: NATS user name (with --nats-password)", _token, "USER"),
+    Setting("nats_password", "cluster mode: NATS password", _token, "PASSWORD"),
+    Setting("nats_token", "cluster mode: NATS authentication token", _token, "TOKEN"),
+    Setting("nats_tls_ca", "cluster mode: CA bundle to verify the NATS server (TLS)", Path,
+            "FILE"),
+    Setting("nats_tls_cert", "cluster mode: client certificate (PEM) for NATS over TLS", Path,
+            "FILE"),
+    Setting("nats_tls_key", "cluster mode: private key (PEM) of --nats-tls-cert", Path, "FILE"),
+    Setting("cluster_ttl", "cluster mode: a stopped node's sessions leave the directory after "
+            "this long", _positive(float), "SECONDS"),
+    Setting("workers", "cluster mode: node processes on this machine sharing --listen",
+            _positive(int), "N"),
+    Setting("nats_format", "cluster mode: locations and events on JetStream as protobuf "
+            "(default) or json", cluster.nats_format, "FORMAT"),
 )  # fmt: skip
 _BY_NAME: Final = {s.name: s for s in SETTINGS}
 
@@ -457,6 +518,9 @@ def validate(config: GatewayConfig) -> None:
             "or bind to 127.0.0.1"
         )
     validate_tls(config)
+    problem = cluster.cluster_problem(config)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def validate_tls(config: GatewayConfig) -> None:

@@ -23,6 +23,7 @@ not in a task per connection. No exception from one terminal escapes this module
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitEr
 
 from . import tls_terminals
 from .logs import get_logger
+from .takeover import with_sessions
 
 if TYPE_CHECKING:
     from gateway.tls.server import TlsPeer
@@ -87,8 +89,10 @@ _LIMIT_OF_CLOSE: Final = {
     CloseReason.UNRECOVERABLE_STREAM: "max_bad_frames",
 }
 #: Bytes a connection may receive while reading is paused for a decision (a transport can
-#: deliver what it already holds); past this it is dropped.
+#: deliver what it already holds); past this it is dropped. Before authentication a terminal
+#: has no reason to send more than its next small frame.
 MAX_HELD_BYTES: Final = 64 * 1024
+MAX_HELD_BYTES_UNAUTHENTICATED: Final = 4 * 1024
 #: How long a connection closed from outside may take to flush before it is aborted.
 CLOSE_GRACE: Final = 1.0
 _DECISIONS: Final = frozenset({RegistrationReceived, AuthenticationReceived, LogoutReceived})
@@ -137,6 +141,7 @@ class TerminalConnection(asyncio.Protocol):
             now=gateway.clock(),
             utc_now=gateway.wall_clock,
             rsa=gateway.platform_key,
+            reassembly_budget=gateway.reassembly_budget,
         )
         #: A terminal over TLS: its protocol and (mutual TLS) verified certificate.
         self.tls_peer: TlsPeer | None = None
@@ -177,7 +182,7 @@ class TerminalConnection(asyncio.Protocol):
         )
         gateway = self.gateway
         self._closed = asyncio.get_running_loop().create_future()
-        if not gateway.admit(self):
+        if not gateway.admit(self, _host(transport.get_extra_info("peername"))):
             self._closed.set_result(None)
             transport.close()
             return
@@ -355,8 +360,9 @@ class TerminalConnection(asyncio.Protocol):
 
     def _drop_slow_reader(self) -> None:
         gateway = self.gateway
-        gateway.metrics.limits.labels("send_timeout").inc()
-        log.warning("terminal does not read its replies", extra=self._fields())
+        gateway.limit_log.hit(
+            "send_timeout", "terminal does not read its replies", **self._fields()
+        )
         self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, gateway.clock()))
         if self.transport is not None:
             self.transport.abort()
@@ -384,9 +390,11 @@ class TerminalConnection(asyncio.Protocol):
         """Bytes that arrived while a decision is pending: kept for after it, within bounds."""
         self._held.append(data)
         self._held_bytes += len(data)
-        if self._held_bytes > MAX_HELD_BYTES:
-            self.gateway.metrics.limits.labels("held_bytes").inc()
-            log.warning("terminal sent too much while awaiting a decision", extra=self._fields())
+        bound = MAX_HELD_BYTES if self.session.authenticated else MAX_HELD_BYTES_UNAUTHENTICATED
+        if self._held_bytes > bound:
+            self.gateway.limit_log.hit(
+                "held_bytes", "terminal sent too much while awaiting a decision", **self._fields()
+            )
             self._dispatch(self.session.close(CloseReason.TRANSPORT_ERROR, self.gateway.clock()))
             if self.transport is not None:
                 self.transport.abort()
@@ -493,10 +501,23 @@ class TerminalConnection(asyncio.Protocol):
             waiter = self._waiters.get(event.command_id)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event)
+            if isinstance(event, CommandAnswered):
+                # A position that answers a command (0x0201, 0x0500) is a position all the
+                # same: logged and streamed like any report.
+                reply = event.reply
+                reports = location_reports(reply.body)
+                if reports:
+                    self._publish_locations(reply.header, reports, None)
         elif isinstance(event, TerminalAuthenticated):
+            gateway.admission.authenticated(self)
             previous = gateway.sessions.bind(self)
             if previous is not None:
-                log.info("connection replaced by a newer one", extra=previous._fields())
+                # Only a connection that presented the credential gets here; without one
+                # (insecure-accept-all) anybody can, and the log says so louder.
+                level = (
+                    logging.WARNING if gateway.auth.name == "insecure-accept-all" else logging.INFO
+                )
+                log.log(level, "connection replaced by a newer one", extra=previous._fields())
                 previous.close_now(CloseReason.REPLACED)
             self.authenticated_wall = gateway.wall_clock()
             log.info("authenticated", extra=self._fields(version=int(event.version)))
@@ -511,9 +532,10 @@ class TerminalConnection(asyncio.Protocol):
         elif isinstance(event, FrameRejected):
             metrics.errors.labels(type(event.error).__name__).inc()
             if isinstance(event.error, FrameTooLargeError):
-                metrics.limits.labels("max_frame_length").inc()
+                gateway.limit_log.hit("max_frame_length", "frames too large", **self._fields())
             elif isinstance(event.error, ReassemblyLimitError):
-                metrics.limits.labels(f"reassembly_{event.error.limit}").inc()
+                limit = f"reassembly_{event.error.limit}"
+                gateway.limit_log.hit(limit, "sub-packages refused at a limit", **self._fields())
             log.info("frame rejected", extra=self._fields(error=str(event.error)))
         elif isinstance(event, MessageRefused):
             metrics.errors.labels("refused").inc()
@@ -533,9 +555,11 @@ class TerminalConnection(asyncio.Protocol):
             )
         elif isinstance(event, SessionClosed):
             metrics.disconnects.labels(event.reason.value).inc()
-            limit = _LIMIT_OF_CLOSE.get(event.reason)
-            if limit is not None:
-                metrics.limits.labels(limit).inc()
+            closed_at = _LIMIT_OF_CLOSE.get(event.reason)
+            if closed_at is not None:
+                gateway.limit_log.hit(
+                    closed_at, "connections closed at a limit", reason=event.reason.value
+                )
             log.info("disconnected", extra=self._fields(reason=event.reason.value))
             if self._announced:  # a link that never said who it was has nobody to report
                 self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
@@ -624,6 +648,7 @@ class TerminalConnection(asyncio.Protocol):
             remote_address=self.remote_address,
             certificate=tls_terminals.certificate_of(self),
         )
+        request = with_sessions(request, self.gateway.sessions)
         no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
         if tls_terminals.registration_refused(self, request):
             decision, result = no_decision, "CERTIFICATE_MISMATCH"
@@ -648,6 +673,7 @@ class TerminalConnection(asyncio.Protocol):
             software_version=event.software_version,
             remote_address=self.remote_address,
             certificate=tls_terminals.certificate_of(self),
+            phone_online_since=self.gateway.sessions.online_since(event.header.phone),
         )
         no_decision, mismatch = AuthenticationDecision(False), AuthenticationDecision(False)
         if tls_terminals.authentication_refused(self, request.phone, None):
@@ -708,6 +734,11 @@ class TerminalConnection(asyncio.Protocol):
         }
         fields.update(more)
         return fields
+
+
+def _host(peer: object) -> str:
+    """The source address of a connection, without its port (per-address limits)."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 def _address(peer: object) -> str:

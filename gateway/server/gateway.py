@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -30,13 +30,16 @@ from gateway.hub import EventHub
 from gateway.native import running_compiled
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason, SessionState
+from gateway.protocol.subpackage import ReassemblyBudget
 from gateway.registry import DeviceRegistry
 from gateway.store.base import Durability, EventStore, StoreStatus
 from gateway.store.log import LogStore
 from gateway.store.memory import MemoryStore
 
+from .admission import Admission
 from .config import GatewayConfig, HostPort
 from .connection import TerminalConnection
+from .limitlog import LimitLog
 from .logs import get_logger
 from .metrics import GatewayMetrics
 from .timers import LoopTimer
@@ -51,32 +54,65 @@ log = get_logger()
 LISTEN_BACKLOG: Final = 4096
 
 
+class SessionObserver(Protocol):
+    """Told of every session this node gains or loses (the cluster's session directory)."""
+
+    def bound(self, connection: TerminalConnection) -> None: ...
+
+    def unbound(self, connection: TerminalConnection) -> None: ...
+
+
 class SessionRegistry:
     """Live authenticated sessions by phone: one per terminal, the newest wins.
 
-    ``node_of`` is the seam for a cluster: today every session lives on this node.
+    ``node_of`` answers for this node; in cluster mode ``observer`` (gateway.cluster) publishes
+    every change to the cluster's session directory.
     """
 
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
+        self.observer: SessionObserver | None = None
         # Keyed by the phone without leading zeros: the same terminal is one session whether
         # it (or an API caller) writes 12 or 20 digits.
         self._by_phone: dict[str, TerminalConnection] = {}
+        #: The session of each device name (what a registration of that device would contest).
+        self._by_device: dict[str, TerminalConnection] = {}
 
     def bind(self, connection: TerminalConnection) -> TerminalConnection | None:
         """Register an authenticated connection; returns the one it replaces, if any."""
         key = phone_key(connection.phone)
         previous = self._by_phone.get(key)
         self._by_phone[key] = connection
+        if connection.device_name:
+            self._by_device[connection.device_name] = connection
+        if self.observer is not None and previous is not connection:
+            self.observer.bound(connection)
         return previous if previous is not connection else None
 
     def unbind(self, connection: TerminalConnection) -> None:
         key = phone_key(connection.phone)
         if self._by_phone.get(key) is connection:
             del self._by_phone[key]
+            if self.observer is not None:
+                self.observer.unbound(connection)
+        name = connection.device_name
+        if name and self._by_device.get(name) is connection:
+            del self._by_device[name]
 
     def get(self, phone: str) -> TerminalConnection | None:
         return self._by_phone.get(phone_key(phone))
+
+    def online_since(self, phone: str) -> datetime | None:
+        """Since when ``phone`` has a live authenticated session (None: it has none)."""
+        connection = self._by_phone.get(phone_key(phone))
+        return None if connection is None else connection.authenticated_wall
+
+    def device_online(self, device_name: str) -> tuple[datetime | None, str]:
+        """Since when, and under which phone, the device named so has a live session."""
+        connection = self._by_device.get(device_name) if device_name else None
+        if connection is None:
+            return None, ""
+        return connection.authenticated_wall, connection.phone
 
     def node_of(self, phone: str) -> str | None:
         return self.node_id if phone_key(phone) in self._by_phone else None
@@ -92,9 +128,20 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
     if config.auth == "insecure-accept-all":
         return AcceptAllAuthBackend()
     if config.auth == "local":
-        return LocalAuthBackend(DeviceRegistry(config.data_dir))
+        registry = DeviceRegistry(config.data_dir)
+        return LocalAuthBackend(registry, reregistration=config.reregistration)
     # "remote" is a gRPC client: the control plane builds it (controlplane.app) and passes it in.
     raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")
+
+
+class StoreFactory(Protocol):
+    def __call__(
+        self,
+        config: GatewayConfig,
+        hub: EventHub,
+        *,
+        on_health: Callable[[bool, str], None] | None = None,
+    ) -> EventStore: ...
 
 
 def make_store(
@@ -125,13 +172,24 @@ class Gateway:
     ) -> None:
         self.config = config = config or GatewayConfig()
         self.session_limits = config.session_limits()
+        self.reassembly_budget = ReassemblyBudget(config.reassembly_total_bytes)
         self.clock = clock
         self.wall_clock = wall_clock
         self.auth = auth if auth is not None else make_auth_backend(config)
         self.metrics = GatewayMetrics(self)
-        self.hub = EventHub(on_drop=self.metrics.hub_dropped.inc)
+        self.limit_log = LimitLog(self.metrics.limits, clock)
+        self.admission: Admission[TerminalConnection] = Admission(
+            max_connections=config.max_connections,
+            max_unauthenticated=config.max_unauthenticated,
+            max_per_address=config.max_unauthenticated_per_address,
+            limits=self.limit_log,
+            busy=lambda connection: connection.session.awaiting_decision is not None,
+        )
+        self.hub = EventHub(on_drop=self._stream_dropped)
         #: Where every event goes before its terminal is acknowledged (see ``serve``).
         self.store: EventStore = MemoryStore(self.hub)
+        #: Makes the store ``serve`` opens (cluster mode replaces it: gateway.cluster).
+        self.store_factory: StoreFactory = make_store
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None
@@ -144,6 +202,16 @@ class Gateway:
         #: Message counts of connections that have closed (live ones are read at scrape time).
         self._retired_in: Counter[int] = Counter()
         self._retired_out: Counter[int] = Counter()
+
+    def _stream_dropped(self, dropped: int) -> None:
+        """A stream subscriber fell behind and lost its oldest items: counted, and logged once
+        per burst (``stream_queue`` is the bound)."""
+        self.metrics.hub_dropped.inc(dropped)
+        self.limit_log.hit(
+            "stream_queue",
+            "a stream subscriber fell behind: its oldest items were dropped",
+            dropped=dropped,
+        )
 
     # ----------------------------------------------------------------------------------------
     # Serving
@@ -159,7 +227,7 @@ class Gateway:
                 extra={"auth": config.auth},
             )
         _open_files_for(config.max_connections)
-        store = make_store(config, self.hub, on_health=self._store_health)
+        store = self.store_factory(config, self.hub, on_health=self._store_health)
         await store.start()
         self.store = store
         loop = asyncio.get_running_loop()
@@ -169,6 +237,8 @@ class Gateway:
             config.listen.port,
             backlog=LISTEN_BACKLOG,
             reuse_address=True,
+            # Cluster mode: the nodes of one machine share the port (--workers).
+            reuse_port=config.nats_url is not None,
         )
         try:
             port = server.sockets[0].getsockname()[1]
@@ -225,14 +295,15 @@ class Gateway:
             )
         return timers
 
-    def admit(self, connection: TerminalConnection) -> bool:
-        """A new connection: counted in, or refused at ``max_connections``."""
-        if len(self.connections) >= self.config.max_connections:
-            self.metrics.limits.labels("max_connections").inc()
-            log.warning(
-                "connection refused: max_connections reached",
-                extra={"remote": connection.remote_address},
-            )
+    def admit(self, connection: TerminalConnection, host: str) -> bool:
+        """A new connection from ``host``: counted in (perhaps shedding idle unauthenticated
+        ones to make room), or refused (``gateway.server.admission``)."""
+        admitted, shed = self.admission.admit(connection, host, self.clock())
+        for victim in shed:
+            victim.close_now(CloseReason.SHED)
+            if victim.transport is not None:
+                victim.transport.abort()  # its slot is free now, not after a flush
+        if not admitted:
             return False
         self.connections.add(connection)
         self.metrics.connections_total.inc()
@@ -240,6 +311,7 @@ class Gateway:
 
     def release(self, connection: TerminalConnection) -> None:
         """A connection has closed: forget it everywhere, keep its message counts."""
+        self.admission.release(connection)
         if connection not in self.connections:
             return
         self.connections.discard(connection)

@@ -22,9 +22,10 @@ class ListenError(OSError):
     """An address cannot be listened on; the message names it, its setting and the reason."""
 
 
-def check_listen(address: HostPort, what: str, flag: str) -> None:
+def check_listen(address: HostPort, what: str, flag: str, *, reuse_port: bool = False) -> None:
     """Raise ``ListenError`` when ``address`` (for ``what``, set by ``flag``) cannot be bound
-    now. Port 0 (any free port) always can."""
+    now. Port 0 (any free port) always can. ``reuse_port``: the listener shares the port with
+    others that set SO_REUSEPORT too (the nodes of a cluster on one machine)."""
     where = f"cannot listen on {address} for {what} ({flag})"
     try:
         family, kind, protocol, _, socket_address = socket.getaddrinfo(
@@ -35,6 +36,8 @@ def check_listen(address: HostPort, what: str, flag: str) -> None:
     with socket.socket(family, kind, protocol) as probe:
         # As the listeners themselves bind: a port whose old connections linger is usable.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             probe.bind(socket_address)
         except OSError as error:

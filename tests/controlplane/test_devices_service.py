@@ -233,6 +233,24 @@ def test_delete_of_an_absent_device_is_not_found(service: ServicerHarness) -> No
     assert names(service) == ["70111_TK-900_A000002"]
 
 
+def test_reset_revokes_the_code_and_keeps_the_device(
+    service: ServicerHarness, registry: DeviceRegistry
+) -> None:
+    import_devices(service, PINNED, UNPINNED)
+    code = registry.register(registration_of(PINNED)).auth_code
+    again = registry.register(registration_of(PINNED))
+    assert again.result is RegisterResult.TERMINAL_ALREADY_REGISTERED
+
+    outcome = service.unary("ResetDevice", pb.ResetDeviceRequest(name="70111_TK-900_A000001"))
+
+    assert outcome.code is grpc.StatusCode.OK
+    assert names(service) == ["70111_TK-900_A000001", "70111_TK-900_A000002"]
+    assert not registry.authenticate(authentication(PINNED.phone, code)).accepted
+    assert registry.register(registration_of(PINNED)).result is RegisterResult.SUCCESS
+    absent = service.unary("ResetDevice", pb.ResetDeviceRequest(name="nobody_x_1"))
+    assert absent.code is grpc.StatusCode.NOT_FOUND
+
+
 def test_delete_needs_a_name(service: ServicerHarness) -> None:
     outcome = service.unary("DeleteDevice", pb.DeleteDeviceRequest(name=" "))
 

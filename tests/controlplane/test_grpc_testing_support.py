@@ -52,6 +52,11 @@ class ToyRegistry(device_registry_service_pb2_grpc.DeviceRegistryServiceServicer
         context.set_details(f"no device named {request.name}")
         return pb.DeleteDeviceResponse()
 
+    async def ResetDevice(
+        self, request: pb.ResetDeviceRequest, context: AioContext
+    ) -> pb.ResetDeviceResponse:
+        raise NotImplementedError
+
 
 def gap(dropped: int) -> gateway_service_pb2.StreamLocationsResponse:
     return gateway_service_pb2.StreamLocationsResponse(gap=gateway_service_pb2.Gap(dropped=dropped))
@@ -201,6 +206,11 @@ class WaitsForTheTest(device_registry_service_pb2_grpc.DeviceRegistryServiceServ
     async def DeleteDevice(
         self, request: pb.DeleteDeviceRequest, context: AioContext
     ) -> pb.DeleteDeviceResponse:
+        raise NotImplementedError
+
+    async def ResetDevice(
+        self, request: pb.ResetDeviceRequest, context: AioContext
+    ) -> pb.ResetDeviceResponse:
         raise NotImplementedError
 
 

@@ -130,3 +130,27 @@ def test_an_event_is_encoded_once_for_every_subscriber() -> None:
     first = encoded_location(event)
     assert encoded_location(event) is first
     assert event.encoded is first
+
+
+@given(events())
+def test_items_seen_before_are_encoded_as_the_first_time(event: LocationReported) -> None:
+    first = location_bytes(event)  # the items are memoised now
+    event.location.extras = list(event.location.extras) * 2  # each id twice: the first counts
+    again = location_pb2.Location.FromString(location_bytes(event))
+    assert again == location_from_event(event)
+    event.location.extras = event.location.extras[: len(event.location.extras) // 2]
+    assert location_bytes(event) == first
+
+
+@given(events(), st.binary(max_size=3))
+def test_items_are_read_from_the_wire_and_the_report_stays_unread(
+    event: LocationReported, damaged_tail: bytes
+) -> None:
+    event.location.malformed_extras = b""
+    body = encode_body(event.location, V2013) + damaged_tail[:1] + b"\xff"[: len(damaged_tail)]
+    report, _ = decode_body(MessageId.LOCATION_REPORT, body, V2013)
+    assert isinstance(report, LazyLocationReport)
+    event.location = report
+    encoded = location_bytes(event)
+    assert report.undecoded() is not None  # encoding read nothing of the report
+    assert location_pb2.Location.FromString(encoded) == location_from_event(event)

@@ -91,9 +91,12 @@ EXAMPLES = {
     "authentication_timeout": "7",
     "max_authentication_attempts": "5",
     "max_connections": "100",
+    "max_unauthenticated": "64",
+    "max_unauthenticated_per_address": "8",
     "max_frame_length": "512",
     "max_pending_commands": "4",
     "reassembly_max_bytes": "65536",
+    "reassembly_total_bytes": "1048576",
     "send_timeout": "2.5",
     "metrics_listen": "127.0.0.1:9101",
     "log_level": "debug",
@@ -105,6 +108,7 @@ EXAMPLES = {
     "grpc_listen": "127.0.0.1:50061",
     "grpc_token": "another-token",
     "grpc_token_file": "/run/secrets/jt808-grpc-token",
+    "reregistration": "offline",
     "command_timeout": "12",
     "stream_queue": "64",
     "command_retry_timeout": "3",
@@ -128,8 +132,21 @@ EXAMPLES = {
     "durability": "os",
     "retention_age": "3600",
     "retention_bytes": "1048576",
+    "nats_url": "nats://127.0.0.1:4222",
+    "node_id": "node-a",
+    "nats_creds": "/etc/jt808/nats.creds",
+    "nats_user": "gateway",
+    "nats_password": "nats-secret",
+    "nats_token": "nats-token",
+    "nats_tls_ca": "/etc/jt808/nats-ca.pem",
+    "nats_tls_cert": "/etc/jt808/nats.pem",
+    "nats_tls_key": "/etc/jt808/nats.key",
+    "cluster_ttl": "30",
+    "workers": "2",
+    "nats_format": "json",
 }
 _TLS_FILES = ("--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem")
+_NATS = ("--nats-url", "nats://127.0.0.1:4222")
 #: Settings that only make sense with another one (given as flags, the top layer).
 COMPANIONS = {
     "auth_endpoint": ("--auth", "remote"),
@@ -141,6 +158,22 @@ COMPANIONS = {
     "grpc_tls_cert": ("--grpc-tls-key", "k.pem"),
     "grpc_tls_key": ("--grpc-tls-cert", "c.pem"),
     "grpc_tls_client_ca": ("--grpc-tls-cert", "c.pem", "--grpc-tls-key", "k.pem"),
+    **{
+        name: _NATS
+        for name in (
+            "node_id",
+            "nats_creds",
+            "nats_token",
+            "nats_tls_ca",
+            "cluster_ttl",
+            "workers",
+            "nats_format",
+        )
+    },
+    "nats_user": (*_NATS, "--nats-password", "p"),
+    "nats_password": (*_NATS, "--nats-user", "u"),
+    "nats_tls_cert": (*_NATS, "--nats-tls-key", "k.pem"),
+    "nats_tls_key": (*_NATS, "--nats-tls-cert", "c.pem"),
 }
 
 

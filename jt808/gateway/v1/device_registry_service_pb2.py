@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.jt808/gateway/v1/device_registry_service.proto\x12\x10jt808.gateway.v1\"\xa4\x01\n\x06\x44\x65vice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fmanufacturer_id\x18\x02 \x01(\t\x12\x16\n\x0eterminal_model\x18\x03 \x01(\t\x12\x13\n\x0bterminal_id\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\r\n\x05plate\x18\x06 \x01(\t\x12\x18\n\x0bplate_color\x18\x07 \x01(\rH\x00\x88\x01\x01\x42\x0e\n\x0c_plate_color\"N\n\x14ImportDevicesRequest\x12)\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x18.jt808.gateway.v1.Device\x12\x0b\n\x03\x63sv\x18\x02 \x01(\t\")\n\x15ImportDevicesResponse\x12\x10\n\x08imported\x18\x01 \x01(\r\"\x14\n\x12ListDevicesRequest\"@\n\x13ListDevicesResponse\x12)\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x18.jt808.gateway.v1.Device\"#\n\x13\x44\x65leteDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteDeviceResponse2\xb4\x02\n\x15\x44\x65viceRegistryService\x12`\n\rImportDevices\x12&.jt808.gateway.v1.ImportDevicesRequest\x1a\'.jt808.gateway.v1.ImportDevicesResponse\x12Z\n\x0bListDevices\x12$.jt808.gateway.v1.ListDevicesRequest\x1a%.jt808.gateway.v1.ListDevicesResponse\x12]\n\x0c\x44\x65leteDevice\x12%.jt808.gateway.v1.DeleteDeviceRequest\x1a&.jt808.gateway.v1.DeleteDeviceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.jt808/gateway/v1/device_registry_service.proto\x12\x10jt808.gateway.v1\"\xa4\x01\n\x06\x44\x65vice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fmanufacturer_id\x18\x02 \x01(\t\x12\x16\n\x0eterminal_model\x18\x03 \x01(\t\x12\x13\n\x0bterminal_id\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\r\n\x05plate\x18\x06 \x01(\t\x12\x18\n\x0bplate_color\x18\x07 \x01(\rH\x00\x88\x01\x01\x42\x0e\n\x0c_plate_color\"N\n\x14ImportDevicesRequest\x12)\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x18.jt808.gateway.v1.Device\x12\x0b\n\x03\x63sv\x18\x02 \x01(\t\")\n\x15ImportDevicesResponse\x12\x10\n\x08imported\x18\x01 \x01(\r\"\x14\n\x12ListDevicesRequest\"@\n\x13ListDevicesResponse\x12)\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x18.jt808.gateway.v1.Device\"#\n\x13\x44\x65leteDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteDeviceResponse\"\"\n\x12ResetDeviceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13ResetDeviceResponse2\x90\x03\n\x15\x44\x65viceRegistryService\x12`\n\rImportDevices\x12&.jt808.gateway.v1.ImportDevicesRequest\x1a\'.jt808.gateway.v1.ImportDevicesResponse\x12Z\n\x0bListDevices\x12$.jt808.gateway.v1.ListDevicesRequest\x1a%.jt808.gateway.v1.ListDevicesResponse\x12]\n\x0c\x44\x65leteDevice\x12%.jt808.gateway.v1.DeleteDeviceRequest\x1a&.jt808.gateway.v1.DeleteDeviceResponse\x12Z\n\x0bResetDevice\x12$.jt808.gateway.v1.ResetDeviceRequest\x1a%.jt808.gateway.v1.ResetDeviceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEDEVICEREQUEST']._serialized_end=481
   _globals['_DELETEDEVICERESPONSE']._serialized_start=483
   _globals['_DELETEDEVICERESPONSE']._serialized_end=505
-  _globals['_DEVICEREGISTRYSERVICE']._serialized_start=508
-  _globals['_DEVICEREGISTRYSERVICE']._serialized_end=816
+  _globals['_RESETDEVICEREQUEST']._serialized_start=507
+  _globals['_RESETDEVICEREQUEST']._serialized_end=541
+  _globals['_RESETDEVICERESPONSE']._serialized_start=543
+  _globals['_RESETDEVICERESPONSE']._serialized_end=564
+  _globals['_DEVICEREGISTRYSERVICE']._serialized_start=567
+  _globals['_DEVICEREGISTRYSERVICE']._serialized_end=967
 # @@protoc_insertion_point(module_scope)

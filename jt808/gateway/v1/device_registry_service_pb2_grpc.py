@@ -51,6 +51,11 @@ class DeviceRegistryServiceStub:
                 request_serializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.DeleteDeviceRequest.SerializeToString,
                 response_deserializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.DeleteDeviceResponse.FromString,
                 _registered_method=True)
+        self.ResetDevice = channel.unary_unary(
+                '/jt808.gateway.v1.DeviceRegistryService/ResetDevice',
+                request_serializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.ResetDeviceRequest.SerializeToString,
+                response_deserializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.ResetDeviceResponse.FromString,
+                _registered_method=True)
 
 
 class DeviceRegistryServiceServicer:
@@ -80,6 +85,15 @@ class DeviceRegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetDevice(self, request, context):
+        """Revoke a device's auth codes and keep the device, so that it may register again (after a
+        factory reset: a registered device's second registration is refused with 0x8100 result 3
+        until its logout or this). Its live session, if any, is not closed. NOT_FOUND when absent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeviceRegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +111,11 @@ def add_DeviceRegistryServiceServicer_to_server(servicer, server):
                     servicer.DeleteDevice,
                     request_deserializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.DeleteDeviceRequest.FromString,
                     response_serializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.DeleteDeviceResponse.SerializeToString,
+            ),
+            'ResetDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetDevice,
+                    request_deserializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.ResetDeviceRequest.FromString,
+                    response_serializer=jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.ResetDeviceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +201,33 @@ class DeviceRegistryService:
             '/jt808.gateway.v1.DeviceRegistryService/DeleteDevice',
             jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.DeleteDeviceRequest.SerializeToString,
             jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.DeleteDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jt808.gateway.v1.DeviceRegistryService/ResetDevice',
+            jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.ResetDeviceRequest.SerializeToString,
+            jt808_dot_gateway_dot_v1_dot_device__registry__service__pb2.ResetDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,

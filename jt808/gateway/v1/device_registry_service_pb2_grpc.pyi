@@ -48,6 +48,11 @@ class DeviceRegistryServiceStub:
     """Delete a device and revoke its auth codes: it can no longer authenticate (connected
     sessions are not closed; use GatewayService.DisconnectSession). NOT_FOUND when absent.
     """
+    ResetDevice: _grpc.UnaryUnaryMultiCallable[_device_registry_service_pb2.ResetDeviceRequest, _device_registry_service_pb2.ResetDeviceResponse]
+    """Revoke a device's auth codes and keep the device, so that it may register again (after a
+    factory reset: a registered device's second registration is refused with 0x8100 result 3
+    until its logout or this). Its live session, if any, is not closed. NOT_FOUND when absent.
+    """
 
 @_typing.type_check_only
 class DeviceRegistryServiceAsyncStub(DeviceRegistryServiceStub):
@@ -64,6 +69,11 @@ class DeviceRegistryServiceAsyncStub(DeviceRegistryServiceStub):
     DeleteDevice: _aio.UnaryUnaryMultiCallable[_device_registry_service_pb2.DeleteDeviceRequest, _device_registry_service_pb2.DeleteDeviceResponse]  # type: ignore[assignment]
     """Delete a device and revoke its auth codes: it can no longer authenticate (connected
     sessions are not closed; use GatewayService.DisconnectSession). NOT_FOUND when absent.
+    """
+    ResetDevice: _aio.UnaryUnaryMultiCallable[_device_registry_service_pb2.ResetDeviceRequest, _device_registry_service_pb2.ResetDeviceResponse]  # type: ignore[assignment]
+    """Revoke a device's auth codes and keep the device, so that it may register again (after a
+    factory reset: a registered device's second registration is refused with 0x8100 result 3
+    until its logout or this). Its live session, if any, is not closed. NOT_FOUND when absent.
     """
 
 class DeviceRegistryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -96,6 +106,17 @@ class DeviceRegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_device_registry_service_pb2.DeleteDeviceResponse, _abc.Awaitable[_device_registry_service_pb2.DeleteDeviceResponse]]:
         """Delete a device and revoke its auth codes: it can no longer authenticate (connected
         sessions are not closed; use GatewayService.DisconnectSession). NOT_FOUND when absent.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetDevice(
+        self,
+        request: _device_registry_service_pb2.ResetDeviceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_device_registry_service_pb2.ResetDeviceResponse, _abc.Awaitable[_device_registry_service_pb2.ResetDeviceResponse]]:
+        """Revoke a device's auth codes and keep the device, so that it may register again (after a
+        factory reset: a registered device's second registration is refused with 0x8100 result 3
+        until its logout or this). Its live session, if any, is not closed. NOT_FOUND when absent.
         """
 
 def add_DeviceRegistryServiceServicer_to_server(servicer: DeviceRegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

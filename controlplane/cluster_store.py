@@ -1,0 +1,343 @@
+"""The event store of a cluster node: locations and session events stored in JetStream.
+
+In cluster mode this ``EventStore`` (``gateway.store.base``) takes the place of the embedded log:
+
+- ``append`` gathers the events of one loop iteration into a batch; the writer publishes every
+  message of the waiting batches at once (``publish_async``) and settles the batches, in order,
+  once JetStream acknowledged storing each message of them. Only then are the terminals
+  acknowledged (``batch_done(batch, True)``). No acknowledgement from JetStream within
+  ``ACK_TIMEOUT`` (NATS unreachable, the stream full) settles the batch as not stored: the
+  terminals are not acknowledged and send their data again; the change is logged once each way.
+- every node reads the whole stream from its newest message (an ordered consumer) into its own
+  hub, numbered with the stream's sequence, so StreamLocations and StreamEvents on any node
+  carry the whole cluster's traffic, each event once, and ``after_sequence`` is a stream
+  sequence; ``read`` replays from one (an ephemeral consumer).
+
+Subjects and payloads are the documented contract for the platform's consumers
+(``cluster_subjects``); what a node needs to rebuild the exact hub event travels next to the
+payload in the ``Jt808-Record`` header (the event log's row, as JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from gateway.events import HubEvent, LocationReported
+from gateway.hub import EventHub
+from gateway.protocol.header import phone_key
+from gateway.server.logs import get_logger
+from gateway.store.base import BatchWaiter, ReadFilter, ReadResult, StoreStatus
+from gateway.store.records import (
+    LOCATION_KIND,
+    event_of,
+    event_row,
+    location_row,
+    microseconds,
+)
+
+from .cluster_subjects import (
+    CONTENT_TYPES,
+    EVENT_SUBJECTS,
+    LOCATION_SUBJECTS,
+    STREAM,
+    open_stream,
+    payload_of,
+    subject_of,
+)
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
+
+    from gateway.cluster.connection import NatsLink
+
+log = get_logger()
+RECORD_HEADER: Final = "Jt808-Record"
+#: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
+MAX_PENDING: Final = 65_536
+#: Seconds a batch may wait for JetStream's acknowledgements before it counts as not stored.
+ACK_TIMEOUT: Final = 5.0
+#: Seconds a replay waits for its page.
+READ_TIMEOUT: Final = 2.0
+
+
+def record_of(event: HubEvent) -> str:
+    """The event log's row of ``event`` (without the sequence) as JSON, bytes in base64."""
+    row = (
+        location_row(event, microseconds(event.received_at))
+        if isinstance(event, LocationReported)
+        else event_row(event)
+    )
+    fields = [
+        {"b": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+        for value in row[1:]
+    ]
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def event_of_record(record: str, sequence: int) -> HubEvent:
+    fields = [
+        base64.b64decode(value["b"]) if isinstance(value, dict) else value
+        for value in json.loads(record)
+    ]
+    # As the log's SELECT_COLUMNS: a location row lacks the event columns at its end, an
+    # event row the batch column after the serial.
+    if fields[1] == LOCATION_KIND:
+        fields += [None] * 5
+    else:
+        fields.insert(6, None)
+    return event_of((sequence, *fields))  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class _Batch:
+    id: int
+    events: list[HubEvent] = field(default_factory=list)
+    waiters: list[BatchWaiter] = field(default_factory=list)
+
+
+class JetStreamStore:
+    """``EventStore`` on the stream ``JT808``."""
+
+    replays = True
+    defers_acks = True
+
+    def __init__(
+        self, link: NatsLink, hub: EventHub, *, content: str = "protobuf",
+        max_pending: int = MAX_PENDING, on_health: Callable[[bool, str], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.on_health = on_health
+        self.link = link
+        self.hub = hub
+        self.content = content
+        self.max_pending = max_pending
+        self.refused = 0
+        self.unstored = 0
+        self._open = _Batch(1)
+        self._sealed: deque[_Batch] = deque()
+        self._wake = asyncio.Event()
+        self._pending = 0
+        self._serial = 0
+        self._healthy = True
+        self._last = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----------------------------------------------------------------------------------------
+    # Life cycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await open_stream(self.link)
+        info = await self.link.jetstream.stream_info(STREAM)
+        self._last = info.state.last_seq
+        self._tasks = [
+            self._loop.create_task(self._write()),
+            self._loop.create_task(self._follow()),
+        ]
+
+    async def aclose(self) -> None:
+        """Store what was appended (within ``ACK_TIMEOUT``), then stop."""
+        self._seal()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ACK_TIMEOUT + 1):
+                while self._sealed or self._pending:
+                    await asyncio.sleep(0.01)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ----------------------------------------------------------------------------------------
+    # The loop side (as gateway.store.log.LogStore)
+
+    def append(self, event: HubEvent) -> int:
+        if self._pending >= self.max_pending:
+            self.refused += 1
+            return 0
+        batch = self._open
+        if not batch.events:
+            assert self._loop is not None, "append before start"
+            self._loop.call_soon(self._seal)
+        batch.events.append(event)
+        self._pending += 1
+        return batch.id
+
+    def notify(self, waiter: BatchWaiter, batch: int) -> None:
+        if batch != self._open.id:
+            raise ValueError(f"batch {batch} is sealed: notify in the same step as append")
+        self._open.waiters.append(waiter)
+
+    def _seal(self) -> None:
+        batch = self._open
+        if batch.events or batch.waiters:
+            self._open = _Batch(batch.id + 1)
+            self._sealed.append(batch)
+            self._wake.set()
+
+    # ----------------------------------------------------------------------------------------
+    # Writing
+
+    async def _write(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._sealed:
+                batches = list(self._sealed)
+                self._sealed.clear()
+                stored = await self._publish([e for b in batches for e in b.events])
+                self._settle(batches, stored)
+
+    async def _publish(self, events: list[HubEvent]) -> bool:
+        if not events:
+            return True
+        js = self.link.jetstream
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT):
+                if not self.link.up:
+                    raise ConnectionError("NATS is unreachable")
+                for event in events:
+                    subject, data, headers = self._message(event)
+                    acks.append(await js.publish_async(subject, data, headers=headers))
+                await asyncio.gather(*acks)
+        except Exception as error:  # the batch is not stored: its terminals are not acked
+            for ack in acks:
+                ack.cancel()
+            self._health(False, str(error) or type(error).__name__)
+            return False
+        self._health(True, "")
+        return True
+
+    def _message(self, event: HubEvent) -> tuple[str, bytes, dict[str, str]]:
+        data, schema = payload_of(event, self.content)
+        self._serial += 1
+        headers = {
+            "Jt808-Schema": schema,
+            "Content-Type": CONTENT_TYPES[self.content],
+            "Jt808-Node": self.link.node_id,
+            RECORD_HEADER: record_of(event),
+            "Nats-Expected-Stream": STREAM,
+        }
+        return subject_of(event), data, headers
+
+    def _settle(self, batches: list[_Batch], stored: bool) -> None:
+        count = sum(len(batch.events) for batch in batches)
+        self._pending -= count
+        if not stored:
+            self.unstored += count
+        for batch in batches:
+            for waiter in batch.waiters:
+                try:
+                    waiter.batch_done(batch.id, stored)
+                except Exception:
+                    log.exception("releasing acknowledgements failed")
+
+    def _health(self, healthy: bool, reason: str) -> None:
+        if healthy == self._healthy:
+            return
+        self._healthy = healthy
+        if healthy:
+            log.warning("JetStream stores again; terminals are acknowledged again",
+                        extra={"node": self.link.node_id})  # fmt: skip
+        else:
+            log.error(
+                "JetStream does not store; terminals are not acknowledged until it does",
+                extra={"node": self.link.node_id, "error": reason},
+            )
+        if self.on_health is not None:
+            self.on_health(healthy, reason)
+
+    # ----------------------------------------------------------------------------------------
+    # The cluster's traffic into this node's hub
+
+    async def _follow(self) -> None:
+        """Every message stored from now on, by any node, into the hub (in stream order)."""
+        import nats.js.api  # noqa: PLC0415  (cluster mode only)
+
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
+        subscription = await self.link.jetstream.subscribe(
+            ">", stream=STREAM, ordered_consumer=True, cb=queue.put,
+            deliver_policy=nats.js.api.DeliverPolicy.NEW,
+        )  # fmt: skip
+        try:
+            while True:
+                message = await queue.get()
+                event = self._event_of(message)
+                if event is not None:
+                    self._last = max(self._last, event.sequence)
+                    self.hub.deliver(event)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    def _event_of(self, message: Msg) -> HubEvent | None:
+        record = (message.headers or {}).get(RECORD_HEADER)
+        if record is None:
+            return None  # published by someone else on our subjects: not ours to deliver
+        try:
+            return event_of_record(record, message.metadata.sequence.stream)
+        except Exception as error:
+            log.warning("a stream message does not decode; skipped",
+                        extra={"subject": message.subject, "error": repr(error)})  # fmt: skip
+            return None
+
+    # ----------------------------------------------------------------------------------------
+    # Replays
+
+    async def read(self, after: int, limit: int, only: ReadFilter) -> ReadResult:
+        import nats.errors  # noqa: PLC0415
+        import nats.js.api  # noqa: PLC0415
+
+        js: JetStreamContext = self.link.jetstream
+        info = await js.stream_info(STREAM)
+        first, last_stored = info.state.first_seq, info.state.last_seq
+        gone = max(0, first - (after + 1)) if last_stored else 0
+        if after >= last_stored:
+            return ReadResult([], after, 0, more=False)
+        subjects = [*(LOCATION_SUBJECTS if only.locations else ()),
+                    *(EVENT_SUBJECTS if only.terminal_events else ())]  # fmt: skip
+        config = nats.js.api.ConsumerConfig(
+            deliver_policy=nats.js.api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=max(after + 1, first),
+            ack_policy=nats.js.api.AckPolicy.NONE,
+            filter_subjects=subjects,
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+        subscription = await js.pull_subscribe("", stream=STREAM, config=config)
+        try:
+            try:
+                messages = await subscription.fetch(limit, timeout=READ_TIMEOUT)
+            except nats.errors.TimeoutError:
+                messages = []
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        events: list[HubEvent] = []
+        seen = after
+        pending = 0
+        for message in messages:
+            meta = message.metadata
+            seen, pending = meta.sequence.stream, meta.num_pending
+            event = self._event_of(message)
+            if event is not None and _matches(event, only):
+                events.append(event)
+        if not messages:
+            seen = last_stored
+        return ReadResult(events, seen, gone, more=pending > 0)
+
+    def status(self) -> StoreStatus:
+        return StoreStatus(healthy=self._healthy, last_sequence=self._last, pending=self._pending)
+
+
+def _matches(event: HubEvent, only: ReadFilter) -> bool:
+    return not only.phone_keys or phone_key(event.phone) in only.phone_keys

@@ -1,0 +1,132 @@
+"""``jt808 serve --workers N``: N node processes on one machine, one a core.
+
+The supervisor (this process) runs ``jt808 serve`` N times with the same settings, each a node
+of the cluster: node ids ``<node-id>-1`` … ``<node-id>-N``; the terminal listener shared (in
+cluster mode every node binds it with SO_REUSEPORT, so the kernel spreads new connections over
+the workers); the gRPC port strategy: worker *i* listens on ``--grpc-listen``'s port + *i* - 1
+(and ``--metrics-listen`` likewise), since any node answers for every terminal a client may use
+any of them. SIGINT/SIGTERM are passed to the workers; a worker that dies is started again
+(after its node id is free: at most ``--cluster-ttl`` after a crash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Final
+
+from gateway.server.logs import get_logger
+
+from .settings import node_of
+
+if TYPE_CHECKING:
+    from gateway.server.config import GatewayConfig, HostPort
+
+log = get_logger()
+#: Seconds between a worker's death and its restart.
+RESTART_WAIT: Final = 1.0
+#: Seconds the workers get to stop cleanly before they are killed.
+STOP_GRACE: Final = 10.0
+#: prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_parent() -> None:
+    """In the worker, before it runs: on Linux, SIGTERM when the supervisor dies (even by
+    SIGKILL), so that no worker outlives it holding the port."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def shifted(address: HostPort, by: int) -> str:
+    from gateway.server.config import HostPort  # noqa: PLC0415  (config imports this package)
+
+    return str(HostPort(address.host, address.port + by if address.port else 0))
+
+
+def worker_flags(args: argparse.Namespace, config: GatewayConfig, index: int) -> list[str]:
+    """The flags of worker ``index`` (0-based): the supervisor's own flags as given, then the
+    ones that make it a worker (flags given later win)."""
+    from gateway.server.config import SETTINGS  # noqa: PLC0415
+
+    flags: list[str] = []
+    if getattr(args, "config", None) is not None:
+        flags += ["--config", str(args.config)]
+    for setting in SETTINGS:
+        text = getattr(args, setting.name, None)
+        if text is not None:
+            flags += ["--" + setting.name.replace("_", "-"), str(text)]
+    flags += ["--workers", "1", "--node-id", f"{node_of(config)}-{index + 1}"]
+    flags += ["--grpc-listen", shifted(config.grpc_listen, index)]
+    if config.metrics_listen is not None:
+        flags += ["--metrics-listen", shifted(config.metrics_listen, index)]
+    return flags
+
+
+@dataclass
+class Supervisor:
+    commands: Sequence[Sequence[str]]
+    processes: list[subprocess.Popen[bytes] | None] = field(default_factory=list)
+    stopping: bool = False
+
+    def run(self) -> int:
+        previous = {
+            signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            self.processes = [self._start(i) for i in range(len(self.commands))]
+            while not self.stopping:
+                for index, process in enumerate(self.processes):
+                    if process is not None and process.poll() is not None and not self.stopping:
+                        log.warning(
+                            "worker exited; starting it again",
+                            extra={"worker": index + 1, "code": process.returncode},
+                        )
+                        time.sleep(RESTART_WAIT)
+                        if not self.stopping:
+                            self.processes[index] = self._start(index)
+                time.sleep(0.2)
+        finally:
+            self._stop_all()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0
+
+    def _start(self, index: int) -> subprocess.Popen[bytes]:
+        # The supervisor runs no threads, so preexec_fn is safe here.
+        return subprocess.Popen(list(self.commands[index]), preexec_fn=_die_with_parent)  # noqa: PLW1509
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _stop_all(self) -> None:
+        alive = [p for p in self.processes if p is not None and p.poll() is None]
+        for process in alive:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for process in alive:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def run_workers(args: argparse.Namespace, config: GatewayConfig) -> int:
+    """Run ``config.workers`` nodes until SIGINT/SIGTERM; 0 when they stopped."""
+    command = [sys.executable, "-m", "clients.cli", "serve"]
+    commands = [[*command, *worker_flags(args, config, i)] for i in range(config.workers)]
+    log.info(
+        "starting workers",
+        extra={"workers": config.workers, "node": node_of(config),
+               "grpc": f"{config.grpc_listen} + 0..{config.workers - 1}"},
+    )  # fmt: skip
+    return Supervisor(commands).run()
