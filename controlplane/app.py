@@ -12,7 +12,8 @@ from gateway.auth.base import AuthBackend
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
 from gateway.server.listen_check import check_listen
-from gateway.server.platform_key import load_platform_key
+from gateway.server.platform_key import platform_key_for
+from gateway.server.tls_terminals import serve_tls_terminals
 
 from .server import ControlPlane
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 class Addresses:
     terminals: HostPort
     grpc: HostPort
+    #: The terminal listener over TLS (None without ``--tls-listen``).
+    tls: HostPort | None = None
 
 
 def auth_backend_for(config: GatewayConfig) -> AuthBackend | None:
@@ -49,10 +52,10 @@ class GatewayApp:
             servicer=None if self.cluster is None else self.cluster.attach(self.gateway),
         )
         #: The terminal listener's TLS material, read now so that a bad file stops startup
-        #: (exit 2); None without --tls-listen. The I/O edge serves it with TlsListener.
-        self.tls = _tls_server(config, self.gateway)
+        #: (exit 2); None without --tls-listen (and then the TLS stack is never imported).
+        self.tls = self.gateway.tls = _tls_server(self.gateway)
         #: The platform's RSA key for body encryption (0x8A00); sessions take it as ``rsa=``.
-        self.platform_key = load_platform_key(config)
+        self.platform_key = self.gateway.platform_key = platform_key_for(config)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[Addresses] = anyio.TASK_STATUS_IGNORED
@@ -73,9 +76,13 @@ class GatewayApp:
                     await tasks.start(self.cluster.serve)
                 grpc_address = await tasks.start(self.control_plane.serve)
                 terminal_address = await tasks.start(self.gateway.serve)
-                if self.tls is not None:
+                tls_address = None
+                if self.tls is not None and config.tls_listen is not None:
+                    tls_address = await tasks.start(
+                        serve_tls_terminals, self.gateway, self.tls, config.tls_listen
+                    )
                     tasks.start_soon(self._serve_tls_reloads, self.tls)
-                task_status.started(Addresses(terminal_address, grpc_address))
+                task_status.started(Addresses(terminal_address, grpc_address, tls_address))
         finally:
             if self.tls is not None:
                 with anyio.CancelScope(shield=True):
@@ -83,19 +90,19 @@ class GatewayApp:
 
     async def _serve_tls_reloads(self, tls: TlsServer) -> None:
         """SIGHUP, and a change of the files every --tls-reload-interval, reload them."""
-        from gateway.tls.reload import serve_reloads  # noqa: PLC0415 (lazy: only TLS)
+        from gateway.tls.reload import serve_reloads  # noqa: PLC0415 - only with TLS
 
         await serve_reloads([tls], interval=self.gateway.config.tls_reload_interval)
 
 
-def _tls_server(config: GatewayConfig, gateway: Gateway) -> TlsServer | None:
-    if config.tls_listen is None:
+def _tls_server(gateway: Gateway) -> TlsServer | None:
+    """The TLS listener's material (its metrics beside the gateway's); the TLS stack is imported
+    only when it is configured."""
+    if gateway.config.tls_listen is None:
         return None
-    # The TLS modules (cryptography, httpx for OCSP) are imported only by a gateway that uses
-    # them: a plain TCP gateway starts smaller.
-    from gateway.tls.server import TlsServer  # noqa: PLC0415 (lazy: only TLS)
+    from gateway.tls.server import TlsServer  # noqa: PLC0415 - only with TLS
 
-    return TlsServer.from_config(config, registry=gateway.metrics.registry)
+    return TlsServer.from_config(gateway.config, registry=gateway.metrics.registry)
 
 
 def _cluster(config: GatewayConfig, auth: AuthBackend | None) -> Cluster | None:

@@ -65,7 +65,7 @@ def session_message(gateway: Gateway, connection: TerminalConnection) -> api.Ses
     )
     if connection.authenticated_wall is not None:
         message.authenticated_time.CopyFrom(timestamp(connection.authenticated_wall))
-    return message
+    return add_tls_fields(message, connection.tls_peer)
 
 
 def add_tls_fields(message: api.Session, peer: TlsPeer | None) -> api.Session:

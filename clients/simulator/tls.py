@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from gateway.tls.context import client_context
-
 PLACEHOLDER: Final = "{phone}"
 
 
@@ -57,6 +55,9 @@ class TlsClientSettings:
             for flag, path in (("--tls-cert", files[0]), ("--tls-key", files[1])):
                 if not path.is_file():
                     raise ValueError(f"{flag}: {path} is not a readable file")
+        # The gateway's TLS package loads cryptography: only for simulations that use TLS.
+        from gateway.tls.context import client_context  # noqa: PLC0415
+
         try:
             context = client_context(
                 ca=self.ca,

@@ -21,18 +21,22 @@ padding check is ours. A padding check that answers differently is a Bleichenbac
 the session only decrypts for authenticated terminals (docs/decisions.md).
 
 Nothing here does I/O: ``cryptography`` computes, randomness for the padding comes from it.
+It is imported on first use, not with this module: the session imports this module, and a
+gateway whose terminals never encrypt does not load ``cryptography`` at all. A deferred key
+pair (``RsaKeyPair.deferred``) is read or made the first time it is needed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Final
 
 from .bodies.passthrough import PlatformRsaKey, TerminalRsaKey
 from .errors import BodyError, ResultCode
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 #: The modulus of a JT/T 808 RSA key: 1024 bits, sent as 128 big-endian bytes.
 MODULUS_BYTES: Final = 128
@@ -40,7 +44,6 @@ MODULUS_BYTES: Final = 128
 PLAIN_BLOCK: Final = MODULUS_BYTES - 11
 #: A body is at most 4 MiB after reassembly; more ciphertext than that is refused unread.
 MAX_CIPHERTEXT: Final = 4 * 1024 * 1024
-_PADDING: Final = padding.PKCS1v15()
 
 
 class DecryptionError(BodyError):
@@ -70,6 +73,8 @@ class RsaPublicKey:
         return key
 
     def crypto_key(self) -> rsa.RSAPublicKey:
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415 - see above
+
         n = int.from_bytes(self.modulus, "big")
         if len(self.modulus) != MODULUS_BYTES or n.bit_length() != MODULUS_BYTES * 8:
             raise RsaKeyError(
@@ -84,37 +89,80 @@ class RsaPublicKey:
 
     def encrypt(self, data: bytes) -> bytes:
         """``data`` encrypted for the holder of this key (blocks of 117 → 128 bytes)."""
+        from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+
         key = self.crypto_key()
+        pkcs1 = padding.PKCS1v15()
         return b"".join(
-            key.encrypt(data[start : start + PLAIN_BLOCK], _PADDING)
+            key.encrypt(data[start : start + PLAIN_BLOCK], pkcs1)
             for start in range(0, len(data), PLAIN_BLOCK)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _PrivateKey:
+    """A loaded 1024-bit private key, its numbers (for the CRT step) and its public half."""
+
+    key: rsa.RSAPrivateKey
+    numbers: rsa.RSAPrivateNumbers
+    public: RsaPublicKey
+
+    @classmethod
+    def of(cls, key: rsa.RSAPrivateKey) -> _PrivateKey:
+        if key.key_size != MODULUS_BYTES * 8:
+            raise RsaKeyError(
+                f"a {key.key_size}-bit RSA key cannot go in 0x8A00/0x0A00, which carry "
+                "a 1024-bit modulus"
+            )
+        numbers = key.private_numbers()
+        public = numbers.public_numbers
+        return cls(key, numbers, RsaPublicKey(public.e, public.n.to_bytes(MODULUS_BYTES, "big")))
 
 
 class RsaKeyPair:
     """One side's 1024-bit key pair: its public half goes out in 0x8A00 (or 0x0A00), its
     private half decrypts what the other side encrypted with it."""
 
-    __slots__ = ("_numbers", "_private", "public")
+    __slots__ = ("_load", "_loaded")
 
     def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
-        if private_key.key_size != MODULUS_BYTES * 8:
-            raise RsaKeyError(
-                f"a {private_key.key_size}-bit RSA key cannot go in 0x8A00/0x0A00, which carry "
-                "a 1024-bit modulus"
-            )
-        self._private = private_key
-        self._numbers = private_key.private_numbers()
-        numbers = self._numbers.public_numbers
-        self.public = RsaPublicKey(numbers.e, numbers.n.to_bytes(MODULUS_BYTES, "big"))
+        self._load: Callable[[], RsaKeyPair] | None = None
+        self._loaded: _PrivateKey | None = _PrivateKey.of(private_key)
+
+    @classmethod
+    def deferred(cls, load: Callable[[], RsaKeyPair]) -> RsaKeyPair:
+        """A key pair that ``load`` reads or makes the first time it is used (once): the
+        platform key of a gateway whose terminals may never ask for it."""
+        pair = cls.__new__(cls)
+        pair._load = load
+        pair._loaded = None
+        return pair
+
+    def _key(self) -> _PrivateKey:
+        loaded = self._loaded
+        if loaded is None:
+            load = self._load
+            assert load is not None
+            loaded = self._loaded = load()._key()
+            self._load = None
+        return loaded
+
+    @property
+    def public(self) -> RsaPublicKey:
+        return self._key().public
 
     @classmethod
     def generate(cls) -> RsaKeyPair:
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415 - see above
+
         return cls(rsa.generate_private_key(public_exponent=65537, key_size=MODULUS_BYTES * 8))
 
     @classmethod
     def from_pem(cls, data: bytes) -> RsaKeyPair:
         """A key pair from PEM (PKCS#8 or PKCS#1, unencrypted); ``RsaKeyError`` otherwise."""
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError) as error:
@@ -124,7 +172,9 @@ class RsaKeyPair:
         return cls(key)
 
     def to_pem(self) -> bytes:
-        return self._private.private_bytes(
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+        return self._key().key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
@@ -160,7 +210,7 @@ class RsaKeyPair:
 
     def _rsa(self, block: bytes) -> bytes:
         """c^d mod n by the Chinese remainder theorem (RFC 8017 §5.1.2)."""
-        k = self._numbers
+        k = self._key().numbers
         c = int.from_bytes(block, "big")
         if c >= k.public_numbers.n:
             return b""
@@ -180,7 +230,10 @@ class RsaKeyPair:
         return encoded[separator + 1 :]
 
     def __repr__(self) -> str:  # the private key never shows
-        return f"RsaKeyPair(e={self.public.exponent}, n=0x{self.public.modulus[:4].hex()}...)"
+        if self._loaded is None:
+            return "RsaKeyPair(not loaded yet)"
+        public = self._loaded.public
+        return f"RsaKeyPair(e={public.exponent}, n=0x{public.modulus[:4].hex()}...)"
 
 
 __all__ = [

@@ -71,10 +71,13 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
+from . import tls_terminals
 from .logs import get_logger
 from .takeover import with_sessions
 
 if TYPE_CHECKING:
+    from gateway.tls.server import TlsPeer
+
     from .gateway import Gateway
 
 #: Session ends that mean a configured limit was hit (for jt808_limit_hits_total).
@@ -125,6 +128,7 @@ class TerminalConnection(asyncio.Protocol):
         "gateway",
         "remote_address",
         "session",
+        "tls_peer",
         "transport",
     )
 
@@ -136,8 +140,11 @@ class TerminalConnection(asyncio.Protocol):
             gateway.session_limits,
             now=gateway.clock(),
             utc_now=gateway.wall_clock,
+            rsa=gateway.platform_key,
             reassembly_budget=gateway.reassembly_budget,
         )
+        #: A terminal over TLS: its protocol and (mutual TLS) verified certificate.
+        self.tls_peer: TlsPeer | None = None
         #: Wall-clock times for the API (the session itself runs on the monotonic clock).
         self.connected_wall = gateway.wall_clock()
         self.authenticated_wall: datetime | None = None
@@ -639,12 +646,16 @@ class TerminalConnection(asyncio.Protocol):
             plate=body.plate,
             protocol_version=int(event.header.version),
             remote_address=self.remote_address,
+            certificate=tls_terminals.certificate_of(self),
         )
         request = with_sessions(request, self.gateway.sessions)
         no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
-        decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
-        # Without a decision the terminal is refused all the same, but the log says why.
-        result = "NO_DECISION" if decision is no_decision else decision.result.name
+        if tls_terminals.registration_refused(self, request):
+            decision, result = no_decision, "CERTIFICATE_MISMATCH"
+        else:
+            decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
+            # Without a decision the terminal is refused all the same, but the log says why.
+            result = "NO_DECISION" if decision is no_decision else decision.result.name
         log.info("registration", extra=self._fields(device=request.device_name, result=result))
         return self.session.answer_registration(
             event,
@@ -661,14 +672,21 @@ class TerminalConnection(asyncio.Protocol):
             imei=event.imei,
             software_version=event.software_version,
             remote_address=self.remote_address,
+            certificate=tls_terminals.certificate_of(self),
             phone_online_since=self.gateway.sessions.online_since(event.header.phone),
         )
-        no_decision = AuthenticationDecision(False)
-        decision = await self._ask(
-            "authenticate", self.gateway.auth.authenticate(request), no_decision
-        )
+        no_decision, mismatch = AuthenticationDecision(False), AuthenticationDecision(False)
+        if tls_terminals.authentication_refused(self, request.phone, None):
+            decision = mismatch
+        else:
+            decision = await self._ask(
+                "authenticate", self.gateway.auth.authenticate(request), no_decision
+            )
+            if tls_terminals.authentication_refused(self, request.phone, decision):
+                decision = mismatch
         if not decision.accepted:
             result = "NO_DECISION" if decision is no_decision else "REFUSED"
+            result = "CERTIFICATE_MISMATCH" if decision is mismatch else result
             log.info("authentication refused", extra=self._fields(result=result))
         return self.session.answer_authentication(
             event, decision.accepted, self.gateway.clock(), device_name=decision.device_name

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -43,6 +43,10 @@ from .limitlog import LimitLog
 from .logs import get_logger
 from .metrics import GatewayMetrics
 from .timers import LoopTimer
+
+if TYPE_CHECKING:
+    from gateway.protocol.encryption import RsaKeyPair
+    from gateway.tls.server import TlsServer
 
 log = get_logger()
 #: Pending connections the kernel may queue (it caps this at net.core.somaxconn): terminals of
@@ -189,6 +193,10 @@ class Gateway:
         self.sessions = SessionRegistry()
         self.connections: set[TerminalConnection] = set()
         self.address: HostPort | None = None
+        #: Terminals over TLS (``--tls-listen``; served by gateway.server.tls_terminals) and
+        #: the platform's key for RSA body encryption: set by whoever builds the gateway.
+        self.tls: TlsServer | None = None
+        self.platform_key: RsaKeyPair | None = None
         self._timers: LoopTimer[TerminalConnection] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         #: Message counts of connections that have closed (live ones are read at scrape time).

@@ -5,6 +5,10 @@ Terminals may remember the platform key across connections, so it must survive r
 ``--rsa-key`` is not given, a 1024-bit key (the size 0x8A00 carries) is created on first start as
 ``platform-rsa-key.pem`` in the data directory, readable by the gateway's user only, and reused
 afterwards. Problems are one ``ConfigError`` sentence naming the setting.
+
+``platform_key_for`` is what the gateway uses: ``--rsa-key`` is read at startup (a bad file
+stops it), the data directory's key only when a terminal first needs it (0x0A00, an encrypted
+body, a 0x8A00 command), so that a gateway whose terminals never encrypt loads no crypto.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ KEY_FILE: Final = "platform-rsa-key.pem"
 
 def platform_key_path(config: GatewayConfig) -> Path:
     return config.rsa_key if config.rsa_key is not None else config.data_dir / KEY_FILE
+
+
+def platform_key_for(config: GatewayConfig) -> RsaKeyPair:
+    """``--rsa-key`` read now; else the data directory's key, read or created on first use."""
+    if config.rsa_key is not None:
+        return load_platform_key(config)
+    return RsaKeyPair.deferred(lambda: load_platform_key(config))
 
 
 def load_platform_key(config: GatewayConfig) -> RsaKeyPair:

@@ -179,6 +179,7 @@ class FakeConnection:
         # The wall-clock times a TerminalConnection records at connect and at authentication.
         self.connected_wall = wall_before(100)
         self.authenticated_wall: datetime | None = wall_before(60)
+        self.tls_peer = None  # a TCP terminal
         self.calls: list[CommandCall] = []
         self.closed: list[CloseReason] = []
         #: What the next ``run_command`` returns or raises.

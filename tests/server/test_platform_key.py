@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from clients.pki import key_pem
 from gateway.protocol.encryption import RsaKeyPair
 from gateway.server.config import ConfigError, GatewayConfig
-from gateway.server.platform_key import KEY_FILE, load_platform_key
+from gateway.server.platform_key import KEY_FILE, load_platform_key, platform_key_for
 
 
 def test_the_key_is_created_once_and_survives_a_restart(tmp_path: Path) -> None:
@@ -46,3 +46,20 @@ def test_unusable_keys_are_refused_naming_the_setting(tmp_path: Path) -> None:
     (data / KEY_FILE).write_text("garbage")
     with pytest.raises(ConfigError, match=r"^--data-dir: .*: not an unencrypted PEM"):
         load_platform_key(GatewayConfig(data_dir=data))
+
+
+def test_the_data_directory_key_is_made_when_first_needed(tmp_path: Path) -> None:
+    config = GatewayConfig(data_dir=tmp_path / "data")
+    deferred = platform_key_for(config)
+    path = tmp_path / "data" / KEY_FILE
+    assert not path.exists()
+    assert "not loaded" in repr(deferred)
+    public = deferred.public  # the first terminal that asks
+    assert path.exists()
+    assert load_platform_key(config).public == public
+    assert platform_key_for(config).platform_body() == deferred.platform_body()
+
+
+def test_a_configured_key_is_read_at_startup(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--rsa-key: the platform RSA key .* does not exist$"):
+        platform_key_for(GatewayConfig(rsa_key=tmp_path / "missing.pem"))
