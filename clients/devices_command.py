@@ -1,5 +1,6 @@
-"""``jt808 devices import FILE.csv | list | delete NAME``: the device registry, offline under
-``--data-dir``, or through a running gateway's DeviceRegistryService with ``--gateway``."""
+"""``jt808 devices import FILE.csv | list | delete NAME | reset NAME``: the device registry,
+offline under ``--data-dir``, or (all but reset) through a running gateway's
+DeviceRegistryService with ``--gateway``."""
 
 from __future__ import annotations
 
@@ -57,10 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     delete.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
     for action in (load, listing, delete):
         add_client_options(action, json_flag=False)
+    reset = actions.add_parser(
+        "reset",
+        help="revoke a device's auth code so that it may register again (after a factory "
+        "reset); offline, under --data-dir",
+    )
+    reset.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
 
 
 def run(args: argparse.Namespace) -> int:
-    if gateway_given(args):
+    if args.action != "reset" and gateway_given(args):
         return devices_remote.run(args)
     data_dir = args.data_dir or Path(
         os.environ.get(ENV_PREFIX + "DATA_DIR", GatewayConfig().data_dir)
@@ -77,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             _list(registry, as_json=args.json)
             return 0
-        missing = [name for name in args.names if not registry.delete(name)]
+        act = registry.reset if args.action == "reset" else registry.delete
+        missing = [name for name in args.names if not act(name)]
         for name in missing:
             print(f"{command}: no device named {shown(name, quoted=False)}", file=sys.stderr)
         return 1 if missing else 0

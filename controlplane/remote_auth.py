@@ -184,6 +184,8 @@ class RemoteAuthBackend:
         )
         if request.certificate is not None:
             fill_certificate(message.certificate, request.certificate)
+        if request.phone_online_since is not None:
+            message.phone_online_since_time.FromDatetime(request.phone_online_since)
         response = await self._call(
             "Authenticate", self._service().Authenticate, message, secret=request.auth_code
         )
@@ -300,6 +302,11 @@ def _register_request(request: RegistrationRequest) -> auth_pb2.RegisterRequest:
     )
     if request.certificate is not None:
         fill_certificate(message.certificate, request.certificate)
+    if request.phone_online_since is not None:
+        message.phone_online_since_time.FromDatetime(request.phone_online_since)
+    if request.device_online_since is not None:
+        message.device_online_since_time.FromDatetime(request.device_online_since)
+        message.device_online_phone = request.device_online_phone
     return message
 
 

@@ -38,6 +38,10 @@ from .protocol.wire import TEXT_ENCODING
 
 DATABASE_NAME: Final = "devices.sqlite3"
 AUTH_CODE_BYTES: Final = 16
+#: When a registered terminal may register again (``--reregistration``): ``explicit`` only
+#: after an explicit act (its logout, or an operator's ``jt808 devices reset``); ``offline``
+#: also whenever neither its phone nor its device has a live session on the gateway.
+REREGISTRATION_MODES: Final = ("explicit", "offline")
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -57,6 +61,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     terminal_id     TEXT NOT NULL,
     code_sha256     BLOB NOT NULL,
     issued_at       REAL NOT NULL,
+    plate           TEXT,
     FOREIGN KEY (manufacturer_id, terminal_model, terminal_id)
         REFERENCES devices (manufacturer_id, terminal_model, terminal_id) ON DELETE CASCADE
 );
@@ -147,9 +152,16 @@ class DeviceRegistry:
             self._db.execute("PRAGMA synchronous=FULL")  # an issued code survives a power cut
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._add_credential_plates()
         except sqlite3.Error as error:
             self._db.close()
             raise RegistryUnavailableError(_database_problem(error)) from None
+
+    def _add_credential_plates(self) -> None:
+        """A registry made before credentials kept their plate gets the column (empty)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(credentials)")}
+        if "plate" not in columns:
+            self._db.execute("ALTER TABLE credentials ADD COLUMN plate TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -238,8 +250,18 @@ class DeviceRegistry:
     # ----------------------------------------------------------------------------------------
     # Terminal side (called by the local auth backend)
 
-    def register(self, request: RegistrationRequest) -> RegistrationDecision:
-        """Issue a fresh auth code to a known device (replacing any earlier one for it)."""
+    def register(
+        self, request: RegistrationRequest, *, reregistration: str = "explicit"
+    ) -> RegistrationDecision:
+        """Issue an auth code to a known device that holds none.
+
+        Registration needs no secret, so it never takes a credential away: a device or phone
+        that already holds a code gets result 3 (terminal already registered), and a plate
+        whose vehicle another device holds a code for gets result 1 (vehicle already
+        registered), until the holder logs out or an operator resets it (``reset``), or, with
+        ``reregistration="offline"``, while neither the phone nor the device has a live session
+        (the request says so).
+        """
         key = (request.manufacturer_id, request.terminal_model, request.terminal_id)
         if not _is_text(*key):
             return RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
@@ -260,19 +282,63 @@ class DeviceRegistry:
             )
         if pinned_plate and pinned_plate != request.plate:
             return RegistrationDecision(RegisterResult.VEHICLE_NOT_FOUND, device_name=name)
-        code = secrets.token_hex(AUTH_CODE_BYTES)
         phone = phone_key(request.phone)
+        plate = request.plate if request.plate and _is_text(request.plate) else None
+        replace = reregistration == "offline" and (
+            request.phone_online_since is None and request.device_online_since is None
+        )
+        code = secrets.token_hex(AUTH_CODE_BYTES)
+        with self._lock, self._transaction():
+            refused = self._refusal(phone, key, plate, replace=replace)
+            if refused is not None:
+                return RegistrationDecision(refused, device_name=name)
+            self._db.execute(
+                "DELETE FROM credentials WHERE phone = ? OR (manufacturer_id = ? AND "
+                "terminal_model = ? AND terminal_id = ?)",
+                (phone, *key),
+            )
+            self._db.execute(
+                "INSERT INTO credentials (phone, manufacturer_id, terminal_model, terminal_id, "
+                "code_sha256, issued_at, plate) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (phone, *key, _digest(code), time.time(), plate),
+            )
+        return RegistrationDecision(RegisterResult.SUCCESS, auth_code=code, device_name=name)
+
+    def _refusal(
+        self, phone: str, key: tuple[str, str, str], plate: str | None, *, replace: bool
+    ) -> RegisterResult | None:
+        """Why a registration may not issue a code now (inside its transaction), or None."""
+        if not replace:
+            held = self._db.execute(
+                "SELECT 1 FROM credentials WHERE phone = ? OR (manufacturer_id = ? AND "
+                "terminal_model = ? AND terminal_id = ?) LIMIT 1",
+                (phone, *key),
+            ).fetchone()
+            if held is not None:
+                return RegisterResult.TERMINAL_ALREADY_REGISTERED
+        if plate is not None:
+            vehicle = self._db.execute(
+                "SELECT 1 FROM credentials WHERE plate = ? AND phone != ? AND NOT "
+                "(manufacturer_id = ? AND terminal_model = ? AND terminal_id = ?) LIMIT 1",
+                (plate, phone, *key),
+            ).fetchone()
+            if vehicle is not None:
+                return RegisterResult.VEHICLE_ALREADY_REGISTERED
+        return None
+
+    def reset(self, name_or_key: str | tuple[str, str, str]) -> bool:
+        """Revoke every auth code of a device, so that it may register again (an operator's
+        act, e.g. after a factory reset); False when there is no such device."""
+        key = self._resolve(name_or_key)
+        if key is None:
+            return False
         with self._lock, self._transaction():
             self._db.execute(
                 "DELETE FROM credentials WHERE manufacturer_id = ? AND terminal_model = ? "
                 "AND terminal_id = ?",
                 key,
             )
-            self._db.execute(
-                "INSERT OR REPLACE INTO credentials VALUES (?, ?, ?, ?, ?, ?)",
-                (phone, *key, _digest(code), time.time()),
-            )
-        return RegistrationDecision(RegisterResult.SUCCESS, auth_code=code, device_name=name)
+        return True
 
     def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision:
         """Accept the code bound to this phone (compared in constant time)."""

@@ -8,6 +8,7 @@ gets a failure result. Backends are async so that a remote one never blocks the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.protocol.bodies.registration import RegisterResult
@@ -37,6 +38,12 @@ class RegistrationRequest:
     remote_address: str
     #: Over mutual TLS: the verified client certificate (already matched to this message).
     certificate: CertificateIdentity | None = None
+    #: What the gateway knows of live sessions, so that a registration never silently takes
+    #: over one: since when this phone has an authenticated session (``None``: it has none),
+    #: and since when (and under which phone) the device this message names has one.
+    phone_online_since: datetime | None = None
+    device_online_since: datetime | None = None
+    device_online_phone: str = ""
 
     @property
     def device_name(self) -> str:
@@ -66,6 +73,8 @@ class AuthenticationRequest:
     remote_address: str
     #: Over mutual TLS: the verified client certificate (already matched to this message).
     certificate: CertificateIdentity | None = None
+    #: Since when this phone has a live authenticated session, which an accepted code replaces.
+    phone_online_since: datetime | None = None
 
     def __repr__(self) -> str:
         return f"AuthenticationRequest(phone={self.phone!r}, imei={self.imei!r})"

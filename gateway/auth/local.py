@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import anyio
 import anyio.to_thread
 
@@ -20,13 +22,16 @@ class LocalAuthBackend:
 
     name = "local"
 
-    def __init__(self, registry: DeviceRegistry) -> None:
+    def __init__(self, registry: DeviceRegistry, *, reregistration: str = "explicit") -> None:
         self.registry = registry
+        self.reregistration = reregistration  # see registry.REREGISTRATION_MODES
         self._limiter = anyio.CapacityLimiter(1)
 
     async def register(self, request: RegistrationRequest) -> RegistrationDecision:
         return await anyio.to_thread.run_sync(
-            self.registry.register, request, limiter=self._limiter
+            functools.partial(self.registry.register, reregistration=self.reregistration),
+            request,
+            limiter=self._limiter,
         )
 
     async def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from gateway.protocol.errors import shown
 from gateway.protocol.session import SessionLimits
+from gateway.registry import REREGISTRATION_MODES
 
 ENV_PREFIX: Final = "JT808_"
 AUTH_MODES: Final = ("local", "remote", "insecure-accept-all")
@@ -71,6 +72,8 @@ class GatewayConfig:
     listen: HostPort = HostPort("0.0.0.0", 7999)
     data_dir: Path = Path("jt808-data")
     auth: str = "local"
+    #: ``--auth local``: when a registered terminal may register again (registry.py).
+    reregistration: str = "explicit"
     #: Deadline for one decision of the auth backend (all retries of a remote one included);
     #: past it the terminal gets a failure result.
     auth_timeout: float = 5.0
@@ -194,6 +197,12 @@ def _auth_mode(text: str) -> str:
     return text
 
 
+def _reregistration(text: str) -> str:
+    if text not in REREGISTRATION_MODES:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(REREGISTRATION_MODES)}")
+    return text
+
+
 def _ocsp_mode(text: str) -> str:
     if text not in OCSP_MODES:
         raise ValueError(f"{text!r} is not one of {', '.join(OCSP_MODES)}")
@@ -272,6 +281,9 @@ SETTINGS: Final = (
             "HOST:PORT"),
     Setting("data_dir", "directory of embedded state (device registry)", Path, "DIR"),
     Setting("auth", f"who authenticates terminals: {', '.join(AUTH_MODES)}", _auth_mode, "MODE"),
+    Setting("reregistration", "--auth local: a registered terminal registers again only "
+            "after its logout or `jt808 devices reset` (explicit), or also while neither its "
+            "phone nor its device is online (offline)", _reregistration, "MODE"),
     Setting("auth_timeout", "seconds one auth decision may take (retries included)",
             _positive(float), "SECONDS"),
     Setting("auth_endpoint", "--auth remote: the DeviceAuthService HOST:PORT",

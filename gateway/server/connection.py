@@ -23,6 +23,7 @@ not in a task per connection. No exception from one terminal escapes this module
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ from gateway.protocol.session import (
 from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
 from .logs import get_logger
+from .takeover import with_sessions
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -484,10 +486,22 @@ class TerminalConnection(asyncio.Protocol):
             waiter = self._waiters.get(event.command_id)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event)
+            if isinstance(event, CommandAnswered):
+                # A position that answers a command (0x0201, 0x0500) is a position all the
+                # same: logged and streamed like any report.
+                reply = event.reply
+                reports = location_reports(reply.body)
+                if reports:
+                    self._publish_locations(reply.header, reports, None)
         elif isinstance(event, TerminalAuthenticated):
             previous = gateway.sessions.bind(self)
             if previous is not None:
-                log.info("connection replaced by a newer one", extra=previous._fields())
+                # Only a connection that presented the credential gets here; without one
+                # (insecure-accept-all) anybody can, and the log says so louder.
+                level = (
+                    logging.WARNING if gateway.auth.name == "insecure-accept-all" else logging.INFO
+                )
+                log.log(level, "connection replaced by a newer one", extra=previous._fields())
                 previous.close_now(CloseReason.REPLACED)
             self.authenticated_wall = gateway.wall_clock()
             log.info("authenticated", extra=self._fields(version=int(event.version)))
@@ -614,6 +628,7 @@ class TerminalConnection(asyncio.Protocol):
             protocol_version=int(event.header.version),
             remote_address=self.remote_address,
         )
+        request = with_sessions(request, self.gateway.sessions)
         no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
         decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
         # Without a decision the terminal is refused all the same, but the log says why.
@@ -634,6 +649,7 @@ class TerminalConnection(asyncio.Protocol):
             imei=event.imei,
             software_version=event.software_version,
             remote_address=self.remote_address,
+            phone_online_since=self.gateway.sessions.online_since(event.header.phone),
         )
         no_decision = AuthenticationDecision(False)
         decision = await self._ask(

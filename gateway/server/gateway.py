@@ -58,21 +58,40 @@ class SessionRegistry:
         # Keyed by the phone without leading zeros: the same terminal is one session whether
         # it (or an API caller) writes 12 or 20 digits.
         self._by_phone: dict[str, TerminalConnection] = {}
+        #: The session of each device name (what a registration of that device would contest).
+        self._by_device: dict[str, TerminalConnection] = {}
 
     def bind(self, connection: TerminalConnection) -> TerminalConnection | None:
         """Register an authenticated connection; returns the one it replaces, if any."""
         key = phone_key(connection.phone)
         previous = self._by_phone.get(key)
         self._by_phone[key] = connection
+        if connection.device_name:
+            self._by_device[connection.device_name] = connection
         return previous if previous is not connection else None
 
     def unbind(self, connection: TerminalConnection) -> None:
         key = phone_key(connection.phone)
         if self._by_phone.get(key) is connection:
             del self._by_phone[key]
+        name = connection.device_name
+        if name and self._by_device.get(name) is connection:
+            del self._by_device[name]
 
     def get(self, phone: str) -> TerminalConnection | None:
         return self._by_phone.get(phone_key(phone))
+
+    def online_since(self, phone: str) -> datetime | None:
+        """Since when ``phone`` has a live authenticated session (None: it has none)."""
+        connection = self._by_phone.get(phone_key(phone))
+        return None if connection is None else connection.authenticated_wall
+
+    def device_online(self, device_name: str) -> tuple[datetime | None, str]:
+        """Since when, and under which phone, the device named so has a live session."""
+        connection = self._by_device.get(device_name) if device_name else None
+        if connection is None:
+            return None, ""
+        return connection.authenticated_wall, connection.phone
 
     def node_of(self, phone: str) -> str | None:
         return self.node_id if phone_key(phone) in self._by_phone else None
@@ -88,7 +107,8 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
     if config.auth == "insecure-accept-all":
         return AcceptAllAuthBackend()
     if config.auth == "local":
-        return LocalAuthBackend(DeviceRegistry(config.data_dir))
+        registry = DeviceRegistry(config.data_dir)
+        return LocalAuthBackend(registry, reregistration=config.reregistration)
     # "remote" is a gRPC client: the control plane builds it (controlplane.app) and passes it in.
     raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")
 

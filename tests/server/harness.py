@@ -30,6 +30,15 @@ KNOWN_DEVICE: Final = Device(MANUFACTURER_ID, TERMINAL_MODEL, TERMINAL_ID)
 PINNED_DEVICE: Final = Device(MANUFACTURER_ID, TERMINAL_MODEL, "PINNED1", phone="13800000000")
 OTHER_DEVICE: Final = Device("ZEN01", "Z-9", "Z000009", plate="B99999", plate_color=2)
 DEVICES: Final = (KNOWN_DEVICE, PINNED_DEVICE, OTHER_DEVICE)
+#: ``log_in(**OTHER_IDENTITY)`` registers as ``OTHER_DEVICE`` (a second terminal online beside
+#: the first needs a device of its own: a registered device is not registered again).
+OTHER_IDENTITY: Final = {
+    "manufacturer_id": OTHER_DEVICE.manufacturer_id,
+    "terminal_model": OTHER_DEVICE.terminal_model,
+    "terminal_id": OTHER_DEVICE.terminal_id,
+    "plate": OTHER_DEVICE.plate,
+    "plate_color": OTHER_DEVICE.plate_color,
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ EXAMPLES = {
     "grpc_listen": "127.0.0.1:50061",
     "grpc_token": "another-token",
     "grpc_token_file": "/run/secrets/jt808-grpc-token",
+    "reregistration": "offline",
     "command_timeout": "12",
     "stream_queue": "64",
     "command_retry_timeout": "3",

@@ -131,6 +131,26 @@ def test_delete_removes_the_device_and_revokes_its_auth_code(
     assert "ACME1_TK-1_T000001\n" not in capsys.readouterr().out
 
 
+def test_reset_revokes_the_auth_code_so_that_the_device_registers_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert main(["devices", "--data-dir", str(data), "import", str(write(tmp_path, CSV))]) == 0
+    with DeviceRegistry(data) as registry:
+        issued = registry.register(registration("T000001"))
+        again = registry.register(registration("T000001"))
+        assert again.result == RegisterResult.TERMINAL_ALREADY_REGISTERED
+
+    assert main(["devices", "--data-dir", str(data), "reset", "ACME1_TK-1_T000001"]) == 0
+    assert main(["devices", "--data-dir", str(data), "reset", "NOPE_X_Y"]) == 1
+    assert "no device named NOPE_X_Y" in capsys.readouterr().err
+
+    with DeviceRegistry(data) as registry:
+        assert not registry.authenticate(authentication(issued.auth_code)).accepted
+        assert registry.register(registration("T000001")).result == RegisterResult.SUCCESS
+        assert registry.get("ACME1_TK-1_T000001") is not None  # the device itself stays
+
+
 def test_delete_of_an_unknown_name_exits_1_and_names_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,7 +24,7 @@ from gateway.server.gateway import Gateway
 from tests.protocol.null_modem import location
 from tests.timeouts import HANG_GUARD
 
-from .harness import address_of, connection_of, metric, wait_for_event
+from .harness import OTHER_IDENTITY, address_of, connection_of, metric, wait_for_event
 from .terminal_client import TerminalClient
 
 pytestmark = pytest.mark.anyio
@@ -161,7 +161,7 @@ async def test_a_terminal_that_stops_reading_costs_only_itself(gateway: Gateway)
             TerminalClient.connect(address, V2013, phone="013900000077") as healthy,
         ):
             await stalled.log_in()
-            await healthy.log_in()
+            await healthy.log_in(**OTHER_IDENTITY)  # a device of its own
             stalled_connection = connection_of(gateway, stalled.phone)
             flood = DownlinkPassthrough(type=0x41, data=bytes(8 * 1024 * 1024))
             async with anyio.create_task_group() as tasks:

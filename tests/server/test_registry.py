@@ -3,11 +3,13 @@ time), authentication, logout and deletion."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import io
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -118,12 +120,55 @@ def test_bad_csv_imports_nothing(registry: DeviceRegistry) -> None:
 
 def test_known_device_gets_a_random_code_that_authenticates(registry: DeviceRegistry) -> None:
     code = issue(registry)
-    assert len(code) == 32 and code != issue(registry)  # 128 random bits, fresh each time
-    decision = registry.authenticate(authentication(code))
-    assert (decision.accepted, decision.device_name) == (False, "")  # the first code was replaced
-    latest = issue(registry)
-    accepted = registry.authenticate(authentication(latest))
+    assert len(code) == 32  # 128 random bits
+    accepted = registry.authenticate(authentication(code))
     assert (accepted.accepted, accepted.device_name) == (True, "ACME1_TK-1_T000001")
+    assert registry.logout(PHONE)
+    fresh = issue(registry)  # after the logout: a fresh code, and the first one is gone
+    assert fresh != code
+    assert not registry.authenticate(authentication(code)).accepted
+    assert registry.authenticate(authentication(fresh)).accepted
+
+
+def test_a_registered_device_is_not_registered_again_until_reset(
+    registry: DeviceRegistry,
+) -> None:
+    code = issue(registry)
+    for phone in (PHONE, "013999999999"):  # the same phone, or another one
+        again = registry.register(registration(phone=phone))
+        assert (again.result, again.auth_code) == (RegisterResult.TERMINAL_ALREADY_REGISTERED, "")
+    assert registry.authenticate(authentication(code)).accepted  # nothing was revoked
+    assert registry.reset(UNPINNED.name)
+    assert not registry.authenticate(authentication(code)).accepted
+    assert issue(registry, phone="013999999999")
+
+
+def test_the_offline_policy_replaces_a_code_only_when_nobody_is_online(
+    registry: DeviceRegistry,
+) -> None:
+    code = issue(registry)
+    online = dataclasses.replace(
+        registration(), device_online_since=datetime.now(UTC), device_online_phone=PHONE
+    )
+    refused = registry.register(online, reregistration="offline")
+    assert refused.result == RegisterResult.TERMINAL_ALREADY_REGISTERED
+    replaced = registry.register(registration(), reregistration="offline")
+    assert replaced.result == RegisterResult.SUCCESS
+    assert not registry.authenticate(authentication(code)).accepted
+
+
+def test_a_registry_made_before_credentials_kept_plates_is_upgraded(tmp_path: Path) -> None:
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    with sqlite3.connect(data_dir / DATABASE_NAME) as db:
+        db.executescript(
+            "CREATE TABLE credentials (phone TEXT PRIMARY KEY, manufacturer_id TEXT NOT NULL, "
+            "terminal_model TEXT NOT NULL, terminal_id TEXT NOT NULL, code_sha256 BLOB NOT NULL, "
+            "issued_at REAL NOT NULL)"
+        )
+    with DeviceRegistry(data_dir) as registry:
+        registry.upsert([UNPINNED])
+        assert issue(registry)
 
 
 def test_unknown_device_is_not_found(registry: DeviceRegistry) -> None:

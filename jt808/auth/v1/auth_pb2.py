@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18jt808/auth/v1/auth.proto\x12\rjt808.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x02\n\x0fRegisterRequest\x12\r\n\x05phone\x18\x01 \x01(\t\x12\x13\n\x0bprovince_id\x18\x02 \x01(\r\x12\x0f\n\x07\x63ity_id\x18\x03 \x01(\r\x12\x17\n\x0fmanufacturer_id\x18\x04 \x01(\t\x12\x16\n\x0eterminal_model\x18\x05 \x01(\t\x12\x13\n\x0bterminal_id\x18\x06 \x01(\t\x12\x13\n\x0bplate_color\x18\x07 \x01(\r\x12\r\n\x05plate\x18\x08 \x01(\t\x12\x18\n\x10protocol_version\x18\t \x01(\r\x12\x16\n\x0eremote_address\x18\n \x01(\t\x12\x37\n\x0b\x63\x65rtificate\x18\x0b \x01(\x0b\x32\".jt808.auth.v1.CertificateIdentity\"\xd2\x01\n\x13\x43\x65rtificateIdentity\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\x12\x1a\n\x12sha256_fingerprint\x18\x04 \x01(\t\x12\x33\n\x0fnot_before_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0enot_after_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x10RegisterResponse\x12-\n\x06result\x18\x01 \x01(\x0e\x32\x1d.jt808.auth.v1.RegisterResult\x12\x11\n\tauth_code\x18\x02 \x01(\t\"\xb0\x01\n\x13\x41uthenticateRequest\x12\r\n\x05phone\x18\x01 \x01(\t\x12\x11\n\tauth_code\x18\x02 \x01(\t\x12\x0c\n\x04imei\x18\x03 \x01(\t\x12\x18\n\x10software_version\x18\x04 \x01(\t\x12\x16\n\x0eremote_address\x18\x05 \x01(\t\x12\x37\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0b\x32\".jt808.auth.v1.CertificateIdentity\"=\n\x14\x41uthenticateResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\"\x1e\n\rLogoutRequest\x12\r\n\x05phone\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse*\xfe\x01\n\x0eRegisterResult\x12\x1f\n\x1bREGISTER_RESULT_UNSPECIFIED\x10\x00\x12\x1b\n\x17REGISTER_RESULT_SUCCESS\x10\x01\x12.\n*REGISTER_RESULT_VEHICLE_ALREADY_REGISTERED\x10\x02\x12%\n!REGISTER_RESULT_VEHICLE_NOT_FOUND\x10\x03\x12/\n+REGISTER_RESULT_TERMINAL_ALREADY_REGISTERED\x10\x04\x12&\n\"REGISTER_RESULT_TERMINAL_NOT_FOUND\x10\x05\x32\x80\x02\n\x11\x44\x65viceAuthService\x12K\n\x08Register\x12\x1e.jt808.auth.v1.RegisterRequest\x1a\x1f.jt808.auth.v1.RegisterResponse\x12W\n\x0c\x41uthenticate\x12\".jt808.auth.v1.AuthenticateRequest\x1a#.jt808.auth.v1.AuthenticateResponse\x12\x45\n\x06Logout\x12\x1c.jt808.auth.v1.LogoutRequest\x1a\x1d.jt808.auth.v1.LogoutResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18jt808/auth/v1/auth.proto\x12\rjt808.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x03\n\x0fRegisterRequest\x12\r\n\x05phone\x18\x01 \x01(\t\x12\x13\n\x0bprovince_id\x18\x02 \x01(\r\x12\x0f\n\x07\x63ity_id\x18\x03 \x01(\r\x12\x17\n\x0fmanufacturer_id\x18\x04 \x01(\t\x12\x16\n\x0eterminal_model\x18\x05 \x01(\t\x12\x13\n\x0bterminal_id\x18\x06 \x01(\t\x12\x13\n\x0bplate_color\x18\x07 \x01(\r\x12\r\n\x05plate\x18\x08 \x01(\t\x12\x18\n\x10protocol_version\x18\t \x01(\r\x12\x16\n\x0eremote_address\x18\n \x01(\t\x12\x37\n\x0b\x63\x65rtificate\x18\x0b \x01(\x0b\x32\".jt808.auth.v1.CertificateIdentity\x12;\n\x17phone_online_since_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x18\x64\x65vice_online_since_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x64\x65vice_online_phone\x18\x0e \x01(\t\"\xd2\x01\n\x13\x43\x65rtificateIdentity\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\x12\x1a\n\x12sha256_fingerprint\x18\x04 \x01(\t\x12\x33\n\x0fnot_before_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0enot_after_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x10RegisterResponse\x12-\n\x06result\x18\x01 \x01(\x0e\x32\x1d.jt808.auth.v1.RegisterResult\x12\x11\n\tauth_code\x18\x02 \x01(\t\"\xed\x01\n\x13\x41uthenticateRequest\x12\r\n\x05phone\x18\x01 \x01(\t\x12\x11\n\tauth_code\x18\x02 \x01(\t\x12\x0c\n\x04imei\x18\x03 \x01(\t\x12\x18\n\x10software_version\x18\x04 \x01(\t\x12\x16\n\x0eremote_address\x18\x05 \x01(\t\x12\x37\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0b\x32\".jt808.auth.v1.CertificateIdentity\x12;\n\x17phone_online_since_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x14\x41uthenticateResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\"\x1e\n\rLogoutRequest\x12\r\n\x05phone\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse*\xfe\x01\n\x0eRegisterResult\x12\x1f\n\x1bREGISTER_RESULT_UNSPECIFIED\x10\x00\x12\x1b\n\x17REGISTER_RESULT_SUCCESS\x10\x01\x12.\n*REGISTER_RESULT_VEHICLE_ALREADY_REGISTERED\x10\x02\x12%\n!REGISTER_RESULT_VEHICLE_NOT_FOUND\x10\x03\x12/\n+REGISTER_RESULT_TERMINAL_ALREADY_REGISTERED\x10\x04\x12&\n\"REGISTER_RESULT_TERMINAL_NOT_FOUND\x10\x05\x32\x80\x02\n\x11\x44\x65viceAuthService\x12K\n\x08Register\x12\x1e.jt808.auth.v1.RegisterRequest\x1a\x1f.jt808.auth.v1.RegisterResponse\x12W\n\x0c\x41uthenticate\x12\".jt808.auth.v1.AuthenticateRequest\x1a#.jt808.auth.v1.AuthenticateResponse\x12\x45\n\x06Logout\x12\x1c.jt808.auth.v1.LogoutRequest\x1a\x1d.jt808.auth.v1.LogoutResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jt808.auth.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGISTERRESULT']._serialized_start=954
-  _globals['_REGISTERRESULT']._serialized_end=1208
+  _globals['_REGISTERRESULT']._serialized_start=1167
+  _globals['_REGISTERRESULT']._serialized_end=1421
   _globals['_REGISTERREQUEST']._serialized_start=77
-  _globals['_REGISTERREQUEST']._serialized_end=360
-  _globals['_CERTIFICATEIDENTITY']._serialized_start=363
-  _globals['_CERTIFICATEIDENTITY']._serialized_end=573
-  _globals['_REGISTERRESPONSE']._serialized_start=575
-  _globals['_REGISTERRESPONSE']._serialized_end=659
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=662
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=838
-  _globals['_AUTHENTICATERESPONSE']._serialized_start=840
-  _globals['_AUTHENTICATERESPONSE']._serialized_end=901
-  _globals['_LOGOUTREQUEST']._serialized_start=903
-  _globals['_LOGOUTREQUEST']._serialized_end=933
-  _globals['_LOGOUTRESPONSE']._serialized_start=935
-  _globals['_LOGOUTRESPONSE']._serialized_end=951
-  _globals['_DEVICEAUTHSERVICE']._serialized_start=1211
-  _globals['_DEVICEAUTHSERVICE']._serialized_end=1467
+  _globals['_REGISTERREQUEST']._serialized_end=512
+  _globals['_CERTIFICATEIDENTITY']._serialized_start=515
+  _globals['_CERTIFICATEIDENTITY']._serialized_end=725
+  _globals['_REGISTERRESPONSE']._serialized_start=727
+  _globals['_REGISTERRESPONSE']._serialized_end=811
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=814
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=1051
+  _globals['_AUTHENTICATERESPONSE']._serialized_start=1053
+  _globals['_AUTHENTICATERESPONSE']._serialized_end=1114
+  _globals['_LOGOUTREQUEST']._serialized_start=1116
+  _globals['_LOGOUTREQUEST']._serialized_end=1146
+  _globals['_LOGOUTRESPONSE']._serialized_start=1148
+  _globals['_LOGOUTRESPONSE']._serialized_end=1164
+  _globals['_DEVICEAUTHSERVICE']._serialized_start=1424
+  _globals['_DEVICEAUTHSERVICE']._serialized_end=1680
 # @@protoc_insertion_point(module_scope)

@@ -98,6 +98,9 @@ class RegisterRequest(_message.Message):
     PROTOCOL_VERSION_FIELD_NUMBER: _builtins.int
     REMOTE_ADDRESS_FIELD_NUMBER: _builtins.int
     CERTIFICATE_FIELD_NUMBER: _builtins.int
+    PHONE_ONLINE_SINCE_TIME_FIELD_NUMBER: _builtins.int
+    DEVICE_ONLINE_SINCE_TIME_FIELD_NUMBER: _builtins.int
+    DEVICE_ONLINE_PHONE_FIELD_NUMBER: _builtins.int
     phone: _builtins.str
     """The terminal's phone number as on the wire (BCD digits, leading zeros kept: 12 digits up to
     2013, 20 in 2019).
@@ -118,9 +121,24 @@ class RegisterRequest(_message.Message):
     """The revision the terminal speaks: 2011, 2013 or 2019."""
     remote_address: _builtins.str
     """Where the terminal connected from, "host:port" ("[v6]:port" for IPv6)."""
+    device_online_phone: _builtins.str
     @_builtins.property
     def certificate(self) -> Global___CertificateIdentity:
         """The verified client certificate of the connection; absent over TCP and one-way TLS."""
+
+    @_builtins.property
+    def phone_online_since_time(self) -> _timestamp_pb2.Timestamp:
+        """What the gateway knows of live sessions, for the service to decide a second registration
+        (registration needs no secret: answering REGISTER_RESULT_SUCCESS with a new code for a
+        terminal that is online lets anyone who knows its identity take its session over once it
+        authenticates). Since when this phone has an authenticated session; absent: it has none.
+        """
+
+    @_builtins.property
+    def device_online_since_time(self) -> _timestamp_pb2.Timestamp:
+        """Since when the device this message names (manufacturer_id, terminal_model, terminal_id)
+        has an authenticated session, and under which phone; absent and empty: it has none.
+        """
 
     def __init__(
         self,
@@ -136,10 +154,13 @@ class RegisterRequest(_message.Message):
         protocol_version: _builtins.int = ...,
         remote_address: _builtins.str = ...,
         certificate: Global___CertificateIdentity | None = ...,
+        phone_online_since_time: _timestamp_pb2.Timestamp | None = ...,
+        device_online_since_time: _timestamp_pb2.Timestamp | None = ...,
+        device_online_phone: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "device_online_since_time", b"device_online_since_time", "phone_online_since_time", b"phone_online_since_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "city_id", b"city_id", "manufacturer_id", b"manufacturer_id", "phone", b"phone", "plate", b"plate", "plate_color", b"plate_color", "protocol_version", b"protocol_version", "province_id", b"province_id", "remote_address", b"remote_address", "terminal_id", b"terminal_id", "terminal_model", b"terminal_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "city_id", b"city_id", "device_online_phone", b"device_online_phone", "device_online_since_time", b"device_online_since_time", "manufacturer_id", b"manufacturer_id", "phone", b"phone", "phone_online_since_time", b"phone_online_since_time", "plate", b"plate", "plate_color", b"plate_color", "protocol_version", b"protocol_version", "province_id", b"province_id", "remote_address", b"remote_address", "terminal_id", b"terminal_id", "terminal_model", b"terminal_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -227,6 +248,7 @@ class AuthenticateRequest(_message.Message):
     SOFTWARE_VERSION_FIELD_NUMBER: _builtins.int
     REMOTE_ADDRESS_FIELD_NUMBER: _builtins.int
     CERTIFICATE_FIELD_NUMBER: _builtins.int
+    PHONE_ONLINE_SINCE_TIME_FIELD_NUMBER: _builtins.int
     phone: _builtins.str
     auth_code: _builtins.str
     """The auth code the terminal was given at registration. A secret: never log it."""
@@ -238,6 +260,12 @@ class AuthenticateRequest(_message.Message):
     def certificate(self) -> Global___CertificateIdentity:
         """The verified client certificate of the connection; absent over TCP and one-way TLS."""
 
+    @_builtins.property
+    def phone_online_since_time(self) -> _timestamp_pb2.Timestamp:
+        """Since when this phone has an authenticated session on the gateway (absent: none). An
+        accepted code replaces that session: the newest connection that proves the credential wins.
+        """
+
     def __init__(
         self,
         *,
@@ -247,10 +275,11 @@ class AuthenticateRequest(_message.Message):
         software_version: _builtins.str = ...,
         remote_address: _builtins.str = ...,
         certificate: Global___CertificateIdentity | None = ...,
+        phone_online_since_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "phone_online_since_time", b"phone_online_since_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_code", b"auth_code", "certificate", b"certificate", "imei", b"imei", "phone", b"phone", "remote_address", b"remote_address", "software_version", b"software_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_code", b"auth_code", "certificate", b"certificate", "imei", b"imei", "phone", b"phone", "phone_online_since_time", b"phone_online_since_time", "remote_address", b"remote_address", "software_version", b"software_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
