@@ -15,6 +15,7 @@ from gateway.registry import RegistryUnavailableError
 from gateway.server import config as gateway_config
 from gateway.server.listen_check import ListenError
 from gateway.server.logs import configure, get_logger
+from gateway.store.base import StoreUnavailableError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(failure, ControlPlaneBindError | ListenError):
         print(f"jt808 serve: {failure}", file=sys.stderr)
         return 1
+    if isinstance(failure, StoreUnavailableError):
+        print(f"jt808 serve: cannot use the data directory {config.data_dir} (--data-dir): "
+              f"{failure}", file=sys.stderr)  # fmt: skip
+        return 2
     if failure is not None:
         reason = failure.strerror or str(failure)
         print(f"jt808 serve: cannot listen on {config.listen}: {reason}", file=sys.stderr)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio
 import grpc
 
-from gateway.hub import Gap, LocationReported, TerminalEvent
+from gateway.hub import Gap, HubEvent, LocationReported, TerminalEvent
 from gateway.protocol.commands import CommandFailed
+from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason
 from gateway.server.connection import TerminalConnection
 from gateway.server.gateway import Gateway
+from gateway.store.base import ReadFilter
+from gateway.store.follow import follow
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 
@@ -114,18 +117,10 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         a pass-through serializer): each location is encoded once, for every subscriber."""
         phones = [checked_phone(p, f"phones[{i}]") for i, p in enumerate(request.phones)]
         max_batch = min(request.max_batch, MAX_STREAM_BATCH)
-        with (
-            self.gateway.hub.subscribe(
-                phones, locations=True, terminal_events=False, max_queue=self.stream_queue
-            ) as subscription,
-            self._counted("locations"),
-        ):
-            while True:
-                try:
-                    first = await subscription.receive()
-                except anyio.EndOfStream:
-                    break
-                items = [first, *subscription.take(max_batch - 1)] if max_batch > 1 else [first]
+        only = ReadFilter(frozenset(map(phone_key, phones)), terminal_events=False)
+        after = await self._resume_point(request)
+        with self._counted("locations"):
+            async for items in self._follow(phones, only, after, max_batch):
                 batch: list[bytes] = []
                 for item in items:
                     if isinstance(item, Gap):
@@ -135,6 +130,9 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
                         yield _gap_bytes(item)
                     elif isinstance(item, LocationReported):
                         batch.append(encoded_location(item))
+                    if len(batch) == max(1, max_batch):  # a replay page holds more than that
+                        yield stream_response(batch)
+                        batch = []
                 if batch:
                     yield stream_response(batch)
         raise _shutting_down()
@@ -150,18 +148,38 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
             if kind is None:
                 raise invalid(f"kinds[{index}]", f"{value} is not an event kind")
             kinds.add(kind)
-        with (
-            self.gateway.hub.subscribe(
-                phones, locations=False, terminal_events=True, max_queue=self.stream_queue
-            ) as subscription,
-            self._counted("events"),
-        ):
-            async for item in subscription:
-                if isinstance(item, Gap):
-                    yield api.StreamEventsResponse(gap=api.Gap(dropped=item.dropped))
-                elif isinstance(item, TerminalEvent) and (not kinds or item.kind in kinds):
-                    yield api.StreamEventsResponse(event=event_message(item))
+        only = ReadFilter(frozenset(map(phone_key, phones)), locations=False)
+        after = await self._resume_point(request)
+        with self._counted("events"):
+            async for items in self._follow(phones, only, after, MAX_STREAM_BATCH):
+                for item in items:
+                    if isinstance(item, Gap):
+                        yield api.StreamEventsResponse(gap=api.Gap(dropped=item.dropped))
+                    elif isinstance(item, TerminalEvent) and (not kinds or item.kind in kinds):
+                        yield api.StreamEventsResponse(event=event_message(item))
         raise _shutting_down()
+
+    def _follow(
+        self, phones: list[str], only: ReadFilter, after: int | None, max_batch: int
+    ) -> AsyncIterator[list[HubEvent | Gap]]:
+        gateway = self.gateway
+        return follow(gateway.hub, gateway.store, phones, only, after=after,
+                      max_batch=max_batch, max_queue=self.stream_queue)  # fmt: skip
+
+    async def _resume_point(
+        self, request: api.StreamLocationsRequest | api.StreamEventsRequest
+    ) -> int | None:
+        """The sequence to replay after: ``after_sequence``, or the one ``start_time`` gives;
+        None: live only."""
+        if request.HasField("after_sequence"):
+            return request.after_sequence
+        if request.HasField("start_time"):
+            try:
+                moment = request.start_time.ToDatetime(tzinfo=UTC)
+            except (ValueError, OverflowError):
+                raise invalid("start_time", "is not a valid time") from None
+            return await self.gateway.store.sequence_at(moment)
+        return None
 
     # ----------------------------------------------------------------------------------------
     # Sessions

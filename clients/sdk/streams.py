@@ -106,7 +106,10 @@ class LiveStream(Generic[Request, Item]):
                         self._lost(response.gap.dropped)
                     elif kind is not None:
                         item: Item = getattr(response, kind)
-                        self.last_sequence = getattr(item, "sequence", 0) or self.last_sequence
+                        # A batch (``locations``) is as far as its last location.
+                        batch = getattr(item, "items", None) if kind == "locations" else None
+                        last = batch[-1] if batch else item
+                        self.last_sequence = getattr(last, "sequence", 0) or self.last_sequence
                         yield item
                 error: GatewayError = GatewayUnavailableError(
                     "the gateway ended the stream", code=grpc.StatusCode.UNAVAILABLE

@@ -496,6 +496,13 @@ class TerminalConnection(asyncio.Protocol):
             waiter = self._waiters.get(event.command_id)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event)
+            if isinstance(event, CommandAnswered):
+                # A position that answers a command (0x0201, 0x0500) is a position all the
+                # same: logged and streamed like any report.
+                reply = event.reply
+                reports = location_reports(reply.body)
+                if reports:
+                    self._publish_locations(reply.header, reports, None)
         elif isinstance(event, TerminalAuthenticated):
             gateway.admission.authenticated(self)
             previous = gateway.sessions.bind(self)

@@ -81,6 +81,11 @@ def _store_metrics(status: StoreStatus) -> Iterator[Metric]:
         ("jt808_log_pending", "Events appended, waiting to be stored", status.pending),
     ):  # fmt: skip
         yield GaugeMetricFamily(name, documentation, value=value)
+    yield CounterMetricFamily(
+        "jt808_log_unstored_events",
+        "Events that could not be stored (their terminals were not acknowledged)",
+        value=status.unstored,
+    )
 
 
 class GatewayMetrics:
@@ -106,7 +111,7 @@ class GatewayMetrics:
         )
         self.acks_withheld = Counter(
             "jt808_acks_withheld",
-            "Replies to terminals withheld because their data could not be stored",
+            "Writes of replies to terminals withheld because their data could not be stored",
             registry=registry,
         )
         self.store_failures = Counter(

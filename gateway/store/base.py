@@ -12,6 +12,7 @@ A store backed by something else (a JetStream stream, ...) implements the same p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -72,6 +73,9 @@ class StoreStatus:
     last_sequence: int = 0
     #: Events waiting to be stored now (appended, not yet committed).
     pending: int = 0
+    #: Events not stored since start (a failed write, or refused with a full backlog): their
+    #: terminals were not acknowledged.
+    unstored: int = 0
 
 
 class EventStore(Protocol):
@@ -96,6 +100,10 @@ class EventStore(Protocol):
         """Up to ``limit`` stored events with a sequence above ``after`` that match ``only``."""
         ...
 
+    async def sequence_at(self, moment: datetime) -> int:
+        """The sequence to read after for the events stored from ``moment`` on."""
+        ...
+
     def status(self) -> StoreStatus: ...
 
     async def start(self) -> None:
@@ -107,5 +115,5 @@ class EventStore(Protocol):
         ...
 
 
-class StoreUnavailableError(Exception):
+class StoreUnavailableError(OSError):
     """The store cannot be opened at all (the gateway cannot start with it)."""

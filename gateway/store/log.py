@@ -96,7 +96,7 @@ class LogStore:
         self._last = 0
         self._healthy = True
         self._status = StoreStatus()
-        self._size_limit: tuple[int | None] | None = None
+        self._drill: bool | None = None
         #: Counted on the loop.
         self.refused = 0
         self.unstored = 0
@@ -211,14 +211,14 @@ class LogStore:
     def status(self) -> StoreStatus:
         status = self._status
         return StoreStatus(
-            self._healthy, status.size_bytes, status.oldest_sequence, status.last_sequence,
-            self._pending,
+            self._healthy, status.size_bytes, status.oldest_sequence, self._last, self._pending,
+            self.unstored + self.refused,
         )  # fmt: skip
 
-    def limit_size(self, max_bytes: int | None) -> None:
-        """Fault drills: the log file refuses to grow past ``max_bytes`` (as a full disk);
-        None lifts it. Applied by the writer before its next batch."""
-        self._size_limit = (max_bytes,)
+    def fail_writes(self, failing: bool) -> None:
+        """Fault drills: SQLite refuses every write (as for a read-only data dir) until
+        called with False. Applied by the writer before its next batch."""
+        self._drill = failing
 
     # ----------------------------------------------------------------------------------------
     # The writer thread
@@ -247,7 +247,11 @@ class LogStore:
                         break
                     batches.append(more)
             if batches:
-                stored = self._write(batches)
+                try:
+                    stored = self._write(batches)
+                except Exception:  # a bug must not stop the writer: the batch is not stored
+                    log.exception("event log writer failed")
+                    stored = False
                 self._call(self._settled, batches, stored)
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()
@@ -258,10 +262,10 @@ class LogStore:
         self._log.close(clean=True)
 
     def _write(self, batches: list[Batch]) -> bool:
-        if self._size_limit is not None:
-            (limit,), self._size_limit = self._size_limit, None
+        drill, self._drill = self._drill, None
+        if drill is not None:
             with contextlib.suppress(sqlite3.Error):
-                self._log.limit_size(limit)
+                self._log.refuse_writes(drill)
         sequence = self._last
         locations: list[LocationRow] = []
         events: list[EventRow] = []

@@ -3,6 +3,8 @@ there, from 1 at every start) and the terminal is acknowledged at once, as befor
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gateway.events import HubEvent
 from gateway.hub import EventHub
 
@@ -30,9 +32,13 @@ class MemoryStore:
         waiter.batch_done(batch, True)
 
     async def read(self, after: int, limit: int, only: ReadFilter) -> ReadResult:
-        """Nothing to replay: whatever was published after ``after`` is gone."""
+        """Nothing to replay: whatever was published after ``after`` is gone. An ``after`` above
+        the hub's numbering (it restarts from 1 with the process) continues from there."""
         last = self.hub.last_sequence
-        return ReadResult([], max(after, last), max(0, last - after), more=False)
+        return ReadResult([], last, max(0, last - after), more=False)
+
+    async def sequence_at(self, moment: datetime) -> int:
+        return self.hub.last_sequence  # nothing is kept: live from now
 
     def status(self) -> StoreStatus:
         return StoreStatus(last_sequence=self.hub.last_sequence)

@@ -9,7 +9,8 @@ Crash repair: a torn WAL tail is dropped by SQLite itself when the file is next 
 are checksummed). After an unclean stop the file is also checked (``quick_check``); a file that
 is not a sound database is moved aside (``events.sqlite3.damaged-<time>``) and a new log begins,
 its sequences starting above anything the old one can have held (``FLOOR_MARGIN`` above the
-high-water mark written beside it), so that a sequence never repeats.
+high-water mark written beside it), so that a sequence never repeats. With ``--durability os``
+the same jump follows every unclean stop: a power loss may have taken batches already numbered.
 """
 
 from __future__ import annotations
@@ -90,22 +91,29 @@ class SqliteLog:
 
     def open(self) -> int:
         """Open (create, repair) the log; returns the sequence to continue after."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise StoreUnavailableError("it is a file, not a directory")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreUnavailableError(f"cannot create {self.data_dir}: {error}") from None
+            raise StoreUnavailableError(f"cannot create it: {error.strerror or error}") from None
         unclean = (self.data_dir / OPEN_MARK).exists()
         try:
             last = self._open_checked(check=unclean)
         except sqlite3.DatabaseError as error:
             if isinstance(error, sqlite3.OperationalError) and not _is_damage(error):
-                raise StoreUnavailableError(f"cannot open {self.path}: {error}") from None
+                raise StoreUnavailableError(f"cannot open {self.path.name}: {error}") from None
             last = self.replace_damaged(str(error))
         try:
             (self.data_dir / OPEN_MARK).touch()
         except OSError as error:
-            raise StoreUnavailableError(f"cannot write in {self.data_dir}: {error}") from None
-        return max(last, self.read_floor())
+            raise StoreUnavailableError(f"cannot write in it: {error.strerror or error}") from None
+        last = max(last, self.read_floor())
+        if unclean and self.durability is Durability.OS:
+            # Without fsync, a power loss can take the newest batches, whose numbers someone
+            # may have seen: continue well above them.
+            last += FLOOR_MARGIN
+        return last
 
     def _open_checked(self, *, check: bool) -> int:
         db = self._db = _connect(self.path, self.durability)
@@ -185,31 +193,35 @@ class SqliteLog:
                 db.execute("ROLLBACK")
             raise
 
-    def limit_size(self, max_bytes: int | None) -> None:
-        """Make the file refuse to grow past ``max_bytes`` (SQLITE_FULL, as a full disk
-        does); None lifts the limit. For fault drills."""
-        db = self.db
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        pages = 0xFFFFFFFE if max_bytes is None else max(1, max_bytes // page_size)
-        db.execute(f"PRAGMA max_page_count={pages}")
+    def refuse_writes(self, refuse: bool) -> None:
+        """Fault drills: SQLite itself refuses every write (SQLITE_READONLY) while set."""
+        self.db.execute(f"PRAGMA query_only={int(refuse)}")
 
     def trim(self, *, before_at: int | None, max_bytes: int | None) -> int:
         """One step of retention: delete the oldest rows older than ``before_at`` (µs) or past
-        ``max_bytes``; returns how many were deleted (0: nothing is due)."""
+        ``max_bytes``; returns how many were deleted (0: nothing is due). The newest row always
+        stays: it tells a reader how far the numbering went (and so how much is gone)."""
         db = self.db
-        oldest = db.execute("SELECT min(seq) FROM events").fetchone()[0]
-        if oldest is None:
+        oldest, newest = self.bounds()
+        if not oldest:
             return 0
-        limit = oldest + RETENTION_STEP
         deleted = 0
         if before_at is not None:
             deleted = db.execute(
-                "DELETE FROM events WHERE seq < ? AND at < ?", (limit, before_at)
+                "DELETE FROM events WHERE seq < ? AND at < ?",
+                (min(oldest + RETENTION_STEP, newest), before_at),
             ).rowcount
-        if not deleted and max_bytes is not None and self.size_bytes() > max_bytes:
-            deleted = db.execute("DELETE FROM events WHERE seq < ?", (limit,)).rowcount
+        size = self.size_bytes() if max_bytes is not None and not deleted else 0
+        if max_bytes is not None and size > max_bytes:
+            # As many of the oldest as the excess holds at the average row size (sequences
+            # are dense), a step at a time.
+            rows = (size - max_bytes) * (newest - oldest + 1) // size + 1
+            deleted = db.execute(
+                "DELETE FROM events WHERE seq < ?",
+                (min(oldest + rows, oldest + RETENTION_STEP, newest),),
+            ).rowcount
         if deleted:
-            db.execute("PRAGMA incremental_vacuum")
+            db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
         return int(deleted)
 
     def checkpoint(self) -> None:
@@ -242,6 +254,7 @@ class LogReader:
         """Rows after ``after`` matching the kinds of ``only`` (phones are the caller's), the
         last sequence looked at, the oldest stored sequence, and whether more rows follow."""
         with self._connection() as db:
+            db.execute("BEGIN")  # one snapshot for every statement below
             where = "seq > ?"
             if not only.terminal_events:
                 where += f" AND kind = {LOCATION_KIND}"

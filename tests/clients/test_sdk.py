@@ -116,8 +116,9 @@ def test_a_stream_resumes_after_the_last_sequence_when_the_request_can_say_so() 
         target="t",
         connected=None,
     )
+    assert today.request() == api.StreamLocationsRequest(phones=["1"])  # live until an item
     today.last_sequence = 41
-    assert today.request() == api.StreamLocationsRequest(phones=["1"])
+    assert today.request() == api.StreamLocationsRequest(phones=["1"], after_sequence=41)
 
 
 # --------------------------------------------------------------------------------------------

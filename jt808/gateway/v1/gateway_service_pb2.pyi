@@ -338,26 +338,44 @@ class StreamLocationsRequest(_message.Message):
 
     PHONES_FIELD_NUMBER: _builtins.int
     MAX_BATCH_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
     max_batch: _builtins.int
     """Up to this many locations per response, in `locations`, when several are waiting (a
     consumer of a busy fleet keeps up with far fewer messages). 0 or 1: one per response, in
     `location`. A response never waits to fill a batch.
     """
+    after_sequence: _builtins.int
+    """Resume: first every stored location with a greater `sequence` that matches `phones`, then
+    live ones, with nothing missed or repeated between the two. Unset: live only. When some
+    were already removed by retention, the stream starts with a `gap` saying how many.
+    Pass the `sequence` of the last item received (0: everything still stored).
+    """
     @_builtins.property
     def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these terminals (phone digits as on the wire); empty: every terminal."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Resume from a time instead: every stored location received at or after it, then live.
+        Ignored when `after_sequence` is set.
+        """
 
     def __init__(
         self,
         *,
         phones: _abc.Iterable[_builtins.str] | None = ...,
         max_batch: _builtins.int = ...,
+        after_sequence: _builtins.int | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_batch", b"max_batch", "phones", b"phones"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "max_batch", b"max_batch", "phones", b"phones", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__after_sequence: _TypeAlias = _typing.Literal["after_sequence"]  # noqa: Y015
+    _WhichOneofArgType__after_sequence: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__after_sequence) -> _WhichOneofReturnType__after_sequence | None: ...
 
 Global___StreamLocationsRequest: _TypeAlias = StreamLocationsRequest  # noqa: Y015
 
@@ -419,7 +437,7 @@ Global___Locations: _TypeAlias = Locations  # noqa: Y015
 
 @_typing.final
 class Gap(_message.Message):
-    """Items lost by a subscriber that did not keep up."""
+    """Items lost: by a subscriber that did not keep up, or (when resuming) removed by retention."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -444,6 +462,10 @@ class StreamEventsRequest(_message.Message):
 
     PHONES_FIELD_NUMBER: _builtins.int
     KINDS_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """Resume after this sequence, as in StreamLocationsRequest.after_sequence."""
     @_builtins.property
     def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these terminals; empty: every terminal."""
@@ -452,17 +474,25 @@ class StreamEventsRequest(_message.Message):
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[Global___EventKind.ValueType]:
         """Only these kinds; empty: every kind."""
 
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Resume from a time, as in StreamLocationsRequest.start_time."""
+
     def __init__(
         self,
         *,
         phones: _abc.Iterable[_builtins.str] | None = ...,
         kinds: _abc.Iterable[Global___EventKind.ValueType] | None = ...,
+        after_sequence: _builtins.int | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "phones", b"phones"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "kinds", b"kinds", "phones", b"phones", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__after_sequence: _TypeAlias = _typing.Literal["after_sequence"]  # noqa: Y015
+    _WhichOneofArgType__after_sequence: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__after_sequence) -> _WhichOneofReturnType__after_sequence | None: ...
 
 Global___StreamEventsRequest: _TypeAlias = StreamEventsRequest  # noqa: Y015
 
@@ -524,7 +554,9 @@ class Event(_message.Message):
     body_json: _builtins.str
     """The decoded body as JSON (the same view as `jt808 decode`); empty when it did not decode."""
     sequence: _builtins.int
-    """Sequence number in the gateway's event hub."""
+    """Sequence number in the gateway's event log: only grows, never repeats, survives restarts
+    (with --durability memory: counted from 1 at each start). Locations share the numbering.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(

@@ -85,7 +85,9 @@ class Location(_message.Message):
     malformed_items: _builtins.bytes
     """Bytes after the last whole additional item that did not parse (kept, never dropped)."""
     sequence: _builtins.int
-    """Sequence number of the event in the gateway's event hub (0 for command replies)."""
+    """Sequence number in the gateway's event log (shared with events; only grows, never repeats,
+    survives restarts), the cursor to resume a stream with. 0 for command replies.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the terminal took the fix (its GMT+8 clock, as an absolute instant). Unset when the

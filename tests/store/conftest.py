@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+
+def anyio_backend() -> str:
+    return "asyncio"
