@@ -421,7 +421,9 @@ class TerminalConnection(asyncio.Protocol):
                 body, self.gateway.clock(), timeout=timeout, msg_id=msg_id
             )
         except TooManyPendingCommandsError:
-            self.gateway.metrics.limits.labels("max_pending_commands").inc()
+            self.gateway.limit_log.hit(
+                "max_pending_commands", "commands refused: too many in flight", **self._fields()
+            )
             raise
         waiter: asyncio.Future[CommandEvent | None] = asyncio.get_running_loop().create_future()
         self._waiters[pending.command_id] = waiter

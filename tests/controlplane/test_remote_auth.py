@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -317,6 +318,28 @@ async def test_authenticate_passes_the_terminals_0x0102_and_returns_the_verdict(
         software_version="2.1.0",
         remote_address="127.0.0.1:40000",
     )
+
+
+async def test_the_service_is_told_who_is_online_since_when_and_text_that_is_not_text() -> None:
+    since = datetime(2026, 12, 5, 7, 0, tzinfo=UTC)
+    online = dataclasses.replace(
+        REGISTRATION, terminal_id="T\udcff01", phone_online_since=since,
+        device_online_since=since, device_online_phone="013700000001",
+    )  # fmt: skip
+    async with service_and_backend() as (service, backend):
+        await backend.register(online)
+        await backend.authenticate(dataclasses.replace(AUTHENTICATION, phone_online_since=since))
+    register, authenticate = (call.request for call in service.calls)
+    assert isinstance(register, auth_pb2.RegisterRequest)
+    assert isinstance(authenticate, auth_pb2.AuthenticateRequest)
+    assert register.terminal_id == "T\ufffd01"  # the byte 0xFF is no UTF-8: U+FFFD
+    assert register.phone_online_since_time.ToDatetime(UTC) == since
+    assert register.device_online_since_time.ToDatetime(UTC) == since
+    assert register.device_online_phone == "013700000001"
+    assert authenticate.phone_online_since_time.ToDatetime(UTC) == since
+    offline = remote_auth._register_request(REGISTRATION)
+    assert not offline.HasField("phone_online_since_time")
+    assert not offline.HasField("device_online_since_time")
 
 
 async def test_device_name_comes_from_the_service_else_from_the_last_registration() -> None:
