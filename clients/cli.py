@@ -20,8 +20,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
-import argcomplete
-
 from gateway import native
 
 from .exit_status import one_line_errors
@@ -120,7 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(_command_word(argv))
-    argcomplete.autocomplete(parser)
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (else: not imported)
+        import argcomplete  # noqa: PLC0415
+
+        argcomplete.autocomplete(parser)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # A subcommand's mistyped flag is told with that subcommand's usage, not jt808's.

@@ -44,6 +44,7 @@ OPTIONAL: Final = (
     "cryptography.x509",
     "prometheus_client",  # until a registry is asked for (--metrics-listen, TLS)
     "wsgiref",
+    "argcomplete",  # only when the shell asks for completions
 )
 
 
