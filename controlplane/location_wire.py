@@ -17,7 +17,7 @@ import struct
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from gateway.hub import LocationReported
+from gateway.events import Gap, HubEvent, LocationReported
 from gateway.protocol.bodies.location import (
     BASIC_BLOCK,
     BASIC_LOCATION_SIZE,
@@ -356,3 +356,37 @@ def stream_response(locations: list[bytes]) -> bytes:
         _bytes_field(batch, 0x0A, location)
     _bytes_field(out, 0x1A, bytes(batch))
     return bytes(out)
+
+
+def gap_response(dropped: int) -> bytes:
+    """A ``StreamLocationsResponse`` whose ``gap`` (field 2) says ``dropped`` were lost."""
+    gap = b"\x08" + varint_bytes(dropped) if dropped else b""
+    return b"\x12" + varint_bytes(len(gap)) + gap
+
+
+def location_responses(items: list[HubEvent | Gap], max_batch: int) -> list[bytes]:
+    """What a StreamLocations subscriber is sent for ``items``, in their order: locations
+    (each encoded once, for every subscriber) up to ``max_batch`` a response, each gap a
+    response of its own; anything else (a terminal event) is skipped.
+
+    The stream's loop over every item, here so that it runs compiled."""
+    responses: list[bytes] = []
+    batch: list[bytes] = []
+    limit = max(1, max_batch)
+    for item in items:
+        if isinstance(item, LocationReported):
+            encoded = item.encoded
+            if encoded is None:
+                encoded = item.encoded = location_bytes(item)
+            batch.append(encoded)
+            if len(batch) == limit:  # a replay page holds more than that
+                responses.append(stream_response(batch))
+                batch = []
+        elif isinstance(item, Gap):
+            if batch:
+                responses.append(stream_response(batch))
+                batch = []
+            responses.append(gap_response(item.dropped))
+    if batch:
+        responses.append(stream_response(batch))
+    return responses
