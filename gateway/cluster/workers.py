@@ -12,7 +12,6 @@ any of them. SIGINT/SIGTERM are passed to the workers; a worker that dies is sta
 from __future__ import annotations
 
 import argparse
-import ctypes
 import signal
 import subprocess
 import sys
@@ -42,6 +41,8 @@ def _die_with_parent() -> None:
     """In the worker, before it runs: on Linux, SIGTERM when the supervisor dies (even by
     SIGKILL), so that no worker outlives it holding the port."""
     if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415 (only in a worker: a plain gateway need not load it)
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -45,6 +45,8 @@ OPTIONAL: Final = (
     "prometheus_client",  # until a registry is asked for (--metrics-listen, TLS)
     "wsgiref",
     "argcomplete",  # only when the shell asks for completions
+    "importlib.metadata",  # only for --version
+    "ctypes",  # only in a cluster worker
 )
 
 
