@@ -45,19 +45,22 @@ _TYPED_FIELDS: Final = {0x01: (17, True), 0x02: (18, True), 0x03: (19, True), 0x
 _TYPED_FIELDS[0x31] = (21, False)
 assert {k for k in TYPED_ITEMS} == set(_TYPED_FIELDS)  # the two tables name the same items
 #: Encoded timestamps of report times (decoded times are shared objects: few distinct ones).
-_TIME_MEMO: dict[datetime, bytes] = {}
+_TIME_MEMO: Final[dict[datetime, bytes]] = {}
 #: The whole time field (key, length, Timestamp) by the six BCD bytes of the wire, b"" for none.
-_WIRE_TIME_MEMO: dict[bytes, bytes] = {}
+_WIRE_TIME_MEMO: Final[dict[bytes, bytes]] = {}
 _unpack_basic: Final = BASIC_BLOCK.unpack_from
 _SOUTH: Final = int(StatusFlag.SOUTH_LATITUDE)
 _WEST: Final = int(StatusFlag.WEST_LONGITUDE)
 _TIME_MEMO_LIMIT: Final = 4096
-#: Fields 1-2 by (phone, device name).
-_PREFIX_MEMO: dict[tuple[str, str], bytes] = {}
+#: Fields 1-2 by phone: (device name, bytes).
+_PREFIX_MEMO: Final[dict[str, tuple[str, bytes]]] = {}
 _PREFIX_MEMO_LIMIT: Final = 65536
 _SMALL_VARINTS: Final = tuple(bytes((value,)) for value in range(0x80))
 #: Encoded additional items (and their values) by (item id, raw bytes).
-_ITEM_MEMO: dict[tuple[int, bytes], tuple[bytes, Any]] = {}
+_ITEM_MEMO: Final[dict[tuple[int, bytes], tuple[bytes, Any]]] = {}
+#: What a report without items has (shared: never written).
+_NO_TYPED: Final[dict[int, Any]] = {}
+_NO_ITEMS: Final[list[bytes]] = []
 _ITEM_MEMO_LIMIT: Final = 4096
 
 
@@ -172,18 +175,19 @@ def location_bytes(event: LocationReported) -> bytes:
     """
     report: LocationReport = event.location
     parts: list[bytes] = [_terminal_prefix(event.phone, event.device_name)]
-    raw = report.undecoded() if type(report) is LazyLocationReport else None
-    extras: list[AdditionalInfo] = []
+    # The body while unread (b"" once read), from its slot: undecoded() is a Python call.
+    raw = report._undecoded if isinstance(report, LazyLocationReport) else b""
     malformed = b""
-    typed: dict[int, Any] = {}
-    items: list[bytes] = []
-    if raw is not None:
+    typed = _NO_TYPED  # made only for a report with items (never written while shared)
+    items = _NO_ITEMS
+    if raw:
         alarm, status, lat, lon, altitude, speed, direction, bcd_time = _unpack_basic(raw, 0)
         parts.append(_wire_time(bcd_time))
         latitude = -(lat / 1e6) if status & _SOUTH else lat / 1e6
         longitude = -(lon / 1e6) if status & _WEST else lon / 1e6
         speed_kmh = speed / 10
         if len(raw) > BASIC_LOCATION_SIZE:  # items: straight from the wire, the report unread
+            typed, items = {}, []
             malformed = _raw_items(raw, items, typed)
     else:
         alarm, status, altitude, direction = (
@@ -195,7 +199,9 @@ def location_bytes(event: LocationReported) -> bytes:
         latitude, longitude, speed_kmh = report.latitude, report.longitude, report.speed
         if report.time is not None:
             parts.append(_report_time(report.time))
-        extras = report.extras
+        if report.extras:
+            typed = {}
+            items = [_item_bytes(extra, typed) for extra in report.extras]
         malformed = report.malformed_extras
     # A double is left out only when its bits are all zero (-0.0 is written, as protobuf does).
     if _double_written(latitude):
@@ -215,8 +221,6 @@ def location_bytes(event: LocationReported) -> bytes:
         parts.append(varint_field(0x48, alarm))
     if status:
         parts.append(varint_field(0x50, status))
-    for extra in extras:
-        items.append(_item_bytes(extra, typed))
     parts += items
     batch_type = event.batch_type
     if batch_type is not None:
@@ -307,18 +311,19 @@ def _encode_item(extra: AdditionalInfo) -> tuple[bytes, Any]:
 
 
 def _terminal_prefix(phone: str, device_name: str) -> bytes:
-    """Fields 1 and 2, the same for every report of a terminal (memoised, bounded)."""
-    key = (phone, device_name)
-    prefix = _PREFIX_MEMO.get(key)
-    if prefix is None:
-        out = bytearray()
-        if phone:
-            _bytes_field(out, 0x0A, phone.encode())
-        if device_name:
-            _bytes_field(out, 0x12, proto_text(device_name).encode())
-        if len(_PREFIX_MEMO) >= _PREFIX_MEMO_LIMIT:
-            _PREFIX_MEMO.clear()
-        prefix = _PREFIX_MEMO[key] = bytes(out)
+    """Fields 1 and 2, the same for every report of a terminal (memoised by phone, bounded)."""
+    cached = _PREFIX_MEMO.get(phone)
+    if cached is not None and cached[0] == device_name:
+        return cached[1]
+    out = bytearray()
+    if phone:
+        _bytes_field(out, 0x0A, phone.encode())
+    if device_name:
+        _bytes_field(out, 0x12, proto_text(device_name).encode())
+    if len(_PREFIX_MEMO) >= _PREFIX_MEMO_LIMIT:
+        _PREFIX_MEMO.clear()
+    prefix = bytes(out)
+    _PREFIX_MEMO[phone] = (device_name, prefix)
     return prefix
 
 
@@ -344,17 +349,25 @@ def _wire_time(bcd_time: bytes) -> bytes:
     return cached
 
 
+class _LastReceived:
+    """The receive time of the last event encoded, and its field: the reports of one chunk
+    share it (a native object: attribute reads, not module-dictionary lookups)."""
+
+    def __init__(self) -> None:
+        self.moment: datetime | None = None
+        self.field = b""
+
+
+_LAST_RECEIVED: Final = _LastReceived()
+
+
 def _received_time(moment: datetime) -> bytes:
-    """Field 14: every report of one chunk shares its receive time (a one-entry cache)."""
-    global _last_received, _last_received_bytes  # noqa: PLW0603
-    if moment is not _last_received:
-        _last_received_bytes = _timestamp_field(0x72, moment)
-        _last_received = moment
-    return _last_received_bytes
-
-
-_last_received: datetime | None = None
-_last_received_bytes = b""
+    """Field 14 (a one-entry cache)."""
+    last = _LAST_RECEIVED
+    if moment is not last.moment:
+        last.field = _timestamp_field(0x72, moment)
+        last.moment = moment
+    return last.field
 
 
 def encoded_location(event: LocationReported) -> bytes:

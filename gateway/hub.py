@@ -56,19 +56,18 @@ class Subscription:
         self._wakeup = anyio.Event()
         self._closed = False
 
-    def _offer(self, event: HubEvent) -> int:
-        """Queue ``event``; returns how many events had to be dropped for it (0 or 1)."""
-        dropped = 0
+    def _offer(self, event: HubEvent) -> bool:
+        """Queue ``event``; True when the oldest event had to be dropped for it."""
         queue = self._queue
-        if not queue:
+        queue.append(event)
+        if len(queue) == 1:
             self._wakeup.set()  # the receiver may be waiting; with items queued it is not
-        elif len(queue) >= self.max_queue:
+        elif len(queue) > self.max_queue:
             queue.popleft()  # drop the oldest: a live view wants the freshest events
             self._gap += 1
             self.dropped += 1
-            dropped = 1
-        queue.append(event)
-        return dropped
+            return True
+        return False
 
     async def receive(self) -> HubEvent | Gap:
         """The next event, or a ``Gap`` first when events were dropped before it.
@@ -200,15 +199,14 @@ class EventHub:
         if not everyone and not targets:
             return event
         is_location = isinstance(event, LocationReported)
-        for group in (everyone, targets or ()):
+        for group in (everyone, targets) if targets else (everyone,):
             for subscription in group:
                 if subscription.locations if is_location else subscription.terminal_events:
-                    dropped = subscription._offer(event)
                     stats.delivered += 1
-                    if dropped:
-                        stats.dropped += dropped
+                    if subscription._offer(event):
+                        stats.dropped += 1
                         if self.on_drop is not None:
-                            self.on_drop(dropped)
+                            self.on_drop(1)
         return event
 
     def close(self) -> None:
