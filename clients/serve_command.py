@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import signal
 import sys
+from typing import Final
 
 import anyio
 
@@ -81,10 +82,19 @@ def _loop_options() -> dict[str, object]:
 
 async def _serve(app: GatewayApp) -> None:
     # The signal receiver exists before the listeners, so an early SIGTERM still exits cleanly.
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # SIGHUP reloads the TLS listener's material (gateway.tls.reload owns it then); without one
+    # it is caught here, as its default action would end the gateway.
+    hangup = (signal.SIGHUP,) if app.tls is None else ()
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, *hangup) as signals:
         async with anyio.create_task_group() as tasks:
             await tasks.start(app.serve)
             async for signum in signals:
+                if signum == signal.SIGHUP:
+                    get_logger().info("signal received", extra=_NOTHING_TO_RELOAD)
+                    continue
                 get_logger().info("signal received", extra={"signal": signal.Signals(signum).name})
                 tasks.cancel_scope.cancel()
                 break
+
+
+_NOTHING_TO_RELOAD: Final = {"signal": "SIGHUP", "action": "nothing to reload (no TLS listener)"}
