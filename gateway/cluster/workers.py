@@ -5,8 +5,9 @@ of the cluster: node ids ``<node-id>-1`` … ``<node-id>-N``; the terminal liste
 cluster mode every node binds it with SO_REUSEPORT, so the kernel spreads new connections over
 the workers); the gRPC port strategy: worker *i* listens on ``--grpc-listen``'s port + *i* - 1
 (and ``--metrics-listen`` likewise), since any node answers for every terminal a client may use
-any of them. SIGINT/SIGTERM are passed to the workers; a worker that dies is started again
-(after its node id is free: at most ``--cluster-ttl`` after a crash).
+any of them. SIGINT/SIGTERM are passed to the workers, and SIGHUP (it reloads TLS files); a
+worker that dies is started again (after its node id is free: at most ``--cluster-ttl`` after a
+crash).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Supervisor:
         previous = {
             signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)
         }
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._hang_up)
         try:
             self.processes = [self._start(i) for i in range(len(self.commands))]
             while not self.stopping:
@@ -106,6 +108,12 @@ class Supervisor:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+    def _hang_up(self, signum: int, frame: FrameType | None) -> None:
+        """SIGHUP is for the workers: each reloads its TLS files (or logs it has none)."""
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGHUP)
 
     def _stop_all(self) -> None:
         alive = [p for p in self.processes if p is not None and p.poll() is None]
