@@ -1,6 +1,6 @@
-"""Cluster faults and processes: ``--workers`` sharing the terminal port, a node SIGKILLed (the
-directory forgets it within the TTL, its terminals carry on elsewhere), NATS restarted (the
-nodes recover by themselves)."""
+"""Cluster faults and processes: ``--workers`` sharing the terminal port (and passing SIGHUP on),
+a node SIGKILLed (the directory forgets it within the TTL, its terminals carry on elsewhere),
+NATS restarted (the nodes recover by themselves)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,14 @@ async def test_workers_share_the_terminal_port_and_each_grpc_port_sees_the_clust
                 assert sorted(s.phone for s in listed) == phones
                 # The kernel spreads connections over both workers (2 × 2^-16 that not).
                 assert {s.node for s in listed} == {"w-1", "w-2"}
+            # SIGHUP is passed to the workers (no TLS here: each logs so) and stops nothing.
+            supervisor.process.send_signal(signal.SIGHUP)
+            while sum("nothing to reload" in line for line in supervisor.lines) < 2:
+                await supervisor.wait_for_line("nothing to reload")
+                await anyio.sleep(0.05)
+            for target in targets:
+                await sessions_on(target)
+            assert not any("worker exited" in line for line in supervisor.lines)
             supervisor.process.send_signal(signal.SIGTERM)
             assert await supervisor.process.wait() == 0
 
