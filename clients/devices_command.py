@@ -58,8 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     delete.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
     reset = actions.add_parser(
         "reset",
-        help="revoke a device's auth codes so that it may register again (after a factory "
-        "reset)",
+        help="revoke a device's auth codes so that it may register again (after a factory reset)",
     )
     reset.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
     reset.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
