@@ -256,7 +256,7 @@ async def test_sessions_list_and_get_as_json_options_after_the_last_word(tmp_pat
 
     sessions = [json.loads(line) for line in listed.stdout_lines]
     assert [s["phone"] for s in sessions] == [PHONE, "013800000001"]
-    assert sessions[0]["device_name"] == "ACME1_TK-1_T000001"
+    assert sessions[0]["device_name"] == "SIM_SIM-TK_0000001"
     assert sessions[0]["protocol_version"] == 2013
     assert json.loads(got.stdout)["phone"] == "013800000001"
     assert text.stdout_lines[0].startswith("PHONE")
