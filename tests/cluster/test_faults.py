@@ -21,6 +21,9 @@ from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.server.terminal_client import TerminalClient
 from tests.server.test_serve_command import clean_environment, serving
 from tests.timeouts import HANG_GUARD
+from tests.tls.gateway_harness import tls_terminal
+from tests.tls.harness import device_context
+from tests.tls.pki import make_pki
 
 from .nats_server import NatsServer, free_port
 from .test_routing import PHONE, listed_on, node, status_of
@@ -70,6 +73,50 @@ async def test_workers_share_the_terminal_port_and_each_grpc_port_sees_the_clust
                 assert sorted(s.phone for s in listed) == phones
                 # The kernel spreads connections over both workers (2 × 2^-16 that not).
                 assert {s.node for s in listed} == {"w-1", "w-2"}
+            supervisor.process.send_signal(signal.SIGTERM)
+            assert await supervisor.process.wait() == 0
+
+
+@pytest.mark.anyio
+async def test_workers_share_the_tls_terminal_port_too(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """``--tls-listen`` with ``--workers 2``: every worker binds the TLS port (SO_REUSEPORT),
+    and terminals over TLS land on both."""
+    pki = make_pki(tmp_path / "pki", None)
+    tls = HostPort("127.0.0.1", free_port())
+    grpc_port = free_port()
+    phones = [f"0139000002{i:02d}" for i in range(16)]
+    with anyio.fail_after(2 * HANG_GUARD):
+        async with serving(
+            "--workers", "2", "--nats-url", nats_server.url, "--node-id", "t",
+            "--listen", f"127.0.0.1:{free_port()}", "--grpc-listen", f"127.0.0.1:{grpc_port}",
+            "--tls-listen", str(tls), "--tls-cert", str(pki.files["server"].cert),
+            "--tls-key", str(pki.files["server"].key),
+            "--auth", "insecure-accept-all", "--data-dir", str(tmp_path / "data"),
+            ready='event="starting workers"',
+        ) as supervisor:  # fmt: skip
+            targets = [f"127.0.0.1:{grpc_port}", f"127.0.0.1:{grpc_port + 1}"]
+            for target in targets:
+                await until_listening(target)
+            context = device_context(pki, None)
+            async with AsyncExitStack() as stack:
+                for phone in phones:
+                    client = await stack.enter_async_context(
+                        tls_terminal(tls, context, phone=phone, version=V2013)
+                    )
+                    await client.log_in()
+                while len(listed := await sessions_on(targets[0])) < len(phones):
+                    await anyio.sleep(0.05)
+                assert sorted(s.phone for s in listed) == phones
+                # Both workers accept TLS terminals (2 × 2^-16 that the kernel picks one).
+                assert {s.node for s in listed} == {"t-1", "t-2"}
+            # SIGHUP (reload the TLS files) reaches both workers; the supervisor carries on.
+            supervisor.process.send_signal(signal.SIGHUP)
+            while supervisor.log.count("reload TLS") < 2:
+                await anyio.sleep(0.05)
+            assert "worker exited" not in supervisor.log
+            assert supervisor.process.returncode is None
             supervisor.process.send_signal(signal.SIGTERM)
             assert await supervisor.process.wait() == 0
 
