@@ -45,7 +45,7 @@ from gateway.auth.base import (
 )
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.header import phone_key
-from gateway.registry import AUTH_CODE_BYTES, Device, DeviceRegistry
+from gateway.registry import AUTH_CODE_BYTES, Device, DeviceRegistry, _is_text
 
 from .directory import directory_key
 
@@ -80,20 +80,7 @@ def vehicle_kv_key(plate: str) -> str:
 def _plate_of(request: RegistrationRequest) -> str:
     """The plate a code is issued for ("" when none, or when it is not text: the wire may carry
     bytes that are not, as lone surrogates, and those hold no vehicle, as in SQLite)."""
-    try:
-        request.plate.encode("utf-8")
-    except UnicodeEncodeError:
-        return ""
-    return request.plate
-
-
-def _is_text(*values: str) -> bool:
-    try:
-        for value in values:
-            value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return request.plate if _is_text(request.plate) else ""
 
 
 def _digest(code: str) -> str:

@@ -25,13 +25,11 @@ from gateway.protocol.versions import V2013
 from gateway.registry import Device
 from gateway.server.config import GatewayConfig
 from jt808.gateway.v1 import device_registry_service_pb2 as registry_api
-from jt808.gateway.v1 import device_registry_service_pb2_grpc as registry_grpc
-from tests.controlplane.harness import api_channel
 from tests.server.terminal_client import TerminalClient
 from tests.timeouts import HANG_GUARD
 
 from .nats_server import NatsServer
-from .test_routing import node
+from .test_routing import local_auth_nodes
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
@@ -209,21 +207,13 @@ async def test_terminals_on_two_nodes_get_result_1_for_a_held_vehicle(
     ]  # fmt: skip
     with anyio.fail_after(HANG_GUARD):
         async with (
-            node(nats_server, tmp_path, "a", auth="local") as (a, _),
-            node(nats_server, tmp_path, "b", auth="local") as (b, _),
-            api_channel(b) as channel_b,
+            local_auth_nodes(nats_server, tmp_path, devices) as (a, b, _),
+            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE_A) as one,
+            TerminalClient.connect(b.addresses.terminals, V2013, phone=PHONE_B) as two,
         ):
-            registry_b = registry_grpc.DeviceRegistryServiceStub(channel_b)
-            await registry_b.ImportDevices(registry_api.ImportDevicesRequest(devices=devices))
-            async with TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE_A) as one:
-                await one.log_in(terminal_id=FIRST.terminal_id, plate=PLATE, **fields)
-                async with TerminalClient.connect(
-                    b.addresses.terminals, V2013, phone=PHONE_B
-                ) as two:
-                    answer = await two.register(
-                        terminal_id=SECOND.terminal_id, plate=PLATE, **fields
-                    )
-                    assert (answer.result, answer.auth_code) == (
-                        RegisterResult.VEHICLE_ALREADY_REGISTERED, "",
-                    )  # fmt: skip
-                    await two.log_in(terminal_id=SECOND.terminal_id, plate="粤B00002", **fields)
+            await one.log_in(terminal_id=FIRST.terminal_id, plate=PLATE, **fields)
+            answer = await two.register(terminal_id=SECOND.terminal_id, plate=PLATE, **fields)
+            assert (answer.result, answer.auth_code) == (
+                RegisterResult.VEHICLE_ALREADY_REGISTERED, "",
+            )  # fmt: skip
+            await two.log_in(terminal_id=SECOND.terminal_id, plate="粤B00002", **fields)
