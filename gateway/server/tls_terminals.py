@@ -69,6 +69,8 @@ async def serve_tls_terminals(
         admit=admit,
         max_handshakes=config.tls_max_handshakes,
         backlog=LISTEN_BACKLOG,
+        # Cluster mode: the nodes of one machine share the port (--workers), as the TCP one.
+        reuse_port=config.nats_url is not None,
     )
     await listener.serve(task_status=task_status)
 
