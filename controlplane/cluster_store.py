@@ -3,9 +3,9 @@
 In cluster mode this ``EventStore`` (``gateway.store.base``) takes the place of the embedded log:
 
 - ``append`` gathers the events of one loop iteration into a batch (``gateway.store.batching``,
-  as the embedded log); the writer publishes every
-  message of the waiting batches at once (``publish_async``) and settles the batches, in order,
-  once JetStream acknowledged storing each message of them. Only then are the terminals
+  as the embedded log); the writer publishes every message of the waiting batches at once, all
+  naming one reply subject, and settles the batches, in order, once JetStream acknowledged
+  storing each message of them (``cluster_acks`` counts the PubAcks). Only then are the terminals
   acknowledged (``batch_done(batch, True)``). No acknowledgement from JetStream within
   ``ACK_TIMEOUT`` (NATS unreachable, the stream full) settles the batch as not stored: the
   terminals are not acknowledged and send their data again; the change is logged once each way.
@@ -28,7 +28,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from gateway.events import HubEvent, LocationReported
 from gateway.hub import EventHub
@@ -44,6 +44,7 @@ from gateway.store.records import (
     microseconds,
 )
 
+from .cluster_acks import PubAckCounter
 from .cluster_subjects import (
     CONTENT_TYPES,
     EVENT_SUBJECTS,
@@ -115,7 +116,7 @@ class JetStreamStore(BatchingStore):
         self.content = content
         self._sealed: deque[Batch] = deque()
         self._wake = asyncio.Event()
-        self._serial = 0
+        self._acks = PubAckCounter()
         self._healthy = True
         self._last = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -128,6 +129,7 @@ class JetStreamStore(BatchingStore):
         await open_stream(self.link)
         info = await self.link.jetstream.stream_info(STREAM)
         self._last = info.state.last_seq
+        await self._acks.start(self.link.client)
         self._tasks = [
             self._loop.create_task(self._write()),
             self._loop.create_task(self._follow()),
@@ -145,6 +147,8 @@ class JetStreamStore(BatchingStore):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # NATS may be why we stop
+            await self._acks.stop()
 
     # ----------------------------------------------------------------------------------------
     # The loop side (gateway.store.batching, as the embedded log)
@@ -167,29 +171,32 @@ class JetStreamStore(BatchingStore):
                 self._settled(batches, stored)
 
     async def _publish(self, events: list[HubEvent]) -> bool:
+        """Publish every event with one reply subject, then wait for all PubAcks
+        (``cluster_acks``): True once JetStream stored them all."""
         if not events:
             return True
-        js = self.link.jetstream
-        acks: list[asyncio.Future[Any]] = []
+        client = self.link.client
+        reply, stored = self._acks.open(len(events))
         try:
             async with asyncio.timeout(ACK_TIMEOUT):
                 if not self.link.up:
                     raise ConnectionError("NATS is unreachable")
+                message = self._message
                 for event in events:
-                    subject, data, headers = self._message(event)
-                    acks.append(await js.publish_async(subject, data, headers=headers))
-                await asyncio.gather(*acks)
+                    subject, data, headers = message(event)
+                    await client.publish(subject, data, reply=reply, headers=headers)
+                if not await stored:
+                    raise ConnectionError("JetStream refused to store a message")
         except Exception as error:  # the batch is not stored: its terminals are not acked
-            for ack in acks:
-                ack.cancel()
             self._health(False, str(error) or type(error).__name__)
             return False
+        finally:
+            self._acks.close(reply)
         self._health(True, "")
         return True
 
     def _message(self, event: HubEvent) -> tuple[str, bytes, dict[str, str]]:
         data, schema = payload_of(event, self.content)
-        self._serial += 1
         headers = {
             "Jt808-Schema": schema,
             "Content-Type": CONTENT_TYPES[self.content],
@@ -320,7 +327,10 @@ class JetStreamStore(BatchingStore):
         return messages[0].metadata.sequence.stream - 1 if messages else 0
 
     def status(self) -> StoreStatus:
-        return StoreStatus(healthy=self._healthy, last_sequence=self._last, pending=self._pending)
+        return StoreStatus(
+            healthy=self._healthy, last_sequence=self._last, pending=self._pending,
+            unstored=self.unstored + self.refused,
+        )  # fmt: skip
 
 
 def _matches(event: HubEvent, only: ReadFilter) -> bool:

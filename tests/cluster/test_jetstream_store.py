@@ -131,6 +131,38 @@ async def test_while_nats_is_down_reports_are_not_acknowledged_and_then_they_are
 
 
 @pytest.mark.anyio
+async def test_a_report_jetstream_refuses_is_not_acknowledged(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """A PubAck that carries an error (the stream is full and discards new messages) settles
+    the batch as not stored; once the stream takes messages again, the terminal is acked."""
+    import nats.js.api
+
+    with anyio.fail_after(HANG_GUARD):
+        async with (
+            node(nats_server, tmp_path, "a") as (a, _),
+            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
+        ):
+            await terminal.log_in()
+            await report(terminal)
+            client = await nats.connect(nats_server.url)
+            try:
+                js = client.jetstream()
+                config = (await js.stream_info("JT808")).config
+                full = (await js.stream_info("JT808")).state.messages
+                await js.update_stream(
+                    config.evolve(max_msgs=full, discard=nats.js.api.DiscardPolicy.NEW)
+                )
+                await terminal.send(terminal.terminal.location())
+                await terminal.quiet(1.0)  # refused: no acknowledgement
+                assert a.gateway.store.status().unstored >= 1
+                await js.update_stream(config)
+                await report(terminal)
+            finally:
+                await client.close()
+
+
+@pytest.mark.anyio
 async def test_a_killed_node_loses_nothing_it_acknowledged(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
