@@ -5,6 +5,8 @@ from a stream sequence, and a killed node loses nothing it acknowledged."""
 from __future__ import annotations
 
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
@@ -21,7 +23,7 @@ from gateway.server.config import HostPort
 from gateway.store.base import ReadFilter
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import location_pb2
-from tests.controlplane.harness import read_items
+from tests.controlplane.harness import RunningApp, read_items
 from tests.server.terminal_client import TerminalClient
 from tests.server.test_serve_command import clean_environment, serving
 from tests.timeouts import HANG_GUARD
@@ -35,6 +37,20 @@ REPORTS: Final = 5
 async def report(terminal: TerminalClient) -> None:
     await terminal.send(terminal.terminal.location())
     await terminal.expect_general_response(MessageId.LOCATION_REPORT, ResultCode.SUCCESS)
+
+
+@asynccontextmanager
+async def reporting_terminal(
+    server: NatsServer, tmp_path: Path
+) -> AsyncIterator[tuple[RunningApp, TerminalClient]]:
+    """Node ``a`` and a terminal on it, logged in, whose first report was acknowledged."""
+    async with (
+        node(server, tmp_path, "a") as (a, _),
+        TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
+    ):
+        await terminal.log_in()
+        await report(terminal)
+        yield a, terminal
 
 
 async def stored_locations(url: str) -> list[location_pb2.Location]:
@@ -139,12 +155,7 @@ async def test_a_report_jetstream_refuses_is_not_acknowledged(
     import nats.js.api
 
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
-            await report(terminal)
+        async with reporting_terminal(nats_server, tmp_path) as (a, terminal):
             client = await nats.connect(nats_server.url)
             try:
                 js = client.jetstream()
