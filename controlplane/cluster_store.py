@@ -22,9 +22,7 @@ payload in the ``Jt808-Record`` header (the event log's row, as JSON).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,15 +34,9 @@ from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
 from gateway.store.base import ReadFilter, ReadResult, StoreStatus
 from gateway.store.batching import Batch, BatchingStore
-from gateway.store.records import (
-    LOCATION_KIND,
-    event_of,
-    event_row,
-    location_row,
-    microseconds,
-)
 
 from .cluster_acks import PubAckCounter
+from .cluster_records import ReceiveTimes, event_of_record, record_of
 from .cluster_subjects import (
     CONTENT_TYPES,
     EVENT_SUBJECTS,
@@ -71,34 +63,6 @@ ACK_TIMEOUT: Final = 5.0
 READ_TIMEOUT: Final = 2.0
 
 
-def record_of(event: HubEvent) -> str:
-    """The event log's row of ``event`` (without the sequence) as JSON, bytes in base64."""
-    row = (
-        location_row(event, microseconds(event.received_at))
-        if isinstance(event, LocationReported)
-        else event_row(event)
-    )
-    fields = [
-        {"b": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
-        for value in row[1:]
-    ]
-    return json.dumps(fields, separators=(",", ":"))
-
-
-def event_of_record(record: str, sequence: int) -> HubEvent:
-    fields = [
-        base64.b64decode(value["b"]) if isinstance(value, dict) else value
-        for value in json.loads(record)
-    ]
-    # As the log's SELECT_COLUMNS: a location row lacks the event columns at its end, an
-    # event row the batch column after the serial.
-    if fields[1] == LOCATION_KIND:
-        fields += [None] * 5
-    else:
-        fields.insert(6, None)
-    return event_of((sequence, *fields))  # type: ignore[arg-type]
-
-
 class JetStreamStore(BatchingStore):
     """``EventStore`` on the stream ``JT808``."""
 
@@ -117,6 +81,9 @@ class JetStreamStore(BatchingStore):
         self._sealed: deque[Batch] = deque()
         self._wake = asyncio.Event()
         self._acks = PubAckCounter()
+        self._times = ReceiveTimes()
+        #: The newest stream message no subscriber needed (its sequence not read yet).
+        self._newest: Msg | None = None
         self._healthy = True
         self._last = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -197,11 +164,12 @@ class JetStreamStore(BatchingStore):
 
     def _message(self, event: HubEvent) -> tuple[str, bytes, dict[str, str]]:
         data, schema = payload_of(event, self.content)
+        at = self._times.of(event) if type(event) is LocationReported else None
         headers = {
             "Jt808-Schema": schema,
             "Content-Type": CONTENT_TYPES[self.content],
             "Jt808-Node": self.link.node_id,
-            RECORD_HEADER: record_of(event),
+            RECORD_HEADER: record_of(event, at),
             "Nats-Expected-Stream": STREAM,
         }
         return subject_of(event), data, headers
@@ -228,24 +196,24 @@ class JetStreamStore(BatchingStore):
         """Every message stored from now on, by any node, into the hub (in stream order)."""
         import nats.js.api  # noqa: PLC0415  (cluster mode only)
 
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
         subscription = await self.link.jetstream.subscribe(
-            ">", stream=STREAM, ordered_consumer=True, cb=queue.put,
+            ">", stream=STREAM, ordered_consumer=True, cb=self._followed,
             deliver_policy=nats.js.api.DeliverPolicy.NEW,
         )  # fmt: skip
         try:
-            while True:
-                message = await queue.get()
-                if not self.hub.stats.subscribers:  # nobody streams: nothing to rebuild
-                    self._last = max(self._last, message.metadata.sequence.stream)
-                    continue
-                event = self._event_of(message)
-                if event is not None:
-                    self._last = max(self._last, event.sequence)
-                    self.hub.deliver(event)
+            await asyncio.Event().wait()  # the client calls _followed, in stream order
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _followed(self, message: Msg) -> None:
+        if not self.hub.stats.subscribers:  # nobody streams: nothing to rebuild
+            self._newest = message  # its sequence is read when asked (status)
+            return
+        event = self._event_of(message)
+        if event is not None:
+            self._last = max(self._last, event.sequence)
+            self.hub.deliver(event)
 
     def _event_of(self, message: Msg) -> HubEvent | None:
         record = (message.headers or {}).get(RECORD_HEADER)
@@ -327,6 +295,9 @@ class JetStreamStore(BatchingStore):
         return messages[0].metadata.sequence.stream - 1 if messages else 0
 
     def status(self) -> StoreStatus:
+        newest, self._newest = self._newest, None
+        if newest is not None:
+            self._last = max(self._last, newest.metadata.sequence.stream)
         return StoreStatus(
             healthy=self._healthy, last_sequence=self._last, pending=self._pending,
             unstored=self.unstored + self.refused,
