@@ -165,12 +165,13 @@ class JetStreamStore(BatchingStore):
     def _message(self, event: HubEvent) -> tuple[str, bytes, dict[str, str]]:
         data, schema = payload_of(event, self.content)
         at = self._times.of(event) if type(event) is LocationReported else None
+        # No Nats-Expected-Stream (a header less per report, to write and to parse): only
+        # JT808 may hold these subjects, and without it NATS answers "no responders".
         headers = {
             "Jt808-Schema": schema,
             "Content-Type": CONTENT_TYPES[self.content],
             "Jt808-Node": self.link.node_id,
             RECORD_HEADER: record_of(event, at),
-            "Nats-Expected-Stream": STREAM,
         }
         return subject_of(event), data, headers
 

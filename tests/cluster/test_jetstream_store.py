@@ -174,6 +174,27 @@ async def test_a_report_jetstream_refuses_is_not_acknowledged(
 
 
 @pytest.mark.anyio
+async def test_without_the_stream_reports_are_not_acknowledged(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """The stream deleted under a running node: NATS answers "no responders", which settles
+    the batch as not stored; the stream made again, the terminal is acknowledged again."""
+    with anyio.fail_after(HANG_GUARD):
+        async with reporting_terminal(nats_server, tmp_path) as (_, terminal):
+            client = await nats.connect(nats_server.url)
+            try:
+                js = client.jetstream()
+                config = (await js.stream_info("JT808")).config
+                await js.delete_stream("JT808")
+                await terminal.send(terminal.terminal.location())
+                await terminal.quiet(1.0)
+                await js.add_stream(config)
+                await report(terminal)
+            finally:
+                await client.close()
+
+
+@pytest.mark.anyio
 async def test_a_killed_node_loses_nothing_it_acknowledged(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
