@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from typing import Final, cast
 
@@ -29,6 +30,7 @@ import anyio
 import anyio.abc
 
 from gateway.server.config import HostPort
+from gateway.server.limitlog import LimitLog
 from gateway.server.logs import get_logger
 
 from .server import TlsPeer, TlsRefusedError, TlsServer
@@ -67,6 +69,8 @@ class TlsListener:
         self.reuse_port = reuse_port
         self.address: HostPort | None = None
         self._in_progress = 0
+        #: Counted in jt808_tls_limit_hits, logged once per burst.
+        self._limit_log = LimitLog(tls.metrics.limits, time.monotonic)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
@@ -99,9 +103,12 @@ class TlsListener:
 
     def _may_start(self, remote: str) -> bool:
         if self._in_progress >= self.max_handshakes:
-            self.tls.metrics.limits.labels("max_handshakes").inc()
-            log.warning("TLS connection closed: too many handshakes in progress",
-                        extra={"remote": remote, "limit": self.max_handshakes})  # fmt: skip
+            self._limit_log.hit(
+                "max_handshakes",
+                "TLS connection closed: too many handshakes in progress",
+                remote=remote,
+                max=self.max_handshakes,
+            )
             return False
         return self.admit is None or self.admit(remote)
 

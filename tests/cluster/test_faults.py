@@ -92,7 +92,7 @@ async def test_workers_share_the_terminal_port_and_each_grpc_port_sees_the_clust
     phones = [f"0139000001{i:02d}" for i in range(16)]
     with anyio.fail_after(2 * HANG_GUARD):  # three processes start (slow on a busy machine)
         async with two_workers(nats_server, tmp_path, "w", "--listen", str(terminals)) as (
-            _, targets,
+            supervisor, targets,
         ):  # fmt: skip
             nodes = await nodes_serving(
                 phones, lambda phone: TerminalClient.connect(terminals, V2013, phone=phone),
@@ -100,6 +100,13 @@ async def test_workers_share_the_terminal_port_and_each_grpc_port_sees_the_clust
             )  # fmt: skip
             # The kernel spreads connections over both workers (2 × 2^-16 that not).
             assert nodes == {"w-1", "w-2"}
+            # SIGHUP is passed to the workers (no TLS here: each logs so) and stops nothing.
+            supervisor.process.send_signal(signal.SIGHUP)
+            while supervisor.log.count("nothing to reload") < 2:
+                await anyio.sleep(0.05)
+            for target in targets:
+                await sessions_on(target)
+            assert "worker exited" not in supervisor.log
 
 
 @pytest.mark.anyio
