@@ -26,8 +26,8 @@ from tests.tls.gateway_harness import tls_terminal
 from tests.tls.harness import device_context
 from tests.tls.pki import make_pki
 
+from .helpers import PHONE, listed_on, node, status_of
 from .nats_server import NatsServer, free_port
-from .test_routing import PHONE, listed_on, node, status_of
 
 TTL: Final = 3.0
 
@@ -67,6 +67,13 @@ async def two_workers(
         assert await supervisor.process.wait() == 0
 
 
+async def passes_sighup(supervisor: ServeProcess, logged: str) -> None:
+    """SIGHUP to the supervisor: both workers log ``logged``."""
+    supervisor.process.send_signal(signal.SIGHUP)
+    while supervisor.log.count(logged) < 2:
+        await anyio.sleep(0.05)
+
+
 async def nodes_serving(
     phones: list[str],
     connect: Callable[[str], AbstractAsyncContextManager[TerminalClient]],
@@ -101,9 +108,7 @@ async def test_workers_share_the_terminal_port_and_each_grpc_port_sees_the_clust
             # The kernel spreads connections over both workers (2 × 2^-16 that not).
             assert nodes == {"w-1", "w-2"}
             # SIGHUP is passed to the workers (no TLS here: each logs so) and stops nothing.
-            supervisor.process.send_signal(signal.SIGHUP)
-            while supervisor.log.count("nothing to reload") < 2:
-                await anyio.sleep(0.05)
+            await passes_sighup(supervisor, "nothing to reload")
             for target in targets:
                 await sessions_on(target)
             assert "worker exited" not in supervisor.log
@@ -133,9 +138,7 @@ async def test_workers_share_the_tls_terminal_port_too(
             # Both workers accept TLS terminals (2 × 2^-16 that the kernel picks one).
             assert nodes == {"t-1", "t-2"}
             # SIGHUP (reload the TLS files) reaches both workers; the supervisor carries on.
-            supervisor.process.send_signal(signal.SIGHUP)
-            while supervisor.log.count("reload TLS") < 2:
-                await anyio.sleep(0.05)
+            await passes_sighup(supervisor, "reload TLS")
             assert supervisor.process.returncode is None
 
 

@@ -28,8 +28,8 @@ from jt808.gateway.v1 import device_registry_service_pb2 as registry_api
 from tests.server.terminal_client import TerminalClient
 from tests.timeouts import HANG_GUARD
 
+from .helpers import local_auth_nodes
 from .nats_server import NatsServer
-from .test_routing import local_auth_nodes
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
