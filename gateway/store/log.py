@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -45,6 +46,8 @@ from .sqlite_log import LogReader, SqliteLog, _is_damage
 MAX_PENDING: Final = 65_536
 #: How often the writer looks at retention and refreshes its figures when idle (seconds).
 MAINTENANCE_INTERVAL: Final = 1.0
+#: Writes begin at least this far apart (seconds): see ``_run``.
+COMMIT_WINDOW: Final = float(os.environ.get("JT808_COMMIT_WINDOW_MS", "0")) / 1000  # XXX
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
 log = get_logger()
@@ -76,6 +79,7 @@ class LogStore:
         retention_age: float | None = DEFAULT_RETENTION_AGE,
         retention_bytes: int | None = DEFAULT_RETENTION_BYTES,
         max_pending: int = MAX_PENDING,
+        commit_window: float = COMMIT_WINDOW,
         on_health: HealthListener | None = None,
     ) -> None:
         self.hub = hub
@@ -83,6 +87,7 @@ class LogStore:
         self.retention_age = retention_age
         self.retention_bytes = retention_bytes
         self.max_pending = max_pending
+        self.commit_window = commit_window
         self.on_health = on_health
         self._log = SqliteLog(data_dir, durability)
         self._reader = LogReader(self._log.path)
@@ -94,6 +99,7 @@ class LogStore:
         self._stopped = threading.Event()
         #: Written by the writer thread only.
         self._last = 0
+        self.commits = 0
         self._healthy = True
         self._status = StoreStatus()
         self._drill: bool | None = None
@@ -225,6 +231,8 @@ class LogStore:
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        window = self.commit_window
+        began = 0.0  # when the last write began
         stopping = False
         while not stopping:
             timeout = max(0.0, next_maintenance - time.monotonic())
@@ -237,16 +245,16 @@ class LogStore:
                 stopping = True
             elif first is not _IDLE:
                 batches.append(first)
-                while True:  # group commit: everything sealed meanwhile goes in this write
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stopping = True
-                        break
-                    batches.append(more)
+                stopping = self._take(batches)
+                # A write began less than a window ago: gather what arrives until the window
+                # ends, so that many terminals share one commit (one fsync) under a steady
+                # load; a lone report after a quiet spell is written at once.
+                wait = began + window - time.monotonic()
+                if wait > 0 and not stopping:
+                    time.sleep(wait)
+                    stopping = self._take(batches)
             if batches:
+                began = time.monotonic()
                 try:
                     stored = self._write(batches)
                 except Exception:  # a bug must not stop the writer: the batch is not stored
@@ -260,6 +268,19 @@ class LogStore:
         with contextlib.suppress(sqlite3.Error):
             self._log.checkpoint()
         self._log.close(clean=True)
+        log.info("event log closed", extra={"last_sequence": self._last, "commits": self.commits})
+
+    def _take(self, batches: list[Batch]) -> bool:
+        """Group commit: add every batch sealed meanwhile; True when told to stop."""
+        get = self._queue.get_nowait
+        while True:
+            try:
+                more = get()
+            except queue.Empty:
+                return False
+            if more is None:
+                return True
+            batches.append(more)
 
     def _write(self, batches: list[Batch]) -> bool:
         drill, self._drill = self._drill, None
@@ -290,6 +311,7 @@ class LogStore:
             self._failed(error)
             return False
         self._last = sequence
+        self.commits += 1
         if not self._healthy:
             self._healthy = True
             self._call(self._health_changed, True, "")

@@ -16,10 +16,12 @@ the same jump follows every unclean stop: a power loss may have taken batches al
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -62,8 +64,10 @@ CREATE TABLE IF NOT EXISTS events (
     encryption INTEGER
 )
 """
-_INSERT_LOCATIONS: Final = f"INSERT INTO events ({LOCATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
-_INSERT_EVENTS: Final = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#: Rows one INSERT writes at most. A batch is written by as few statements as it can be:
+#: ``executemany`` steps into SQLite once a row, letting go of the GIL and waiting to take it back
+#: from the busy event loop each time; one statement does it once for the whole batch.
+MAX_ROWS: Final = 1024
 
 
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
@@ -180,13 +184,18 @@ class SqliteLog:
 
     def append(self, locations: list[LocationRow], events: list[EventRow]) -> None:
         """One transaction for the whole batch; on failure nothing of it is stored."""
+        statements = [
+            *_inserts(LOCATION_COLUMNS, locations),
+            *_inserts(EVENT_COLUMNS, events),
+        ]
         db = self.db
+        if len(statements) == 1:  # one statement is a transaction of its own
+            db.execute(*statements[0])
+            return
         db.execute("BEGIN")
         try:
-            if locations:
-                db.executemany(_INSERT_LOCATIONS, locations)
-            if events:
-                db.executemany(_INSERT_EVENTS, events)
+            for statement in statements:
+                db.execute(*statement)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -299,6 +308,32 @@ class LogReader:
             yield db
         finally:
             db.close()
+
+
+def _inserts(
+    columns: str, rows: Sequence[tuple[object, ...]]
+) -> Iterator[tuple[str, list[object]]]:
+    """INSERT statements (SQL, parameters) for ``rows``, ``MAX_ROWS`` at most each. A
+    statement takes a power of two of rows, the missing ones NULL and skipped, so that a few
+    prepared statements (SQLite's statement cache keeps them) serve every batch size."""
+    for start in range(0, len(rows), MAX_ROWS):
+        chunk = rows[start : start + MAX_ROWS]
+        width = len(chunk[0])
+        size = 1 << (len(chunk) - 1).bit_length()
+        parameters = list(chain.from_iterable(chunk))
+        parameters.extend(_NULLS[: width * (size - len(chunk))])
+        yield _insert_sql(columns, width, size), parameters
+
+
+@functools.cache
+def _insert_sql(columns: str, width: int, size: int) -> str:
+    row = "(" + ",".join("?" * width) + ")"
+    values = ",".join([row] * size)
+    # The padding rows have a NULL seq (column1): the WHERE leaves them out.
+    return f"INSERT INTO events ({columns}) SELECT * FROM (VALUES {values}) WHERE column1 NOT NULL"
+
+
+_NULLS: Final = (None,) * (MAX_ROWS * 16)
 
 
 def _is_damage(error: sqlite3.Error) -> bool:
