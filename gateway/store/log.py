@@ -39,13 +39,16 @@ from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
 
 from .base import BatchWaiter, Durability, ReadFilter, ReadResult, StoreStatus
+from .checkpoint import Checkpointer
 from .records import EventRow, LocationRow, event_of, event_row, location_row, microseconds
-from .sqlite_log import LogReader, SqliteLog, _is_damage
+from .sqlite_log import WAL_LIMIT, LogReader, SqliteLog, _is_damage
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
 MAX_PENDING: Final = 65_536
 #: How often the writer looks at retention and refreshes its figures when idle (seconds).
 MAINTENANCE_INTERVAL: Final = 1.0
+#: How often the WAL is checkpointed (seconds; ``checkpoint.Checkpointer``).
+CHECKPOINT_INTERVAL: Final = 0.5
 #: Writes begin at least this far apart (seconds): see ``_run``.
 COMMIT_WINDOW: Final = float(os.environ.get("JT808_COMMIT_WINDOW_MS", "0")) / 1000  # XXX
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
@@ -80,6 +83,8 @@ class LogStore:
         retention_bytes: int | None = DEFAULT_RETENTION_BYTES,
         max_pending: int = MAX_PENDING,
         commit_window: float = COMMIT_WINDOW,
+        checkpoint_interval: float = CHECKPOINT_INTERVAL,
+        wal_limit: int = WAL_LIMIT,
         on_health: HealthListener | None = None,
     ) -> None:
         self.hub = hub
@@ -89,7 +94,10 @@ class LogStore:
         self.max_pending = max_pending
         self.commit_window = commit_window
         self.on_health = on_health
-        self._log = SqliteLog(data_dir, durability)
+        self._log = SqliteLog(data_dir, durability, wal_limit=wal_limit)
+        self._checkpointer = Checkpointer(
+            self._log.checkpoint_connection, interval=checkpoint_interval, limit=wal_limit
+        )
         self._reader = LogReader(self._log.path)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = Batch(1)
@@ -119,6 +127,8 @@ class LogStore:
         self._refresh_status()
         self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
         self._thread.start()
+        if os.environ.get("JT808_CHECKPOINTER", "1") == "1":  # XXX experiment
+            self._checkpointer.start()
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -264,6 +274,7 @@ class LogStore:
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()
                 next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        self._checkpointer.stop()
         self._log.write_floor(self._last)
         with contextlib.suppress(sqlite3.Error):
             self._log.checkpoint()

@@ -42,8 +42,9 @@ FLOOR_NAME: Final = "events.floor"
 #: Present while the log is open: found at start, the last run did not close it cleanly.
 OPEN_MARK: Final = "events.open"
 FLOOR_MARGIN: Final = 1 << 24
-#: The WAL file is truncated back to this after a checkpoint.
-WAL_LIMIT: Final = 64 * 1024 * 1024
+#: The WAL is started over once it grows past this (``checkpoint.Checkpointer``), and its file
+#: truncated back to it.
+WAL_LIMIT: Final = 16 * 1024 * 1024
 #: Rows one retention step deletes (a short transaction: appends are not held up long).
 RETENTION_STEP: Final = 20_000
 _SCHEMA: Final = """
@@ -70,22 +71,32 @@ CREATE TABLE IF NOT EXISTS events (
 MAX_ROWS: Final = 1024
 
 
-def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
+def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Connection:
+    """The writer's connection. Its commits never checkpoint: ``checkpoint.Checkpointer``
+    does, beside it."""
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
-    synchronous = "FULL" if durability is Durability.FSYNC else "NORMAL"
-    connection.execute(f"PRAGMA synchronous={synchronous}")
-    connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+    connection.execute(f"PRAGMA synchronous={_synchronous(durability)}")
+    connection.execute(f"PRAGMA journal_size_limit={wal_limit}")
+    if os.environ.get("JT808_CHECKPOINTER", "1") == "1":  # XXX experiment
+        connection.execute("PRAGMA wal_autocheckpoint=0")
     return connection
+
+
+def _synchronous(durability: Durability) -> str:
+    return "FULL" if durability is Durability.FSYNC else "NORMAL"
 
 
 class SqliteLog:
     """The log file of one data directory. Not thread-safe: one writer thread owns it."""
 
-    def __init__(self, data_dir: Path, durability: Durability) -> None:
+    def __init__(
+        self, data_dir: Path, durability: Durability, *, wal_limit: int = WAL_LIMIT
+    ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / LOG_NAME
         self.durability = durability
+        self.wal_limit = wal_limit
         self._db: sqlite3.Connection | None = None
         #: Set once the log was moved aside and replaced (logged by the caller).
         self.repaired: str | None = None
@@ -120,7 +131,7 @@ class SqliteLog:
         return last
 
     def _open_checked(self, *, check: bool) -> int:
-        db = self._db = _connect(self.path, self.durability)
+        db = self._db = _connect(self.path, self.durability, self.wal_limit)
         if db.execute("PRAGMA page_count").fetchone()[0] == 0:
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # freed pages go back to the disk
         db.execute(_SCHEMA)
@@ -176,7 +187,7 @@ class SqliteLog:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = _connect(self.path, self.durability)
+            self._db = _connect(self.path, self.durability, self.wal_limit)
         return self._db
 
     # ----------------------------------------------------------------------------------------
@@ -189,6 +200,19 @@ class SqliteLog:
             *_inserts(EVENT_COLUMNS, events),
         ]
         db = self.db
+        if os.environ.get("JT808_EXECUTEMANY"):  # XXX experiment
+            db.execute("BEGIN")
+            if locations:
+                db.executemany(
+                    f"INSERT INTO events ({LOCATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", locations
+                )
+            if events:
+                db.executemany(
+                    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    events,
+                )
+            db.execute("COMMIT")
+            return
         if len(statements) == 1:  # one statement is a transaction of its own
             db.execute(*statements[0])
             return
@@ -234,8 +258,15 @@ class SqliteLog:
         return int(deleted)
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it (the WAL does not grow forever)."""
+        """Copy the WAL into the database and truncate it (at a clean stop)."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def checkpoint_connection(self) -> sqlite3.Connection:
+        """A connection for ``checkpoint.Checkpointer``: it syncs as the writer's does."""
+        db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None,
+                             check_same_thread=False)  # fmt: skip
+        db.execute(f"PRAGMA synchronous={_synchronous(self.durability)}")
+        return db
 
     # ----------------------------------------------------------------------------------------
     # Figures
