@@ -54,10 +54,6 @@ class Checkpointer:
                                         daemon=True)  # fmt: skip
         self._thread.start()
 
-    def poke(self) -> None:
-        """Checkpoint now rather than at the end of the interval."""
-        self._wake.set()
-
     def stop(self) -> None:
         """Stop the thread (the writer makes the last, full checkpoint itself)."""
         self._stopping.set()

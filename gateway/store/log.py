@@ -95,7 +95,7 @@ class LogStore:
         self.commit_window = commit_window
         self.on_health = on_health
         self._log = SqliteLog(data_dir, durability, wal_limit=wal_limit)
-        self._checkpointer = Checkpointer(
+        self.checkpointer = Checkpointer(
             self._log.checkpoint_connection, interval=checkpoint_interval, limit=wal_limit
         )
         self._reader = LogReader(self._log.path)
@@ -128,7 +128,7 @@ class LogStore:
         self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
         self._thread.start()
         if os.environ.get("JT808_CHECKPOINTER", "1") == "1":  # XXX experiment
-            self._checkpointer.start()
+            self.checkpointer.start()
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -274,7 +274,7 @@ class LogStore:
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()
                 next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
-        self._checkpointer.stop()
+        self.checkpointer.stop()
         self._log.write_floor(self._last)
         with contextlib.suppress(sqlite3.Error):
             self._log.checkpoint()

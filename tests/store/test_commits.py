@@ -84,3 +84,44 @@ async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
     # Neither was acknowledged before both were in the file.
     assert second.stored_then == {batch_a: 3, batch_b: 3}
     await store.aclose()
+
+
+async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bounded(
+    tmp_path: Path,
+) -> None:
+    limit = 256 * 1024
+
+    async def write(store: LogStore) -> None:
+        for round_ in range(30):
+            events = [position(serial=round_ * 300 + i) for i in range(300)]
+            assert await append(store, *events)
+
+    # Its checkpointer idle (a round an hour), the writer's commits let the WAL grow.
+    idle = LogStore(tmp_path / "idle", EventHub(), durability=Durability.OS,
+                    checkpoint_interval=3600, wal_limit=limit)  # fmt: skip
+    idle_wal = Path(f"{tmp_path / 'idle' / LOG_NAME}-wal")
+    await idle.start()
+    await write(idle)
+    assert idle_wal.stat().st_size > 4 * limit
+    # A round finds it past the limit: it is copied and started over, the file cut back.
+    await anyio.to_thread.run_sync(idle.checkpointer.checkpoint)
+    assert (idle.checkpointer.checkpoints, idle.checkpointer.restarts) == (1, 1)
+    assert await append(idle, position(serial=1))
+    assert idle_wal.stat().st_size <= limit
+    assert len(await read_all(idle)) == 30 * 300 + 1
+    await idle.aclose()
+
+    # Running every 10 ms, it keeps the WAL within the limit by itself.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, checkpoint_interval=0.01,
+                     wal_limit=limit)  # fmt: skip
+    await store.start()
+    await write(store)
+    checkpointer = store.checkpointer
+    rounds = checkpointer.checkpoints
+    with anyio.fail_after(HANG_GUARD):  # a whole round after the last write
+        while checkpointer.checkpoints < rounds + 2:
+            await anyio.sleep(0.01)
+    assert await append(store, position(serial=1))
+    assert Path(f"{tmp_path / LOG_NAME}-wal").stat().st_size <= limit
+    assert len(await read_all(store)) == 30 * 300 + 1
+    await store.aclose()
