@@ -120,6 +120,10 @@ class LogStore:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if "JT808_SWITCH_INTERVAL" in os.environ:  # XXX experiment
+            import sys
+
+            sys.setswitchinterval(float(os.environ["JT808_SWITCH_INTERVAL"]))
         last = await anyio.to_thread.run_sync(self._log.open)
         if self._log.repaired is not None:
             self._log_repaired(self._log.repaired)
