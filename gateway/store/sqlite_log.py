@@ -78,8 +78,7 @@ def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Conn
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={_synchronous(durability)}")
     connection.execute(f"PRAGMA journal_size_limit={wal_limit}")
-    if os.environ.get("JT808_CHECKPOINTER", "1") == "1":  # XXX experiment
-        connection.execute("PRAGMA wal_autocheckpoint=0")
+    connection.execute("PRAGMA wal_autocheckpoint=0")
     return connection
 
 
@@ -200,19 +199,6 @@ class SqliteLog:
             *_inserts(EVENT_COLUMNS, events),
         ]
         db = self.db
-        if os.environ.get("JT808_EXECUTEMANY"):  # XXX experiment
-            db.execute("BEGIN")
-            if locations:
-                db.executemany(
-                    f"INSERT INTO events ({LOCATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", locations
-                )
-            if events:
-                db.executemany(
-                    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    events,
-                )
-            db.execute("COMMIT")
-            return
         if len(statements) == 1:  # one statement is a transaction of its own
             db.execute(*statements[0])
             return
