@@ -2,7 +2,8 @@
 
 In cluster mode this ``EventStore`` (``gateway.store.base``) takes the place of the embedded log:
 
-- ``append`` gathers the events of one loop iteration into a batch; the writer publishes every
+- ``append`` gathers the events of one loop iteration into a batch (``gateway.store.batching``,
+  as the embedded log); the writer publishes every
   message of the waiting batches at once (``publish_async``) and settles the batches, in order,
   once JetStream acknowledged storing each message of them. Only then are the terminals
   acknowledged (``batch_done(batch, True)``). No acknowledgement from JetStream within
@@ -26,7 +27,6 @@ import contextlib
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,7 +34,8 @@ from gateway.events import HubEvent, LocationReported
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
-from gateway.store.base import BatchWaiter, ReadFilter, ReadResult, StoreStatus
+from gateway.store.base import ReadFilter, ReadResult, StoreStatus
+from gateway.store.batching import Batch, BatchingStore
 from gateway.store.records import (
     LOCATION_KIND,
     event_of,
@@ -97,14 +98,7 @@ def event_of_record(record: str, sequence: int) -> HubEvent:
     return event_of((sequence, *fields))  # type: ignore[arg-type]
 
 
-@dataclass(slots=True)
-class _Batch:
-    id: int
-    events: list[HubEvent] = field(default_factory=list)
-    waiters: list[BatchWaiter] = field(default_factory=list)
-
-
-class JetStreamStore:
+class JetStreamStore(BatchingStore):
     """``EventStore`` on the stream ``JT808``."""
 
     replays = True
@@ -114,21 +108,16 @@ class JetStreamStore:
         self, link: NatsLink, hub: EventHub, *, content: str = "protobuf",
         max_pending: int = MAX_PENDING, on_health: Callable[[bool, str], None] | None = None,
     ) -> None:  # fmt: skip
+        super().__init__(max_pending)  # stored events reach the hub through the stream
         self.on_health = on_health
         self.link = link
         self.hub = hub
         self.content = content
-        self.max_pending = max_pending
-        self.refused = 0
-        self.unstored = 0
-        self._open = _Batch(1)
-        self._sealed: deque[_Batch] = deque()
+        self._sealed: deque[Batch] = deque()
         self._wake = asyncio.Event()
-        self._pending = 0
         self._serial = 0
         self._healthy = True
         self._last = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------------------------------
@@ -158,31 +147,11 @@ class JetStreamStore:
                 await task
 
     # ----------------------------------------------------------------------------------------
-    # The loop side (as gateway.store.log.LogStore)
+    # The loop side (gateway.store.batching, as the embedded log)
 
-    def append(self, event: HubEvent) -> int:
-        if self._pending >= self.max_pending:
-            self.refused += 1
-            return 0
-        batch = self._open
-        if not batch.events:
-            assert self._loop is not None, "append before start"
-            self._loop.call_soon(self._seal)
-        batch.events.append(event)
-        self._pending += 1
-        return batch.id
-
-    def notify(self, waiter: BatchWaiter, batch: int) -> None:
-        if batch != self._open.id:
-            raise ValueError(f"batch {batch} is sealed: notify in the same step as append")
-        self._open.waiters.append(waiter)
-
-    def _seal(self) -> None:
-        batch = self._open
-        if batch.events or batch.waiters:
-            self._open = _Batch(batch.id + 1)
-            self._sealed.append(batch)
-            self._wake.set()
+    def _hand_over(self, batch: Batch) -> None:
+        self._sealed.append(batch)
+        self._wake.set()
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -195,7 +164,7 @@ class JetStreamStore:
                 batches = list(self._sealed)
                 self._sealed.clear()
                 stored = await self._publish([e for b in batches for e in b.events])
-                self._settle(batches, stored)
+                self._settled(batches, stored)
 
     async def _publish(self, events: list[HubEvent]) -> bool:
         if not events:
@@ -229,18 +198,6 @@ class JetStreamStore:
             "Nats-Expected-Stream": STREAM,
         }
         return subject_of(event), data, headers
-
-    def _settle(self, batches: list[_Batch], stored: bool) -> None:
-        count = sum(len(batch.events) for batch in batches)
-        self._pending -= count
-        if not stored:
-            self.unstored += count
-        for batch in batches:
-            for waiter in batch.waiters:
-                try:
-                    waiter.batch_done(batch.id, stored)
-                except Exception:
-                    log.exception("releasing acknowledgements failed")
 
     def _health(self, healthy: bool, reason: str) -> None:
         if healthy == self._healthy:

@@ -30,6 +30,7 @@ from tests.timeouts import HANG_GUARD
 from .nats_server import NatsServer
 
 if TYPE_CHECKING:
+    from jt808.gateway.v1.device_registry_service_pb2_grpc import DeviceRegistryServiceAsyncStub
     from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceAsyncStub
 
 PHONE: Final = "013900000001"
@@ -46,6 +47,22 @@ async def node(
         api_channel(app) as channel,
     ):
         yield app, api_grpc.GatewayServiceStub(channel)
+
+
+@asynccontextmanager
+async def local_auth_nodes(
+    server: NatsServer, tmp_path: Path, devices: list[registry_api.Device]
+) -> AsyncIterator[tuple[RunningApp, RunningApp, DeviceRegistryServiceAsyncStub]]:
+    """Nodes ``a`` and ``b`` with ``--auth local``, ``devices`` imported through b's
+    DeviceRegistryService (the cluster's registry), and a stub to that service."""
+    async with (
+        node(server, tmp_path, "a", auth="local") as (a, _),
+        node(server, tmp_path, "b", auth="local") as (b, _),
+        api_channel(b) as channel_b,
+    ):
+        devices_b = registry_grpc.DeviceRegistryServiceStub(channel_b)
+        await devices_b.ImportDevices(registry_api.ImportDevicesRequest(devices=devices))
+        yield a, b, devices_b
 
 
 async def listed_on(stub: GatewayServiceAsyncStub, phone: str, node_id: str) -> api.Session:
@@ -159,13 +176,7 @@ async def test_a_terminal_registered_through_node_a_authenticates_on_node_b(
 ) -> None:
     device = registry_api.Device(manufacturer_id="SIM", terminal_model="SIM-TK", terminal_id="7")
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a", auth="local") as (a, _),
-            node(nats_server, tmp_path, "b", auth="local") as (b, _),
-            api_channel(b) as channel_b,
-        ):
-            devices_b = registry_grpc.DeviceRegistryServiceStub(channel_b)
-            await devices_b.ImportDevices(registry_api.ImportDevicesRequest(devices=[device]))
+        async with local_auth_nodes(nats_server, tmp_path, [device]) as (a, b, devices_b):
             listed = await devices_b.ListDevices(registry_api.ListDevicesRequest())
             assert [d.name for d in listed.devices] == ["SIM_SIM-TK_7"]
             fields = {"manufacturer_id": "SIM", "terminal_model": "SIM-TK", "terminal_id": "7"}
