@@ -15,12 +15,9 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 import argparse
 import difflib
 import importlib
-import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
-
-import argcomplete
+from typing import Any, NoReturn, Protocol, cast
 
 from gateway import native
 
@@ -87,7 +84,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jt808", description="JT/T 808 gateway, terminal simulator and protocol tools."
     )
-    parser.add_argument("--version", action="version", version=f"jt808 {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     one_line_errors(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -107,8 +104,25 @@ def _command_word(argv: Sequence[str]) -> str | None:
     return word if word in COMMANDS else None
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (``importlib.metadata`` costs every command
+    about 2 MiB of memory)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
+            help="show the version and which protocol core runs, and exit",
+        )  # fmt: skip
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(f"jt808 {version()}")
+        parser.exit()
+
+
 def version() -> str:
     """The package version and which protocol core runs (``make native`` compiles it)."""
+    import importlib.metadata  # noqa: PLC0415 (lazy: see _VersionAction)
+
     core = "compiled protocol core" if native.running_compiled() else "pure-Python protocol core"
     try:
         return f"{importlib.metadata.version('jt808-gateway')} ({core})"
@@ -120,7 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(_command_word(argv))
-    argcomplete.autocomplete(parser)
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (else: not imported)
+        import argcomplete  # noqa: PLC0415
+
+        argcomplete.autocomplete(parser)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # A subcommand's mistyped flag is told with that subcommand's usage, not jt808's.

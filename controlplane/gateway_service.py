@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 
-from gateway.hub import Gap, HubEvent, LocationReported, TerminalEvent
+from gateway.hub import Gap, HubEvent, TerminalEvent
 from gateway.protocol.commands import CommandFailed
 from gateway.protocol.header import phone_key
 from gateway.protocol.session import CloseReason
@@ -26,7 +26,7 @@ from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 
 from .commands import command_body
-from .location_wire import encoded_location, stream_response
+from .location_wire import location_responses
 from .replies import fill_reply
 from .status import (
     MAX_COMMAND_TIMEOUT,
@@ -121,20 +121,8 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         after = await self._resume_point(request)
         with self._counted("locations"):
             async for items in self._follow(phones, only, after, max_batch):
-                batch: list[bytes] = []
-                for item in items:
-                    if isinstance(item, Gap):
-                        if batch:
-                            yield stream_response(batch)
-                            batch = []
-                        yield _gap_bytes(item)
-                    elif isinstance(item, LocationReported):
-                        batch.append(encoded_location(item))
-                    if len(batch) == max(1, max_batch):  # a replay page holds more than that
-                        yield stream_response(batch)
-                        batch = []
-                if batch:
-                    yield stream_response(batch)
+                for response in location_responses(items, max_batch):
+                    yield response
         raise _shutting_down()
 
     @stream_errors
@@ -226,7 +214,3 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
 
 def _shutting_down() -> ApiError:
     return ApiError(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down; reconnect later")
-
-
-def _gap_bytes(gap: Gap) -> bytes:
-    return api.StreamLocationsResponse(gap=api.Gap(dropped=gap.dropped)).SerializeToString()

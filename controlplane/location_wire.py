@@ -13,11 +13,12 @@ oneof members, which are written whenever set.
 
 from __future__ import annotations
 
+import math
 import struct
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from gateway.hub import LocationReported
+from gateway.events import Gap, HubEvent, LocationReported
 from gateway.protocol.bodies.location import (
     BASIC_BLOCK,
     BASIC_LOCATION_SIZE,
@@ -34,7 +35,9 @@ from .locations import TYPED_ITEMS, proto_text
 _DOUBLE: Final = struct.Struct("<d")
 #: Fields 4 and 5 (latitude, longitude) with their keys.
 _COORDINATES: Final = struct.Struct("<BdBd")
-_ZERO_DOUBLE: Final = bytes(8)
+#: One double field with its key (one byte; two bytes as a little-endian int).
+_KEYED_DOUBLE: Final = struct.Struct("<Bd")
+_TWO_BYTE_KEYED_DOUBLE: Final = struct.Struct("<Hd")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _BLIND_AREA: Final = int(LocationBatchType.BLIND_AREA)
 #: Typed fields of Location for standard items: item id -> (field number, is a double).
@@ -88,14 +91,16 @@ def timestamp_bytes(moment: datetime) -> bytes:
     delta = moment - _EPOCH
     seconds = delta.days * 86400 + delta.seconds
     nanos = delta.microseconds * 1000
-    out = bytearray()
-    if seconds:
-        out.append(0x08)
-        _varint(out, _signed(seconds))
-    if nanos:
-        out.append(0x10)
-        _varint(out, nanos)
-    return bytes(out)
+    if not nanos:
+        return varint_field(0x08, _signed(seconds)) if seconds else b""
+    stamp = varint_field(0x10, nanos)
+    return varint_field(0x08, _signed(seconds)) + stamp if seconds else stamp
+
+
+def _timestamp_field(key: int, moment: datetime) -> bytes:
+    """Field ``key`` (one byte) holding the Timestamp of ``moment``."""
+    stamp = timestamp_bytes(moment)
+    return (key | len(stamp) << 8).to_bytes(2, "little") + stamp  # a stamp is < 128 bytes
 
 
 def value_bytes(value: JSON) -> bytes:
@@ -140,6 +145,24 @@ def varint_bytes(value: int) -> bytes:
     return packed.to_bytes(shift // 8 + 1, "little")
 
 
+def varint_field(key: int, value: int) -> bytes:
+    """A varint field: its key (one byte, or two given as a little-endian int: field 16 and
+    up) and ``value`` (>= 0, below 2**64), built as one integer: one bytes object per field."""
+    shift = 8 if key < 0x100 else 16
+    packed = key
+    while value > 0x7F:
+        packed |= ((value & 0x7F) | 0x80) << shift
+        value >>= 7
+        shift += 8
+    packed |= value << shift
+    return packed.to_bytes(shift // 8 + 1, "little")
+
+
+def _double_written(value: float) -> bool:
+    """proto3 leaves a double out only when its bits are all zero (so -0.0 is written)."""
+    return value != 0.0 or math.copysign(1.0, value) < 0
+
+
 def location_bytes(event: LocationReported) -> bytes:
     """``locations.location_from_event(event)``, serialized.
 
@@ -175,25 +198,23 @@ def location_bytes(event: LocationReported) -> bytes:
         extras = report.extras
         malformed = report.malformed_extras
     # A double is left out only when its bits are all zero (-0.0 is written, as protobuf does).
-    coordinates = _COORDINATES.pack(0x21, latitude, 0x29, longitude)
-    if coordinates[1:9] != _ZERO_DOUBLE and coordinates[10:] != _ZERO_DOUBLE:
-        parts.append(coordinates)  # the usual case: one pack for both
-    else:
-        if coordinates[1:9] != _ZERO_DOUBLE:
-            parts.append(coordinates[:9])
-        if coordinates[10:] != _ZERO_DOUBLE:
-            parts.append(coordinates[9:])
+    if _double_written(latitude):
+        if _double_written(longitude):
+            parts.append(_COORDINATES.pack(0x21, latitude, 0x29, longitude))  # the usual case
+        else:
+            parts.append(_KEYED_DOUBLE.pack(0x21, latitude))
+    elif _double_written(longitude):
+        parts.append(_KEYED_DOUBLE.pack(0x29, longitude))
     if altitude:
-        parts.append(b"\x30" + varint_bytes(_signed(altitude)))
-    packed = _DOUBLE.pack(speed_kmh)
-    if packed != _ZERO_DOUBLE:
-        parts.append(b"\x39" + packed)
+        parts.append(varint_field(0x30, _signed(altitude)))
+    if _double_written(speed_kmh):
+        parts.append(_KEYED_DOUBLE.pack(0x39, speed_kmh))
     if direction:
-        parts.append(b"\x40" + varint_bytes(direction))
+        parts.append(varint_field(0x40, direction))
     if alarm:
-        parts.append(b"\x48" + varint_bytes(alarm))
+        parts.append(varint_field(0x48, alarm))
     if status:
-        parts.append(b"\x50" + varint_bytes(status))
+        parts.append(varint_field(0x50, status))
     for extra in extras:
         items.append(_item_bytes(extra, typed))
     parts += items
@@ -202,20 +223,22 @@ def location_bytes(event: LocationReported) -> bytes:
         parts.append(b"\x60\x01\x68\x01" if batch_type == _BLIND_AREA else b"\x60\x01")
     parts.append(_received_time(event.received_at))
     if event.msg_id:
-        parts.append(b"\x78" + varint_bytes(event.msg_id))
+        parts.append(varint_field(0x78, event.msg_id))
     if event.serial:
-        parts.append(b"\x80\x01" + varint_bytes(event.serial))
+        parts.append(varint_field(0x0180, event.serial))  # field 16: key bytes 0x80 0x01
     for item_id in sorted(typed) if typed else ():  # ids and field numbers sort alike
         field, is_double = _TYPED_FIELDS[item_id]
         value = typed[item_id]
+        key = (field << 3) | 1 if is_double else field << 3  # fields 17-21: two-byte keys
+        key = (key & 0x7F | 0x80) | (key >> 7) << 8
         if is_double:
-            parts.append(varint_bytes((field << 3) | 1) + _DOUBLE.pack(float(value)))
+            parts.append(_TWO_BYTE_KEYED_DOUBLE.pack(key, float(value)))
         else:
-            parts.append(varint_bytes(field << 3) + varint_bytes(int(value)))
+            parts.append(varint_field(key, int(value)))
     if malformed:
         parts.append(b"\xb2\x01" + varint_bytes(len(malformed)) + malformed)
     if event.sequence:
-        parts.append(b"\xb8\x01" + varint_bytes(event.sequence))
+        parts.append(varint_field(0x01B8, event.sequence))  # field 23: key bytes 0xB8 0x01
     return b"".join(parts)
 
 
@@ -305,8 +328,7 @@ def _report_time(moment: datetime) -> bytes:
     if cached is None:
         if len(_TIME_MEMO) >= _TIME_MEMO_LIMIT:
             _TIME_MEMO.clear()
-        stamp = timestamp_bytes(moment)
-        cached = _TIME_MEMO[moment] = bytes((0x1A, len(stamp))) + stamp  # far below 128 bytes
+        cached = _TIME_MEMO[moment] = _timestamp_field(0x1A, moment)
     return cached
 
 
@@ -326,8 +348,7 @@ def _received_time(moment: datetime) -> bytes:
     """Field 14: every report of one chunk shares its receive time (a one-entry cache)."""
     global _last_received, _last_received_bytes  # noqa: PLW0603
     if moment is not _last_received:
-        stamp = timestamp_bytes(moment)
-        _last_received_bytes = bytes((0x72, len(stamp))) + stamp
+        _last_received_bytes = _timestamp_field(0x72, moment)
         _last_received = moment
     return _last_received_bytes
 
@@ -356,3 +377,37 @@ def stream_response(locations: list[bytes]) -> bytes:
         _bytes_field(batch, 0x0A, location)
     _bytes_field(out, 0x1A, bytes(batch))
     return bytes(out)
+
+
+def gap_response(dropped: int) -> bytes:
+    """A ``StreamLocationsResponse`` whose ``gap`` (field 2) says ``dropped`` were lost."""
+    gap = b"\x08" + varint_bytes(dropped) if dropped else b""
+    return b"\x12" + varint_bytes(len(gap)) + gap
+
+
+def location_responses(items: list[HubEvent | Gap], max_batch: int) -> list[bytes]:
+    """What a StreamLocations subscriber is sent for ``items``, in their order: locations
+    (each encoded once, for every subscriber) up to ``max_batch`` a response, each gap a
+    response of its own; anything else (a terminal event) is skipped.
+
+    The stream's loop over every item, here so that it runs compiled."""
+    responses: list[bytes] = []
+    batch: list[bytes] = []
+    limit = max(1, max_batch)
+    for item in items:
+        if isinstance(item, LocationReported):
+            encoded = item.encoded
+            if encoded is None:
+                encoded = item.encoded = location_bytes(item)
+            batch.append(encoded)
+            if len(batch) == limit:  # a replay page holds more than that
+                responses.append(stream_response(batch))
+                batch = []
+        elif isinstance(item, Gap):
+            if batch:
+                responses.append(stream_response(batch))
+                batch = []
+            responses.append(gap_response(item.dropped))
+    if batch:
+        responses.append(stream_response(batch))
+    return responses

@@ -94,8 +94,12 @@ class Subscription:
             taken.append(Gap(self._gap))
             self._gap = 0
         queue = self._queue
-        for _ in range(min(limit, len(queue))):
-            taken.append(queue.popleft())
+        if limit >= len(queue):  # the usual case: all of it, in two C calls
+            taken += queue
+            queue.clear()
+        else:
+            for _ in range(limit):
+                taken.append(queue.popleft())
         return taken
 
     def __aiter__(self) -> AsyncIterator[HubEvent | Gap]:

@@ -13,7 +13,6 @@ most ``--cluster-ttl`` after a crash).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import signal
 import subprocess
 import sys
@@ -43,6 +42,8 @@ def _die_with_parent() -> None:
     """In the worker, before it runs: on Linux, SIGTERM when the supervisor dies (even by
     SIGKILL), so that no worker outlives it holding the port."""
     if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415 (only in a worker: a plain gateway need not load it)
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -60,6 +60,9 @@ async def follow(
             except anyio.EndOfStream:
                 return
             queued = [first, *subscription.take(max_batch - 1)] if max_batch > 1 else [first]
+            if not resuming:  # live only: the hub's order is the stream's, nothing to skip
+                yield queued
+                continue
             out: list[HubEvent | Gap] = []
             for item in queued:
                 if isinstance(item, Gap):

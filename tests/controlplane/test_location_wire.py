@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 
 from controlplane.location_wire import (
     encoded_location,
+    gap_response,
     location_bytes,
+    location_responses,
     stream_response,
     timestamp_bytes,
     value_bytes,
 )
 from controlplane.locations import json_value, location_from_event
+from gateway.events import EventKind, Gap, HubEvent, TerminalEvent
 from gateway.hub import LocationReported
 from gateway.protocol import V2013, MessageId, decode_body
 from gateway.protocol.bodies.location import (
@@ -154,3 +157,47 @@ def test_items_are_read_from_the_wire_and_the_report_stays_unread(
     encoded = location_bytes(event)
     assert report.undecoded() is not None  # encoding read nothing of the report
     assert location_pb2.Location.FromString(encoded) == location_from_event(event)
+
+
+def responses_one_by_one(items: list[HubEvent | Gap], max_batch: int) -> list[bytes]:
+    """What StreamLocations sent before ``location_responses``: the same loop, item by item,
+    with gaps serialized by the protobuf library."""
+    out: list[bytes] = []
+    batch: list[bytes] = []
+    for item in items:
+        if isinstance(item, Gap):
+            if batch:
+                out.append(stream_response(batch))
+                batch = []
+            gap = api.StreamLocationsResponse(gap=api.Gap(dropped=item.dropped))
+            out.append(gap.SerializeToString())
+        elif isinstance(item, LocationReported):
+            batch.append(encoded_location(item))
+        if len(batch) == max(1, max_batch):
+            out.append(stream_response(batch))
+            batch = []
+    if batch:
+        out.append(stream_response(batch))
+    return out
+
+
+AT = datetime(2026, 12, 5, tzinfo=UTC)
+STREAM_ITEMS = st.lists(
+    events()
+    | st.builds(Gap, st.integers(0, 2**64 - 1))
+    | st.just(TerminalEvent(EventKind.CONNECTED, "013800000000", "", AT)),
+    max_size=12,
+)
+
+
+@given(STREAM_ITEMS, st.integers(0, 5))
+def test_location_responses_are_byte_for_byte_what_the_stream_sent_item_by_item(
+    items: list[HubEvent | Gap], max_batch: int
+) -> None:
+    assert location_responses(items, max_batch) == responses_one_by_one(items, max_batch)
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_gap_responses_are_the_librarys_encoding(dropped: int) -> None:
+    expected = api.StreamLocationsResponse(gap=api.Gap(dropped=dropped)).SerializeToString()
+    assert gap_response(dropped) == expected

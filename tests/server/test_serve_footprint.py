@@ -1,6 +1,6 @@
 """An idle ``jt808 serve`` loads only what a plain TCP gateway needs: the command line imports
-the module of the command that runs, and TLS, OCSP, remote auth and the clients are imported
-only by a gateway configured to use them (each costs resident memory)."""
+the module of the command that runs, and TLS, OCSP, remote auth, the clients and Prometheus'
+client are imported only by a gateway configured to use them (each costs resident memory)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ OPTIONAL: Final = (
     "controlplane.remote_auth",
     "controlplane.credentials",
     "cryptography.x509",
+    "prometheus_client",  # until a registry is asked for (--metrics-listen, TLS)
+    "wsgiref",
+    "argcomplete",  # only when the shell asks for completions
+    "importlib.metadata",  # only for --version
+    "ctypes",  # only in a cluster worker
 )
 
 
