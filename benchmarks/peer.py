@@ -10,6 +10,9 @@ The loads of issue 9, each bounded in terminals and seconds, on loopback only:
   (``benchmarks.stream_counter``, large ``max_batch``): every acked report must be delivered,
   and what the stream adds to the CPU per report;
 - ``fleet``: 2,000 terminals × 1 report/s for 20 s: ack latency and server CPU;
+- ``paced``: 1,000 terminals × 10 reports/s (10,000 reports/s offered) for 10 s, ours only:
+  what the event log (``ours``) costs beside ``ours-memory`` at the load issue 10's target
+  names (throughput, ack p99, CPU);
 - ``idle``: 5,000 terminals sending heartbeats every 30 s for 20 s: connect + authenticate
   rate, RSS per connection and before any connection, heartbeat ack p99, idle CPU.
 
@@ -79,6 +82,13 @@ LOADS: Final = {
             servers=("ours", "ours-memory"),
         ),
         Load("fleet", "2,000 terminals × 1 report/s, 20 s", ("-n", "2000", "-rate", "1"), 20),
+        Load(
+            "paced",
+            "1,000 terminals × 10 reports/s (10,000/s offered), 10 s",
+            ("-n", "1000", "-rate", "10"),
+            10,
+            servers=("ours", "ours-memory"),
+        ),
         Load(
             "idle",
             "5,000 idle terminals, heartbeat 30 s, 20 s",
@@ -297,6 +307,11 @@ METRICS: Final = (
     ("fleet", "p99_ms"),
     ("fleet", "server_cpu_pct"),
     ("fleet", "cpu_us_per_report"),
+    ("paced", "acked_per_s"),
+    ("paced", "p50_ms"),
+    ("paced", "p99_ms"),
+    ("paced", "server_cpu_pct"),
+    ("paced", "cpu_us_per_report"),
     ("idle", "connect_auth_per_s"),
     ("idle", "rss_per_connection_kib"),
     ("idle", "rss_base_kib"),
@@ -336,6 +351,16 @@ ROWS: Final = (
     ("same + StreamLocations: CPU µs per report", "stream", "cpu_us_per_report", None, 1, False),
     ("2,000 × 1 Hz: ack p50 / p99 ms", "fleet", "p50_ms", "p99_ms", 2, False),
     ("2,000 × 1 Hz: server CPU % of a core", "fleet", "server_cpu_pct", None, 1, True),
+    ("1,000 × 10 Hz: acked reports/s", "paced", "acked_per_s", None, 0, False),
+    ("same: ack p50 / p99 ms", "paced", "p50_ms", "p99_ms", 2, False),
+    (
+        "same: server CPU % of a core / µs per report",
+        "paced",
+        "server_cpu_pct",
+        "cpu_us_per_report",
+        1,
+        False,
+    ),
     ("5,000 idle: connect + authenticate /s", "idle", "connect_auth_per_s", None, 0, True),
     ("5,000 idle: RSS per connection KiB", "idle", "rss_per_connection_kib", None, 1, True),
     ("5,000 idle: RSS before any terminal MiB", "idle", "rss_base_mib", None, 1, False),
@@ -399,6 +424,28 @@ def stream_overhead(summary: dict[str, Any], which: str) -> float | None:
     return round(100 * (with_stream / without - 1), 1) if with_stream and without else None
 
 
+def log_cost(summary: dict[str, Any]) -> dict[str, float]:
+    """What the default event log costs beside ``--durability memory`` (issue 10's target:
+    at most 25 % of throughput, at most 5 ms more ack p99 at 10,000 reports/s)."""
+    cost: dict[str, float] = {}
+    for load, metric, name in (("throughput", "acked_per_s", "throughput_loss_pct"),
+                               ("paced", "acked_per_s", "paced_loss_pct")):  # fmt: skip
+        ours = summary.get(load, {}).get("ours", {}).get(metric)
+        memory = summary.get(load, {}).get("ours-memory", {}).get(metric)
+        if ours is not None and memory:
+            cost[name] = round(100 * (1 - ours / memory), 1)
+    for load in ("throughput", "fleet", "paced"):
+        ours = summary.get(load, {}).get("ours", {})
+        memory = summary.get(load, {}).get("ours-memory", {})
+        if ours.get("p99_ms") is not None and memory.get("p99_ms") is not None:
+            cost[f"{load}_p99_added_ms"] = round(ours["p99_ms"] - memory["p99_ms"], 2)
+        if ours.get("cpu_us_per_report") and memory.get("cpu_us_per_report"):
+            cost[f"{load}_cpu_ratio"] = round(
+                ours["cpu_us_per_report"] / memory["cpu_us_per_report"], 2
+            )
+    return cost
+
+
 # ---- main ------------------------------------------------------------------------------------
 
 
@@ -409,14 +456,15 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run(loads: Sequence[Load], rounds: int, tools: Tools, log: Callable[[str], None]
-        ) -> list[dict[str, Any]]:  # fmt: skip
+def run(loads: Sequence[Load], rounds: int, tools: Tools, log: Callable[[str], None],
+        only: Sequence[str] = SERVERS) -> list[dict[str, Any]]:  # fmt: skip
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="jt808-peer-") as tmp:
         workdir = Path(tmp)
         for round_index in range(rounds):
             for load in loads:
-                servers = load.servers if round_index % 2 == 0 else load.servers[::-1]
+                servers = tuple(which for which in load.servers if which in only)
+                servers = servers if round_index % 2 == 0 else servers[::-1]
                 for which in servers:
                     figures = run_load(load, which, tools, workdir)
                     figures["round"] = round_index + 1
@@ -442,6 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loads", default=",".join(LOADS), help="comma-separated, of: "
                         + ", ".join(LOADS))  # fmt: skip
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated, of: "
+                        + ", ".join(SERVERS))  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     parser.add_argument("--peer-bench", type=Path, default=PEER_BENCH, metavar="DIR")
     parser.add_argument("--jt808", type=Path, default=REPO / ".venv" / "bin" / "jt808",
@@ -451,6 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         loads = [LOADS[name.strip()] for name in args.loads.split(",") if name.strip()]
     except KeyError as error:
         parser.error(f"unknown load {error}")
+    only = [name.strip() for name in args.servers.split(",") if name.strip()]
+    if not set(only) <= set(SERVERS):
+        parser.error(f"--servers: of {', '.join(SERVERS)}")
     tools = Tools(args.peer_bench / "bin" / "loadgen", args.peer_bench / "bin" / "gosrv",
                   args.jt808)  # fmt: skip
     for tool in (tools.loadgen, tools.gosrv, tools.jt808):
@@ -463,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    runs = run(loads, args.rounds, tools, log)
+    runs = run(loads, args.rounds, tools, log, only)
     summary = medians(runs)
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -480,11 +533,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if ratio(summary, load, metric, which) is not None
         },
         "stream_overhead_pct": {w: stream_overhead(summary, w) for w in ("ours", "ours-memory")},
+        "log_cost": log_cost(summary),
         "runs": runs,
     }
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(table(summary, runs))
+    for name, figure in log_cost(summary).items():
+        print(f"event log (ours) beside ours-memory: {name} = {figure}")
     print(f"\n{args.rounds} round(s), medians; load average before {load_before}, "
           f"after {report['load_average_after']} on {os.cpu_count()} CPUs")  # fmt: skip
     return 0

@@ -1,6 +1,6 @@
 """``jt808 devices import FILE.csv | list | delete NAME | reset NAME``: the device registry,
-offline under ``--data-dir``, or (all but reset) through a running gateway's
-DeviceRegistryService with ``--gateway``."""
+offline under ``--data-dir``, or through a running gateway's DeviceRegistryService with
+``--gateway``."""
 
 from __future__ import annotations
 
@@ -56,18 +56,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     delete = actions.add_parser("delete", help="delete devices and revoke their auth codes")
     delete.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
     delete.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
-    for action in (load, listing, delete):
-        add_client_options(action, json_flag=False)
     reset = actions.add_parser(
         "reset",
-        help="revoke a device's auth code so that it may register again (after a factory "
-        "reset); offline, under --data-dir",
+        help="revoke a device's auth codes so that it may register again (after a factory reset)",
     )
     reset.add_argument("names", nargs="+", metavar="NAME", help="manufacturer_model_terminalid")
+    reset.add_argument("--json", action="store_true", help="nothing on stdout; errors on stderr")
+    for action in (load, listing, delete, reset):
+        add_client_options(action, json_flag=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.action != "reset" and gateway_given(args):
+    if gateway_given(args):
         return devices_remote.run(args)
     data_dir = args.data_dir or Path(
         os.environ.get(ENV_PREFIX + "DATA_DIR", GatewayConfig().data_dir)

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Protocol
 
+from gateway.protocol.errors import shown
 from gateway.registry import CsvEncodingError, csv_lines
 from jt808.gateway.v1.device_registry_service_pb2 import ImportDevicesResponse
 
@@ -43,12 +44,13 @@ def run(args: argparse.Namespace) -> int:
                 for device in await client.list_devices():
                     out.message(device, device_text)
                 return ExitCode.OK
+            act = client.reset_device if args.action == "reset" else client.delete_device
             missing = False
             for name in args.names:
                 try:
-                    await client.delete_device(name)
+                    await act(name)
                 except TerminalNotConnectedError:
-                    note("devices delete", f"no device named {name}")
+                    note(f"devices {args.action}", f"no device named {shown(name, quoted=False)}")
                     missing = True
             return ExitCode.NOT_FOUND if missing else ExitCode.OK
 

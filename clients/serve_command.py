@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import signal
 import sys
+from typing import Final
 
 import anyio
 
@@ -80,11 +81,28 @@ def _loop_options() -> dict[str, object]:
 
 
 async def _serve(app: GatewayApp) -> None:
-    # The signal receiver exists before the listeners, so an early SIGTERM still exits cleanly.
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # The signal receiver exists before the listeners, so an early SIGTERM still exits cleanly
+    # (and an early SIGHUP, whose default action would end the gateway, is handled).
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with anyio.create_task_group() as tasks:
             await tasks.start(app.serve)
             async for signum in signals:
+                if signum == signal.SIGHUP:
+                    _hang_up(app)
+                    continue
                 get_logger().info("signal received", extra={"signal": signal.Signals(signum).name})
                 tasks.cancel_scope.cancel()
                 break
+
+
+def _hang_up(app: GatewayApp) -> None:
+    """SIGHUP reloads the TLS listener's files. With a TLS listener, gateway.tls.reload takes
+    the signal over once the listener runs; it comes here before that, or without one."""
+    if app.tls is None:
+        get_logger().info("signal received", extra=_NOTHING_TO_RELOAD)
+        return
+    get_logger().info("signal received", extra={"signal": "SIGHUP", "action": "reload TLS"})
+    app.tls.reload()
+
+
+_NOTHING_TO_RELOAD: Final = {"signal": "SIGHUP", "action": "nothing to reload (no TLS listener)"}

@@ -10,9 +10,11 @@ address (``gateway.server.config.validate``); with both, a call needs both.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 
@@ -56,21 +58,40 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         return None
 
 
+#: A refused client stream is read (and its messages discarded unparsed) until the client
+#: half-closes, for at most this long and this many messages, before the refusal is sent.
+REFUSAL_DRAIN_S: Final = 1.0
+REFUSAL_DRAIN_MESSAGES: Final = 16
+
+
 def _refusal(handler: Handler | None, problem: str) -> Handler:
     """A handler of the same shape as ``handler`` that only refuses the call (grpc.aio takes a
-    plain coroutine for streaming responses too)."""
+    plain coroutine for streaming responses too). Requests are never deserialized."""
 
     async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
+    async def refuse_stream(
+        requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        # A status that reaches a grpc.aio client while it still writes may surface there as
+        # INTERNAL "Failed execute_batch" instead (grpc/grpc#36066): let it finish first.
+        with contextlib.suppress(TimeoutError, grpc.RpcError):
+            async with asyncio.timeout(REFUSAL_DRAIN_S):
+                read = 0
+                async for _ in requests:
+                    read += 1
+                    if read >= REFUSAL_DRAIN_MESSAGES:
+                        break
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+
     if handler is None:
         return grpc.unary_unary_rpc_method_handler(refuse)
-    deserializer = handler.request_deserializer
     serializer = handler.response_serializer
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse, deserializer, serializer)
+        return grpc.stream_stream_rpc_method_handler(refuse_stream, None, serializer)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse, deserializer, serializer)
+        return grpc.stream_unary_rpc_method_handler(refuse_stream, None, serializer)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse, deserializer, serializer)
-    return grpc.unary_unary_rpc_method_handler(refuse, deserializer, serializer)
+        return grpc.unary_stream_rpc_method_handler(refuse, None, serializer)
+    return grpc.unary_unary_rpc_method_handler(refuse, None, serializer)

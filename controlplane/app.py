@@ -64,10 +64,11 @@ class GatewayApp:
         started); then the control plane binds first, so a bad gRPC address fails before any
         terminal is accepted; both stop together when cancelled."""
         config = self.gateway.config
-        check_listen(config.listen, "terminals", "--listen", reuse_port=config.nats_url is not None)
+        shared = config.nats_url is not None  # the nodes of one machine share terminal ports
+        check_listen(config.listen, "terminals", "--listen", reuse_port=shared)
         check_listen(self.control_plane.requested, "gRPC", "--grpc-listen")
         if config.tls_listen is not None:
-            check_listen(config.tls_listen, "terminals over TLS", "--tls-listen")
+            check_listen(config.tls_listen, "terminals over TLS", "--tls-listen", reuse_port=shared)
         if config.metrics_listen is not None:
             check_listen(config.metrics_listen, "metrics", "--metrics-listen")
         try:

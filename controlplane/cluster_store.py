@@ -2,9 +2,10 @@
 
 In cluster mode this ``EventStore`` (``gateway.store.base``) takes the place of the embedded log:
 
-- ``append`` gathers the events of one loop iteration into a batch; the writer publishes every
-  message of the waiting batches at once (``publish_async``) and settles the batches, in order,
-  once JetStream acknowledged storing each message of them. Only then are the terminals
+- ``append`` gathers the events of one loop iteration into a batch (``gateway.store.batching``,
+  as the embedded log); the writer publishes every message of the waiting batches at once, all
+  naming one reply subject, and settles the batches, in order, once JetStream acknowledged
+  storing each message of them (``cluster_acks`` counts the PubAcks). Only then are the terminals
   acknowledged (``batch_done(batch, True)``). No acknowledgement from JetStream within
   ``ACK_TIMEOUT`` (NATS unreachable, the stream full) settles the batch as not stored: the
   terminals are not acknowledged and send their data again; the change is logged once each way.
@@ -21,28 +22,21 @@ payload in the ``Jt808-Record`` header (the event log's row, as JSON).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from gateway.events import HubEvent, LocationReported
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
-from gateway.store.base import BatchWaiter, ReadFilter, ReadResult, StoreStatus
-from gateway.store.records import (
-    LOCATION_KIND,
-    event_of,
-    event_row,
-    location_row,
-    microseconds,
-)
+from gateway.store.base import ReadFilter, ReadResult, StoreStatus
+from gateway.store.batching import Batch, BatchingStore
 
+from .cluster_acks import PubAckCounter
+from .cluster_records import ReceiveTimes, event_of_record, record_of
 from .cluster_subjects import (
     CONTENT_TYPES,
     EVENT_SUBJECTS,
@@ -69,42 +63,7 @@ ACK_TIMEOUT: Final = 5.0
 READ_TIMEOUT: Final = 2.0
 
 
-def record_of(event: HubEvent) -> str:
-    """The event log's row of ``event`` (without the sequence) as JSON, bytes in base64."""
-    row = (
-        location_row(event, microseconds(event.received_at))
-        if isinstance(event, LocationReported)
-        else event_row(event)
-    )
-    fields = [
-        {"b": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
-        for value in row[1:]
-    ]
-    return json.dumps(fields, separators=(",", ":"))
-
-
-def event_of_record(record: str, sequence: int) -> HubEvent:
-    fields = [
-        base64.b64decode(value["b"]) if isinstance(value, dict) else value
-        for value in json.loads(record)
-    ]
-    # As the log's SELECT_COLUMNS: a location row lacks the event columns at its end, an
-    # event row the batch column after the serial.
-    if fields[1] == LOCATION_KIND:
-        fields += [None] * 5
-    else:
-        fields.insert(6, None)
-    return event_of((sequence, *fields))  # type: ignore[arg-type]
-
-
-@dataclass(slots=True)
-class _Batch:
-    id: int
-    events: list[HubEvent] = field(default_factory=list)
-    waiters: list[BatchWaiter] = field(default_factory=list)
-
-
-class JetStreamStore:
+class JetStreamStore(BatchingStore):
     """``EventStore`` on the stream ``JT808``."""
 
     replays = True
@@ -114,21 +73,19 @@ class JetStreamStore:
         self, link: NatsLink, hub: EventHub, *, content: str = "protobuf",
         max_pending: int = MAX_PENDING, on_health: Callable[[bool, str], None] | None = None,
     ) -> None:  # fmt: skip
+        super().__init__(max_pending)  # stored events reach the hub through the stream
         self.on_health = on_health
         self.link = link
         self.hub = hub
         self.content = content
-        self.max_pending = max_pending
-        self.refused = 0
-        self.unstored = 0
-        self._open = _Batch(1)
-        self._sealed: deque[_Batch] = deque()
+        self._sealed: deque[Batch] = deque()
         self._wake = asyncio.Event()
-        self._pending = 0
-        self._serial = 0
+        self._acks = PubAckCounter()
+        self._times = ReceiveTimes()
+        #: The newest stream message no subscriber needed (its sequence not read yet).
+        self._newest: Msg | None = None
         self._healthy = True
         self._last = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------------------------------
@@ -139,6 +96,7 @@ class JetStreamStore:
         await open_stream(self.link)
         info = await self.link.jetstream.stream_info(STREAM)
         self._last = info.state.last_seq
+        await self._acks.start(self.link.client)
         self._tasks = [
             self._loop.create_task(self._write()),
             self._loop.create_task(self._follow()),
@@ -156,33 +114,15 @@ class JetStreamStore:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # NATS may be why we stop
+            await self._acks.stop()
 
     # ----------------------------------------------------------------------------------------
-    # The loop side (as gateway.store.log.LogStore)
+    # The loop side (gateway.store.batching, as the embedded log)
 
-    def append(self, event: HubEvent) -> int:
-        if self._pending >= self.max_pending:
-            self.refused += 1
-            return 0
-        batch = self._open
-        if not batch.events:
-            assert self._loop is not None, "append before start"
-            self._loop.call_soon(self._seal)
-        batch.events.append(event)
-        self._pending += 1
-        return batch.id
-
-    def notify(self, waiter: BatchWaiter, batch: int) -> None:
-        if batch != self._open.id:
-            raise ValueError(f"batch {batch} is sealed: notify in the same step as append")
-        self._open.waiters.append(waiter)
-
-    def _seal(self) -> None:
-        batch = self._open
-        if batch.events or batch.waiters:
-            self._open = _Batch(batch.id + 1)
-            self._sealed.append(batch)
-            self._wake.set()
+    def _hand_over(self, batch: Batch) -> None:
+        self._sealed.append(batch)
+        self._wake.set()
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -195,52 +135,45 @@ class JetStreamStore:
                 batches = list(self._sealed)
                 self._sealed.clear()
                 stored = await self._publish([e for b in batches for e in b.events])
-                self._settle(batches, stored)
+                self._settled(batches, stored)
 
     async def _publish(self, events: list[HubEvent]) -> bool:
+        """Publish every event with one reply subject, then wait for all PubAcks
+        (``cluster_acks``): True once JetStream stored them all."""
         if not events:
             return True
-        js = self.link.jetstream
-        acks: list[asyncio.Future[Any]] = []
+        client = self.link.client
+        reply, stored = self._acks.open(len(events))
         try:
             async with asyncio.timeout(ACK_TIMEOUT):
                 if not self.link.up:
                     raise ConnectionError("NATS is unreachable")
+                message = self._message
                 for event in events:
-                    subject, data, headers = self._message(event)
-                    acks.append(await js.publish_async(subject, data, headers=headers))
-                await asyncio.gather(*acks)
+                    subject, data, headers = message(event)
+                    await client.publish(subject, data, reply=reply, headers=headers)
+                if not await stored:
+                    raise ConnectionError("JetStream refused to store a message")
         except Exception as error:  # the batch is not stored: its terminals are not acked
-            for ack in acks:
-                ack.cancel()
             self._health(False, str(error) or type(error).__name__)
             return False
+        finally:
+            self._acks.close(reply)
         self._health(True, "")
         return True
 
     def _message(self, event: HubEvent) -> tuple[str, bytes, dict[str, str]]:
         data, schema = payload_of(event, self.content)
-        self._serial += 1
+        at = self._times.of(event) if type(event) is LocationReported else None
+        # No Nats-Expected-Stream (a header less per report, to write and to parse): only
+        # JT808 may hold these subjects, and without it NATS answers "no responders".
         headers = {
             "Jt808-Schema": schema,
             "Content-Type": CONTENT_TYPES[self.content],
             "Jt808-Node": self.link.node_id,
-            RECORD_HEADER: record_of(event),
-            "Nats-Expected-Stream": STREAM,
+            RECORD_HEADER: record_of(event, at),
         }
         return subject_of(event), data, headers
-
-    def _settle(self, batches: list[_Batch], stored: bool) -> None:
-        count = sum(len(batch.events) for batch in batches)
-        self._pending -= count
-        if not stored:
-            self.unstored += count
-        for batch in batches:
-            for waiter in batch.waiters:
-                try:
-                    waiter.batch_done(batch.id, stored)
-                except Exception:
-                    log.exception("releasing acknowledgements failed")
 
     def _health(self, healthy: bool, reason: str) -> None:
         if healthy == self._healthy:
@@ -264,24 +197,24 @@ class JetStreamStore:
         """Every message stored from now on, by any node, into the hub (in stream order)."""
         import nats.js.api  # noqa: PLC0415  (cluster mode only)
 
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
         subscription = await self.link.jetstream.subscribe(
-            ">", stream=STREAM, ordered_consumer=True, cb=queue.put,
+            ">", stream=STREAM, ordered_consumer=True, cb=self._followed,
             deliver_policy=nats.js.api.DeliverPolicy.NEW,
         )  # fmt: skip
         try:
-            while True:
-                message = await queue.get()
-                if not self.hub.stats.subscribers:  # nobody streams: nothing to rebuild
-                    self._last = max(self._last, message.metadata.sequence.stream)
-                    continue
-                event = self._event_of(message)
-                if event is not None:
-                    self._last = max(self._last, event.sequence)
-                    self.hub.deliver(event)
+            await asyncio.Event().wait()  # the client calls _followed, in stream order
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _followed(self, message: Msg) -> None:
+        if not self.hub.stats.subscribers:  # nobody streams: nothing to rebuild
+            self._newest = message  # its sequence is read when asked (status)
+            return
+        event = self._event_of(message)
+        if event is not None:
+            self._last = max(self._last, event.sequence)
+            self.hub.deliver(event)
 
     def _event_of(self, message: Msg) -> HubEvent | None:
         record = (message.headers or {}).get(RECORD_HEADER)
@@ -363,7 +296,13 @@ class JetStreamStore:
         return messages[0].metadata.sequence.stream - 1 if messages else 0
 
     def status(self) -> StoreStatus:
-        return StoreStatus(healthy=self._healthy, last_sequence=self._last, pending=self._pending)
+        newest, self._newest = self._newest, None
+        if newest is not None:
+            self._last = max(self._last, newest.metadata.sequence.stream)
+        return StoreStatus(
+            healthy=self._healthy, last_sequence=self._last, pending=self._pending,
+            unstored=self.unstored + self.refused,
+        )  # fmt: skip
 
 
 def _matches(event: HubEvent, only: ReadFilter) -> bool:

@@ -344,6 +344,13 @@ class GatewayClient:
         request = device_registry_service_pb2.DeleteDeviceRequest(name=name)
         await self._call(self.registry.DeleteDevice, request)
 
+    async def reset_device(self, name: str) -> None:
+        """Revoke a device's auth codes so that it may register again (after a factory reset);
+        the device stays, and a session it has open goes on until it disconnects.
+        ``TerminalNotConnectedError`` when there is no device of that name."""
+        request = device_registry_service_pb2.ResetDeviceRequest(name=name)
+        await self._call(self.registry.ResetDevice, request)
+
     # ----------------------------------------------------------------------------------------
 
     async def _call(self, method: Any, request: Any, *, timeout: float | None = None) -> Any:

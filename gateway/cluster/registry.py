@@ -8,10 +8,19 @@ calls on the event loop that holds the NATS connection and waits for them. Only 
 of a code is stored, as in the embedded registry.
 
 Buckets: ``jt808_devices`` (key ``d.<base64url of the device key>``, JSON device with the phone
-its current code is bound to) and ``jt808_credentials`` (key: the phone without leading zeros,
-JSON with the device key and the digest). Writes are not one transaction: a registration writes
-the new code before it unbinds the old one, so a crash between leaves at most a stale code for
-a phone the device no longer uses, which the next registration replaces.
+its current code is bound to), ``jt808_credentials`` (key: the phone without leading zeros,
+JSON with the device key, the digest and the plate the code was issued for) and
+``jt808_vehicles`` (key ``v.<base64url of the plate>``: which code holds the vehicle). Writes
+are not one transaction: a registration writes the new code before it unbinds the old one, so
+a crash between leaves at most a stale code for a phone the device no longer uses, which the
+next registration replaces.
+
+The vehicle rule (a plate another device holds a code for gets result 1) must hold when two
+nodes register one plate at once, so a vehicle is claimed with a create-only key (or a
+compare-and-set of a claim that holds nothing any more) before the code is written. A claim
+holds its vehicle while the code it names exists, or, for ``CLAIM_GRACE`` seconds, while that
+code may still be on its way (a registration in flight); a claim left by a node that died
+between the two writes therefore frees itself.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from gateway.auth.base import (
 )
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.header import phone_key
-from gateway.registry import AUTH_CODE_BYTES, Device, DeviceRegistry
+from gateway.registry import AUTH_CODE_BYTES, Device, DeviceRegistry, _is_text
 
 from .directory import directory_key
 
@@ -47,8 +56,14 @@ if TYPE_CHECKING:
 
 DEVICES_BUCKET: Final = "jt808_devices"
 CREDENTIALS_BUCKET: Final = "jt808_credentials"
+VEHICLES_BUCKET: Final = "jt808_vehicles"
 #: Seconds one registry operation may wait for NATS.
 OPERATION_TIMEOUT: Final = 5.0
+#: Seconds a vehicle claim without its code still holds the vehicle: longer than a registration
+#: may take (``OPERATION_TIMEOUT``), with room for the nodes' clocks to differ.
+CLAIM_GRACE: Final = 4 * OPERATION_TIMEOUT
+#: Compare-and-set attempts for one vehicle claim before the registration gives up (result 1).
+CLAIM_ATTEMPTS: Final = 4
 T = TypeVar("T")
 DeviceKey = tuple[str, str, str]
 
@@ -56,6 +71,16 @@ DeviceKey = tuple[str, str, str]
 def device_kv_key(key: DeviceKey) -> str:
     raw = json.dumps(list(key), ensure_ascii=False, separators=(",", ":")).encode()
     return "d." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def vehicle_kv_key(plate: str) -> str:
+    return "v." + base64.urlsafe_b64encode(plate.encode()).decode().rstrip("=")
+
+
+def _plate_of(request: RegistrationRequest) -> str:
+    """The plate a code is issued for ("" when none, or when it is not text: the wire may carry
+    bytes that are not, as lone surrogates, and those hold no vehicle, as in SQLite)."""
+    return request.plate if _is_text(request.plate) else ""
 
 
 def _digest(code: str) -> str:
@@ -203,6 +228,82 @@ class ClusterDeviceRegistry(DeviceRegistry):
         credential = await self._get(CREDENTIALS_BUCKET, directory_key(phone))
         if credential is not None and tuple(json.loads(credential[0])["device"]) == key:
             await self._delete(CREDENTIALS_BUCKET, directory_key(phone))
+            await self._release_vehicle(json.loads(credential[0]))
+
+    async def _holds_code(self, phone: str, key: DeviceKey) -> bool:
+        """Whether device ``key`` holds the code of ``phone`` (the phone its record is bound to:
+        a logout revokes the code without touching the device record)."""
+        if not phone:
+            return False
+        credential = await self._get(CREDENTIALS_BUCKET, directory_key(phone))
+        return credential is not None and tuple(json.loads(credential[0])["device"]) == key
+
+    # ----------------------------------------------------------------------------------------
+    # Vehicles: which code holds a plate
+
+    async def _claim_vehicle(self, plate: str, key: DeviceKey, phone: str, digest: str) -> bool:
+        """Claim ``plate`` for the code ``digest`` about to be issued to device ``key`` on
+        ``phone``; False when another device's code holds it (result 1).
+
+        A claim of this device or this phone is taken over: the code it names is the one this
+        registration replaces (as SQLite skips credentials of the same phone or device)."""
+        import nats.js.errors  # noqa: PLC0415  (cluster mode only)
+
+        kv = await self._bucket(VEHICLES_BUCKET)
+        kv_key = vehicle_kv_key(plate)
+        claim = json.dumps(
+            {"v": 1, "device": list(key), "phone": phone, "code_sha256": digest,
+             "claimed_at": time.time()}
+        ).encode()  # fmt: skip
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                await kv.create(kv_key, claim)
+                return True
+            except nats.js.errors.KeyWrongLastSequenceError:
+                pass  # claimed: see by whom
+            found = await self._get(VEHICLES_BUCKET, kv_key)
+            if found is None:
+                continue  # released meanwhile
+            holder = json.loads(found[0])
+            mine = tuple(holder["device"]) == key or holder["phone"] == phone
+            if not mine and await self._claim_holds(holder):
+                return False
+            try:
+                await kv.update(kv_key, claim, last=found[1])
+                return True
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # another node changed it first: look again
+        return False
+
+    async def _claim_holds(self, holder: dict[str, Any]) -> bool:
+        """Whether a vehicle claim still holds its vehicle: its code exists (for a device that
+        exists), or it is young enough to belong to a registration in flight."""
+        credential = await self._get(CREDENTIALS_BUCKET, holder["phone"])
+        if (
+            credential is not None
+            and json.loads(credential[0])["code_sha256"] == (holder["code_sha256"])
+        ):
+            return (
+                await self._get(DEVICES_BUCKET, device_kv_key(tuple(holder["device"]))) is not None
+            )
+        return time.time() - float(holder["claimed_at"]) < CLAIM_GRACE
+
+    async def _release_vehicle(self, credential: dict[str, Any]) -> None:
+        """Free the vehicle of a revoked code, unless a newer code holds it meanwhile."""
+        import nats.js.errors  # noqa: PLC0415
+
+        plate = credential.get("plate", "")
+        if not plate:
+            return
+        kv_key = vehicle_kv_key(plate)
+        found = await self._get(VEHICLES_BUCKET, kv_key)
+        if found is None or json.loads(found[0])["code_sha256"] != credential["code_sha256"]:
+            return
+        try:
+            await (await self._bucket(VEHICLES_BUCKET)).delete(kv_key, last=found[1])
+        except nats.js.errors.APIError as error:
+            if error.err_code not in (10071, 10164):  # wrong last sequence: claimed meanwhile
+                raise
 
     # ----------------------------------------------------------------------------------------
     # Terminal side
@@ -232,6 +333,8 @@ class ClusterDeviceRegistry(DeviceRegistry):
         self, request: RegistrationRequest, reregistration: str
     ) -> RegistrationDecision:
         key = (request.manufacturer_id, request.terminal_model, request.terminal_id)
+        if not _is_text(*key):  # no imported device has bytes that are not text
+            return RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
         name = device_name_of(*key)
         found = await self._get(DEVICES_BUCKET, device_kv_key(key))
         if found is None:
@@ -247,15 +350,20 @@ class ClusterDeviceRegistry(DeviceRegistry):
         replace = reregistration == "offline" and (
             request.phone_online_since is None and request.device_online_since is None
         )
-        held = bool(bound) or await self._get(CREDENTIALS_BUCKET, phone) is not None
-        if held and not replace:
+        replaced = await self._get(CREDENTIALS_BUCKET, phone)
+        if (replaced is not None or await self._holds_code(bound, key)) and not replace:
             return RegistrationDecision(
                 RegisterResult.TERMINAL_ALREADY_REGISTERED, device_name=name
             )
         code = secrets.token_hex(AUTH_CODE_BYTES)
+        plate = _plate_of(request)
         credential = {"v": 1, "device": list(key), "code_sha256": _digest(code),
-                      "issued_at": time.time()}  # fmt: skip
+                      "issued_at": time.time(), "plate": plate}  # fmt: skip
+        if plate and not await self._claim_vehicle(plate, key, phone, _digest(code)):
+            return RegistrationDecision(RegisterResult.VEHICLE_ALREADY_REGISTERED, device_name=name)
         await self._put(CREDENTIALS_BUCKET, phone, json.dumps(credential).encode())
+        if replaced is not None:
+            await self._release_vehicle(json.loads(replaced[0]))
         if bound and directory_key(bound) != phone:
             await self._unbind_code(bound, key)
         await self._put(DEVICES_BUCKET, device_kv_key(key), _device_json(device, phone))
@@ -280,9 +388,11 @@ class ClusterDeviceRegistry(DeviceRegistry):
         return self._run(self._logout(phone))
 
     async def _logout(self, phone: str) -> bool:
-        if await self._get(CREDENTIALS_BUCKET, directory_key(phone)) is None:
+        found = await self._get(CREDENTIALS_BUCKET, directory_key(phone))
+        if found is None:
             return False
         await self._delete(CREDENTIALS_BUCKET, directory_key(phone))
+        await self._release_vehicle(json.loads(found[0]))
         return True
 
     def device_name_for_phone(self, phone: str) -> str:

@@ -1,12 +1,13 @@
 """``jt808 serve --workers N``: N node processes on one machine, one a core.
 
 The supervisor (this process) runs ``jt808 serve`` N times with the same settings, each a node
-of the cluster: node ids ``<node-id>-1`` … ``<node-id>-N``; the terminal listener shared (in
-cluster mode every node binds it with SO_REUSEPORT, so the kernel spreads new connections over
-the workers); the gRPC port strategy: worker *i* listens on ``--grpc-listen``'s port + *i* - 1
-(and ``--metrics-listen`` likewise), since any node answers for every terminal a client may use
-any of them. SIGINT/SIGTERM are passed to the workers; a worker that dies is started again
-(after its node id is free: at most ``--cluster-ttl`` after a crash).
+of the cluster: node ids ``<node-id>-1`` … ``<node-id>-N``; the terminal listeners shared (in
+cluster mode every node binds ``--listen`` and ``--tls-listen`` with SO_REUSEPORT, so the kernel
+spreads new connections over the workers); the gRPC port strategy: worker *i* listens on
+``--grpc-listen``'s port + *i* - 1 (and ``--metrics-listen`` likewise), since any node answers
+for every terminal a client may use any of them. SIGINT/SIGTERM stop the workers, SIGHUP is
+passed to them (TLS reload); a worker that dies is started again (after its node id is free: at
+most ``--cluster-ttl`` after a crash).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class Supervisor:
         previous = {
             signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)
         }
+        # SIGHUP reloads a worker's TLS files; by default it would end the supervisor (and so
+        # every worker), so it is passed on instead.
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._pass_on)
         try:
             self.processes = [self._start(i) for i in range(len(self.commands))]
             while not self.stopping:
@@ -107,6 +111,11 @@ class Supervisor:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+    def _pass_on(self, signum: int, frame: FrameType | None) -> None:
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.send_signal(signum)
 
     def _stop_all(self) -> None:
         alive = [p for p in self.processes if p is not None and p.poll() is None]

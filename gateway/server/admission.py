@@ -97,6 +97,17 @@ class Admission(Generic[C]):
         self._per_address[host] = self._per_address.get(host, 0) + 1
         return True, shed
 
+    def refusal(self, host: str, now: float) -> str:
+        """The bound that would refuse a newcomer from ``host`` now (``""``: it would get a
+        slot, perhaps by shedding). Changes nothing: asked before spending work on a
+        connection (its TLS handshake), whose ``admit`` comes after."""
+        if self._per_address.get(host, 0) >= self.max_per_address:
+            return "max_unauthenticated_per_address"
+        full = self._full()
+        if full and self._oldest_idle(now) is None:
+            return full
+        return ""
+
     def authenticated(self, connection: C) -> None:
         """``connection`` proved who it is: it leaves the unauthenticated budget."""
         pending = self._pending.pop(connection, None)

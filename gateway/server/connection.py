@@ -93,6 +93,10 @@ _LIMIT_OF_CLOSE: Final = {
 #: has no reason to send more than its next small frame.
 MAX_HELD_BYTES: Final = 64 * 1024
 MAX_HELD_BYTES_UNAUTHENTICATED: Final = 4 * 1024
+#: Kinds of per-frame events whose first on a connection is logged at its level (bit flags).
+_REJECTED: Final = 1
+_REFUSED: Final = 2
+_DROPPED: Final = 4
 #: How long a connection closed from outside may take to flush before it is aborted.
 CLOSE_GRACE: Final = 1.0
 _DECISIONS: Final = frozenset({RegistrationReceived, AuthenticationReceived, LogoutReceived})
@@ -116,9 +120,11 @@ class TerminalConnection(asyncio.Protocol):
         "_close_when_sent",
         "_closed",
         "_decision",
+        "_dropped",
         "_held",
         "_held_bytes",
         "_held_out",
+        "_noted",
         "_reading_paused",
         "_received_at",
         "_waiters",
@@ -162,6 +168,10 @@ class TerminalConnection(asyncio.Protocol):
         #: Replies waiting for their batch to be stored: (batch, bytes, needs it stored).
         self._held_out: deque[tuple[int, bytes, bool]] = deque()
         self._close_when_sent = False
+        #: Per-frame event kinds already logged once on this connection (``_level_of``), and
+        #: sub-packaged messages dropped.
+        self._noted = 0
+        self._dropped = 0
 
     @property
     def phone(self) -> str:
@@ -538,23 +548,28 @@ class TerminalConnection(asyncio.Protocol):
             elif isinstance(event.error, ReassemblyLimitError):
                 limit = f"reassembly_{event.error.limit}"
                 gateway.limit_log.hit(limit, "sub-packages refused at a limit", **self._fields())
-            log.info("frame rejected", extra=self._fields(error=str(event.error)))
+            if (at := self._level_of(_REJECTED, logging.INFO)) is not None:
+                log.log(at, "frame rejected", extra=self._fields(error=str(event.error)))
         elif isinstance(event, MessageRefused):
             metrics.errors.labels("refused").inc()
-            log.info(
-                "message refused",
-                extra=self._fields(msg_id=f"0x{event.header.msg_id:04X}", reason=event.reason),
-            )
+            if (at := self._level_of(_REFUSED, logging.INFO)) is not None:
+                msg_id = f"0x{event.header.msg_id:04X}"
+                log.log(
+                    at, "message refused", extra=self._fields(msg_id=msg_id, reason=event.reason)
+                )
         elif isinstance(event, PartialMessageDropped):
             metrics.reassembly_dropped.labels(event.reason.value).inc()
-            log.warning(
-                "sub-packaged message dropped",
-                extra=self._fields(
-                    msg_id=f"0x{event.msg_id:04X}",
-                    reason=event.reason.value,
-                    received=f"{event.received}/{event.total}",
-                ),
-            )
+            self._dropped += 1
+            if (at := self._level_of(_DROPPED, logging.WARNING)) is not None:
+                log.log(
+                    at,
+                    "sub-packaged message dropped",
+                    extra=self._fields(
+                        msg_id=f"0x{event.msg_id:04X}",
+                        reason=event.reason.value,
+                        received=f"{event.received}/{event.total}",
+                    ),
+                )
         elif isinstance(event, SessionClosed):
             metrics.disconnects.labels(event.reason.value).inc()
             closed_at = _LIMIT_OF_CLOSE.get(event.reason)
@@ -562,7 +577,7 @@ class TerminalConnection(asyncio.Protocol):
                 gateway.limit_log.hit(
                     closed_at, "connections closed at a limit", reason=event.reason.value
                 )
-            log.info("disconnected", extra=self._fields(reason=event.reason.value))
+            log.info("disconnected", extra=self._fields(reason=event.reason.value, **self._noise()))
             if self._announced:  # a link that never said who it was has nobody to report
                 self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
 
@@ -727,6 +742,26 @@ class TerminalConnection(asyncio.Protocol):
         return failure
 
     # ----------------------------------------------------------------------------------------
+
+    def _level_of(self, kind: int, level: int) -> int | None:
+        """The level to log an event of ``kind`` at (None: not logged at the configured
+        level): its first on this connection at ``level``, later ones at debug. One broken
+        device shows in the log; a flood of bad frames costs one line per connection (and the
+        totals on its ``disconnected`` line), not one per frame."""
+        if self._noted & kind:
+            level = logging.DEBUG
+        self._noted |= kind
+        return level if log.isEnabledFor(level) else None
+
+    def _noise(self) -> dict[str, int]:
+        """The totals of the events only their first was logged for (those that happened)."""
+        stats = self.session.stats
+        totals = {
+            "frames_rejected": stats.rejected,
+            "messages_refused": stats.refused,
+            "partial_messages_dropped": self._dropped,
+        }
+        return {name: count for name, count in totals.items() if count}
 
     def _fields(self, **more: object) -> dict[str, object]:
         fields: dict[str, object] = {

@@ -52,12 +52,13 @@ async def serve_tls_terminals(
         return connection
 
     def admit(remote: str) -> bool:
-        # Before the handshake: a full gateway spends no TLS work on another terminal.
-        if len(gateway.connections) < config.max_connections:
+        # Before the handshake: no TLS work for a connection admission would refuse. One it
+        # would take by shedding an idle unauthenticated connection goes on (no lockout).
+        refused = gateway.admission.refusal(_host_of(remote), gateway.clock())
+        if not refused:
             return True
-        gateway.metrics.limits.labels("max_connections").inc()
-        log.warning(
-            "connection refused: max_connections reached", extra={"remote": remote, "tls": 1}
+        gateway.limit_log.hit(
+            refused, f"TLS connection refused before its handshake: {refused}", remote=remote
         )
         return False
 
@@ -68,6 +69,8 @@ async def serve_tls_terminals(
         admit=admit,
         max_handshakes=config.tls_max_handshakes,
         backlog=LISTEN_BACKLOG,
+        # Cluster mode: the nodes of one machine share the port (--workers), as the TCP one.
+        reuse_port=config.nats_url is not None,
     )
     await listener.serve(task_status=task_status)
 
@@ -120,3 +123,8 @@ __all__ = [
     "registration_refused",
     "serve_tls_terminals",
 ]
+
+
+def _host_of(remote: str) -> str:
+    """The host of a ``host:port`` / ``[v6]:port`` remote address (per-address limits)."""
+    return remote.rpartition(":")[0].removeprefix("[").removesuffix("]")

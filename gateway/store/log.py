@@ -1,17 +1,21 @@
 """The durable ``EventStore``: the event loop hands batches to one writer thread.
 
-On the loop, ``append`` only adds the event to the open batch (the first one schedules the
-batch to be sealed at the end of this loop iteration, so every terminal whose data arrived in
-the same iteration shares it). The writer thread takes every sealed batch that is waiting
-(group commit: while it commits, the next batches gather), numbers their events, writes them in
-one transaction, and hands the outcome back with one ``call_soon_threadsafe``. Back on the loop,
-the stored events go to the hub's subscribers and then every waiting connection releases its
-acknowledgements (or withholds them, when the write failed).
+On the loop, ``append`` only adds the event to the open batch (``gateway.store.batching``:
+one batch per loop iteration, bounded by ``max_pending``). The writer thread takes every sealed
+batch that is waiting (group commit: while it commits, the next batches gather), numbers their
+events, writes them in one transaction, and hands the outcome back with one
+``call_soon_threadsafe``. Back on the loop, the stored events go to the hub's subscribers and
+then every waiting connection releases its acknowledgements (or withholds them, when the write
+failed).
 
 Faults: a failed write stores nothing of its batches; the next batch tries again, so the store
 recovers by itself when the disk does. The change between working and failing is logged once
-each way. What waits to be written is bounded (``max_pending`` events): past it, ``append``
-refuses and the terminals are not acknowledged, as when the disk fails.
+each way.
+
+Under a steady load, writes begin at least ``COMMIT_WINDOW`` apart: what arrives within the
+window joins the next write, so many terminals share one commit (one fsync); a lone report after
+a quiet spell is written at once. Checkpoints of the WAL run beside the writer
+(``checkpoint.Checkpointer``), never inside its commits.
 
 Retention runs on the writer thread between batches, a short transaction at a time.
 """
@@ -25,43 +29,41 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 import anyio.to_thread
 
-from gateway.events import HubEvent, LocationReported
+from gateway.events import LocationReported
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
 
-from .base import BatchWaiter, Durability, ReadFilter, ReadResult, StoreStatus
+from .base import Durability, ReadFilter, ReadResult, StoreStatus
+from .batching import Batch, BatchingStore
+from .checkpoint import Checkpointer
 from .records import EventRow, LocationRow, event_of, event_row, location_row, microseconds
-from .sqlite_log import LogReader, SqliteLog, _is_damage
+from .sqlite_log import WAL_LIMIT, LogReader, SqliteLog, _is_damage
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
 MAX_PENDING: Final = 65_536
 #: How often the writer looks at retention and refreshes its figures when idle (seconds).
 MAINTENANCE_INTERVAL: Final = 1.0
+#: How often the WAL is checkpointed (seconds; ``checkpoint.Checkpointer``).
+CHECKPOINT_INTERVAL: Final = 0.5
+#: Writes begin at least this far apart (seconds): see ``_run``.
+COMMIT_WINDOW: Final = 0.002
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
 log = get_logger()
-
-
-@dataclass(slots=True)
-class Batch:
-    id: int
-    events: list[HubEvent] = field(default_factory=list)
-    waiters: list[BatchWaiter] = field(default_factory=list)
 
 
 #: Told (on the loop) when the store starts or stops working: healthy, and why not.
 HealthListener = Callable[[bool, str], None]
 
 
-class LogStore:
+class LogStore(BatchingStore):
     """``EventStore`` on the SQLite log of ``data_dir``."""
 
     replays = True
@@ -76,30 +78,33 @@ class LogStore:
         retention_age: float | None = DEFAULT_RETENTION_AGE,
         retention_bytes: int | None = DEFAULT_RETENTION_BYTES,
         max_pending: int = MAX_PENDING,
+        commit_window: float = COMMIT_WINDOW,
+        checkpoint_interval: float = CHECKPOINT_INTERVAL,
+        wal_limit: int = WAL_LIMIT,
         on_health: HealthListener | None = None,
     ) -> None:
+        super().__init__(max_pending)
         self.hub = hub
+        self._deliver = hub.deliver
         self.durability = durability
         self.retention_age = retention_age
         self.retention_bytes = retention_bytes
-        self.max_pending = max_pending
+        self.commit_window = commit_window
         self.on_health = on_health
-        self._log = SqliteLog(data_dir, durability)
+        self._log = SqliteLog(data_dir, durability, wal_limit=wal_limit)
+        self.checkpointer = Checkpointer(
+            self._log.checkpoint_connection, interval=checkpoint_interval, limit=wal_limit
+        )
         self._reader = LogReader(self._log.path)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._open = Batch(1)
-        self._pending = 0
         self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         #: Written by the writer thread only.
         self._last = 0
+        self.commits = 0
         self._healthy = True
         self._status = StoreStatus()
         self._drill: bool | None = None
-        #: Counted on the loop.
-        self.refused = 0
-        self.unstored = 0
 
     # ----------------------------------------------------------------------------------------
     # Life cycle
@@ -113,6 +118,7 @@ class LogStore:
         self._refresh_status()
         self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
         self._thread.start()
+        self.checkpointer.start()
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -133,50 +139,8 @@ class LogStore:
     # ----------------------------------------------------------------------------------------
     # The loop side
 
-    def append(self, event: HubEvent) -> int:
-        if self._pending >= self.max_pending:
-            self.refused += 1
-            return 0
-        batch = self._open
-        events = batch.events
-        if not events:
-            assert self._loop is not None, "append before start"
-            self._loop.call_soon(self._seal)
-        events.append(event)
-        self._pending += 1
-        return batch.id
-
-    def notify(self, waiter: BatchWaiter, batch: int) -> None:
-        if batch != self._open.id:
-            raise ValueError(f"batch {batch} is sealed: notify in the same step as append")
-        self._open.waiters.append(waiter)
-
-    def _seal(self) -> None:
-        batch = self._open
-        if batch.events or batch.waiters:
-            self._open = Batch(batch.id + 1)
-            self._queue.put(batch)
-
-    def _settled(self, batches: list[Batch], stored: bool) -> None:
-        """Back on the loop: deliver what was stored, then release (or withhold) the acks."""
-        count = 0
-        if stored:
-            deliver = self.hub.deliver
-            for batch in batches:
-                for event in batch.events:
-                    deliver(event)
-                count += len(batch.events)
-        else:
-            for batch in batches:
-                count += len(batch.events)
-            self.unstored += count
-        self._pending -= count
-        for batch in batches:
-            for waiter in batch.waiters:
-                try:
-                    waiter.batch_done(batch.id, stored)
-                except Exception:
-                    log.exception("releasing acknowledgements failed")
+    def _hand_over(self, batch: Batch) -> None:
+        self._queue.put(batch)
 
     def _health_changed(self, healthy: bool, reason: str) -> None:
         if healthy:
@@ -225,6 +189,8 @@ class LogStore:
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        window = self.commit_window
+        began = 0.0  # when the last write began
         stopping = False
         while not stopping:
             timeout = max(0.0, next_maintenance - time.monotonic())
@@ -237,16 +203,16 @@ class LogStore:
                 stopping = True
             elif first is not _IDLE:
                 batches.append(first)
-                while True:  # group commit: everything sealed meanwhile goes in this write
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stopping = True
-                        break
-                    batches.append(more)
+                stopping = self._take(batches)
+                # A write began less than a window ago: gather what arrives until the window
+                # ends, so that many terminals share one commit (one fsync) under a steady
+                # load; a lone report after a quiet spell is written at once.
+                wait = began + window - time.monotonic()
+                if wait > 0 and not stopping:
+                    time.sleep(wait)
+                    stopping = self._take(batches)
             if batches:
+                began = time.monotonic()
                 try:
                     stored = self._write(batches)
                 except Exception:  # a bug must not stop the writer: the batch is not stored
@@ -256,10 +222,24 @@ class LogStore:
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()
                 next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        self.checkpointer.stop()
         self._log.write_floor(self._last)
         with contextlib.suppress(sqlite3.Error):
             self._log.checkpoint()
         self._log.close(clean=True)
+        log.info("event log closed", extra={"last_sequence": self._last, "commits": self.commits})
+
+    def _take(self, batches: list[Batch]) -> bool:
+        """Group commit: add every batch sealed meanwhile; True when told to stop."""
+        get = self._queue.get_nowait
+        while True:
+            try:
+                more = get()
+            except queue.Empty:
+                return False
+            if more is None:
+                return True
+            batches.append(more)
 
     def _write(self, batches: list[Batch]) -> bool:
         drill, self._drill = self._drill, None
@@ -290,6 +270,7 @@ class LogStore:
             self._failed(error)
             return False
         self._last = sequence
+        self.commits += 1
         if not self._healthy:
             self._healthy = True
             self._call(self._health_changed, True, "")

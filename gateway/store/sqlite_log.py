@@ -16,10 +16,12 @@ the same jump follows every unclean stop: a power loss may have taken batches al
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -40,8 +42,9 @@ FLOOR_NAME: Final = "events.floor"
 #: Present while the log is open: found at start, the last run did not close it cleanly.
 OPEN_MARK: Final = "events.open"
 FLOOR_MARGIN: Final = 1 << 24
-#: The WAL file is truncated back to this after a checkpoint.
-WAL_LIMIT: Final = 64 * 1024 * 1024
+#: The WAL is started over once it grows past this (``checkpoint.Checkpointer``), and its file
+#: truncated back to it.
+WAL_LIMIT: Final = 16 * 1024 * 1024
 #: Rows one retention step deletes (a short transaction: appends are not held up long).
 RETENTION_STEP: Final = 20_000
 _SCHEMA: Final = """
@@ -62,26 +65,37 @@ CREATE TABLE IF NOT EXISTS events (
     encryption INTEGER
 )
 """
-_INSERT_LOCATIONS: Final = f"INSERT INTO events ({LOCATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
-_INSERT_EVENTS: Final = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#: Rows one INSERT writes at most. A batch is written by as few statements as it can be:
+#: ``executemany`` steps into SQLite once a row, letting go of the GIL and waiting to take it back
+#: from the busy event loop each time; one statement does it once for the whole batch.
+MAX_ROWS: Final = 1024
 
 
-def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
+def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Connection:
+    """The writer's connection. Its commits never checkpoint: ``checkpoint.Checkpointer``
+    does, beside it."""
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
-    synchronous = "FULL" if durability is Durability.FSYNC else "NORMAL"
-    connection.execute(f"PRAGMA synchronous={synchronous}")
-    connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+    connection.execute(f"PRAGMA synchronous={_synchronous(durability)}")
+    connection.execute(f"PRAGMA journal_size_limit={wal_limit}")
+    connection.execute("PRAGMA wal_autocheckpoint=0")
     return connection
+
+
+def _synchronous(durability: Durability) -> str:
+    return "FULL" if durability is Durability.FSYNC else "NORMAL"
 
 
 class SqliteLog:
     """The log file of one data directory. Not thread-safe: one writer thread owns it."""
 
-    def __init__(self, data_dir: Path, durability: Durability) -> None:
+    def __init__(
+        self, data_dir: Path, durability: Durability, *, wal_limit: int = WAL_LIMIT
+    ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / LOG_NAME
         self.durability = durability
+        self.wal_limit = wal_limit
         self._db: sqlite3.Connection | None = None
         #: Set once the log was moved aside and replaced (logged by the caller).
         self.repaired: str | None = None
@@ -116,7 +130,7 @@ class SqliteLog:
         return last
 
     def _open_checked(self, *, check: bool) -> int:
-        db = self._db = _connect(self.path, self.durability)
+        db = self._db = _connect(self.path, self.durability, self.wal_limit)
         if db.execute("PRAGMA page_count").fetchone()[0] == 0:
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # freed pages go back to the disk
         db.execute(_SCHEMA)
@@ -172,7 +186,7 @@ class SqliteLog:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            self._db = _connect(self.path, self.durability)
+            self._db = _connect(self.path, self.durability, self.wal_limit)
         return self._db
 
     # ----------------------------------------------------------------------------------------
@@ -180,13 +194,18 @@ class SqliteLog:
 
     def append(self, locations: list[LocationRow], events: list[EventRow]) -> None:
         """One transaction for the whole batch; on failure nothing of it is stored."""
+        statements = [
+            *_inserts(LOCATION_COLUMNS, locations),
+            *_inserts(EVENT_COLUMNS, events),
+        ]
         db = self.db
+        if len(statements) == 1:  # one statement is a transaction of its own
+            db.execute(*statements[0])
+            return
         db.execute("BEGIN")
         try:
-            if locations:
-                db.executemany(_INSERT_LOCATIONS, locations)
-            if events:
-                db.executemany(_INSERT_EVENTS, events)
+            for statement in statements:
+                db.execute(*statement)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -225,8 +244,15 @@ class SqliteLog:
         return int(deleted)
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it (the WAL does not grow forever)."""
+        """Copy the WAL into the database and truncate it (at a clean stop)."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def checkpoint_connection(self) -> sqlite3.Connection:
+        """A connection for ``checkpoint.Checkpointer``: it syncs as the writer's does."""
+        db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None,
+                             check_same_thread=False)  # fmt: skip
+        db.execute(f"PRAGMA synchronous={_synchronous(self.durability)}")
+        return db
 
     # ----------------------------------------------------------------------------------------
     # Figures
@@ -299,6 +325,32 @@ class LogReader:
             yield db
         finally:
             db.close()
+
+
+def _inserts(
+    columns: str, rows: Sequence[tuple[object, ...]]
+) -> Iterator[tuple[str, list[object]]]:
+    """INSERT statements (SQL, parameters) for ``rows``, ``MAX_ROWS`` at most each. A
+    statement takes a power of two of rows, the missing ones NULL and skipped, so that a few
+    prepared statements (SQLite's statement cache keeps them) serve every batch size."""
+    for start in range(0, len(rows), MAX_ROWS):
+        chunk = rows[start : start + MAX_ROWS]
+        width = len(chunk[0])
+        size = 1 << (len(chunk) - 1).bit_length()
+        parameters = list(chain.from_iterable(chunk))
+        parameters.extend(_NULLS[: width * (size - len(chunk))])
+        yield _insert_sql(columns, width, size), parameters
+
+
+@functools.cache
+def _insert_sql(columns: str, width: int, size: int) -> str:
+    row = "(" + ",".join("?" * width) + ")"
+    values = ",".join([row] * size)
+    # The padding rows have a NULL seq (column1): the WHERE leaves them out.
+    return f"INSERT INTO events ({columns}) SELECT * FROM (VALUES {values}) WHERE column1 NOT NULL"
+
+
+_NULLS: Final = (None,) * (MAX_ROWS * 16)
 
 
 def _is_damage(error: sqlite3.Error) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from typing import Final, cast
 
@@ -29,6 +30,7 @@ import anyio
 import anyio.abc
 
 from gateway.server.config import HostPort
+from gateway.server.limitlog import LimitLog
 from gateway.server.logs import get_logger
 
 from .server import TlsPeer, TlsRefusedError, TlsServer
@@ -53,25 +55,29 @@ class TlsListener:
         admit: Callable[[str], bool] | None = None,
         max_handshakes: int = 1024,
         backlog: int = DEFAULT_BACKLOG,
+        reuse_port: bool = False,
     ) -> None:
         """``protocol_factory(peer)`` makes the edge's protocol for a verified connection;
         ``admit(remote)`` may refuse a connection before its handshake (the edge's
-        ``max_connections``)."""
+        ``max_connections``); ``reuse_port``: see ``bind``."""
         self.tls = tls
         self.requested = address
         self.protocol_factory = protocol_factory
         self.admit = admit
         self.max_handshakes = max_handshakes
         self.backlog = backlog
+        self.reuse_port = reuse_port
         self.address: HostPort | None = None
         self._in_progress = 0
+        #: Counted in jt808_tls_limit_hits, logged once per burst.
+        self._limit_log = LimitLog(tls.metrics.limits, time.monotonic)
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Bind, report the bound address, accept until cancelled; handshakes in progress are
         cancelled with it (established connections belong to their protocols)."""
-        sock = bind(self.requested, self.backlog)
+        sock = bind(self.requested, self.backlog, reuse_port=self.reuse_port)
         loop = asyncio.get_running_loop()
         try:
             port = sock.getsockname()[1]
@@ -97,9 +103,12 @@ class TlsListener:
 
     def _may_start(self, remote: str) -> bool:
         if self._in_progress >= self.max_handshakes:
-            self.tls.metrics.limits.labels("max_handshakes").inc()
-            log.warning("TLS connection closed: too many handshakes in progress",
-                        extra={"remote": remote, "limit": self.max_handshakes})  # fmt: skip
+            self._limit_log.hit(
+                "max_handshakes",
+                "TLS connection closed: too many handshakes in progress",
+                remote=remote,
+                max=self.max_handshakes,
+            )
             return False
         return self.admit is None or self.admit(remote)
 
@@ -206,13 +215,15 @@ def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
         protocol.data_received(data)
 
 
-def bind(address: HostPort, backlog: int) -> socket.socket:
-    """A listening, non-blocking socket on the first address ``address.host`` resolves to."""
+def bind(address: HostPort, backlog: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening, non-blocking socket on the first address ``address.host`` resolves to;
+    ``reuse_port``: shared with other processes that set SO_REUSEPORT (the workers of a cluster
+    on one machine), the kernel spreading new connections over them."""
     infos = socket.getaddrinfo(
         address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
     family, _, _, _, sockaddr = infos[0]
-    sock = socket.create_server(sockaddr[:2], family=family, backlog=backlog)
+    sock = socket.create_server(sockaddr[:2], family=family, backlog=backlog, reuse_port=reuse_port)
     sock.setblocking(False)
     return sock
 

@@ -24,8 +24,9 @@ from clients.exit_status import ExitCode
 from controlplane.gateway_service import GatewayServicer
 from gateway.protocol.bodies.messaging import TextMessage
 from gateway.protocol.bodies.parameters import ParameterId
+from gateway.protocol.bodies.registration import RegisterResult
 from gateway.protocol.ids import MessageId
-from gateway.protocol.versions import V2019
+from gateway.protocol.versions import V2013, V2019
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 
 # One event loop per module, as for the control-plane tests (grpc.aio completions).
@@ -293,6 +294,33 @@ async def test_devices_import_list_delete_through_the_gateway(tmp_path: Path) ->
     assert deleted.returncode == 0, deleted
     assert_one_line_error(missing, ExitCode.NOT_FOUND, "no device named M1_X100_T000001")
     assert after.stdout == ""
+
+
+async def test_devices_reset_through_the_gateway_lets_the_device_register_again(
+    tmp_path: Path,
+) -> None:
+    csv = "manufacturer_id,terminal_model,terminal_id,phone\nACME1,TK-1,T000001,\n"
+    async with running_app(tmp_path, auth="local", grpc_token="s3cret") as app:
+        target = [*gateway_args(app), "--token", "s3cret"]
+        await run_cli("devices", "import", "-", *target, stdin=csv.encode())
+        terminals = app.addresses.terminals
+        async with TerminalClient.connect(terminals, V2013, phone=PHONE) as terminal:
+            await terminal.log_in()
+        async with TerminalClient.connect(terminals, V2013, phone=PHONE) as terminal:
+            before = (await terminal.register()).result
+            reset = await run_cli("devices", "reset", "ACME1_TK-1_T000001", *target)
+            await terminal.log_in()  # registered again
+        missing = await run_cli("devices", "reset", "ACME1_TK-1_T000001", "NOPE_X_1", *target)
+        without_token = await run_cli("devices", "reset", "ACME1_TK-1_T000001", *gateway_args(app))
+    unreachable = await run_cli(
+        "devices", "reset", "ACME1_TK-1_T000001", "--gateway", "127.0.0.1:9"
+    )
+
+    assert before == RegisterResult.TERMINAL_ALREADY_REGISTERED
+    assert (reset.returncode, reset.stdout, reset.stderr) == (ExitCode.OK, "", ""), reset
+    assert_one_line_error(missing, ExitCode.NOT_FOUND, "devices reset", "no device named NOPE_X_1")
+    assert_one_line_error(without_token, ExitCode.ACCESS_DENIED, "devices reset", "Bearer")
+    assert_one_line_error(unreachable, ExitCode.UNAVAILABLE, "cannot reach the gateway")
 
 
 async def test_devices_through_a_gateway_without_a_registry_is_one_line(tmp_path: Path) -> None:

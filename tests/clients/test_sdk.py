@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from clients.sdk import (
+    Device,
     GatewayClient,
     GatewayUnavailableError,
     InvalidRequestError,
@@ -25,7 +26,9 @@ from clients.sdk import (
     terminal_control,
 )
 from clients.sdk.commands import command_request, parameter_value
+from gateway.protocol import V2013, ResultCode
 from gateway.protocol.bodies.parameters import ParameterId
+from gateway.protocol.bodies.registration import RegisterResult
 from gateway.server.config import HostPort
 from jt808.gateway.v1 import commands_pb2
 from jt808.gateway.v1 import gateway_service_pb2 as api
@@ -33,6 +36,12 @@ from jt808.gateway.v1 import gateway_service_pb2 as api
 # One event loop per module, as for the control-plane tests (grpc.aio completions).
 from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import LOOPBACK, fleet, running_app
+from tests.server.terminal_client import (
+    MANUFACTURER_ID,
+    TERMINAL_ID,
+    TERMINAL_MODEL,
+    TerminalClient,
+)
 
 from .cli_process import RUN_TIMEOUT
 
@@ -145,6 +154,37 @@ async def test_typed_helpers_against_simulated_terminals(tmp_path: Path) -> None
     assert here.phone == PHONE and here.HasField("time")
     assert parameter_value(heartbeat) == 77
     assert attributes.manufacturer_id == "SIM"
+
+
+async def test_reset_device_revokes_the_codes_so_that_the_device_registers_again(
+    tmp_path: Path,
+) -> None:
+    device = Device(manufacturer_id=MANUFACTURER_ID, terminal_model=TERMINAL_MODEL,
+                    terminal_id=TERMINAL_ID)  # fmt: skip
+    name = f"{MANUFACTURER_ID}_{TERMINAL_MODEL}_{TERMINAL_ID}"
+    async with (
+        running_app(tmp_path, auth="local") as app,
+        GatewayClient(app.grpc_target) as gateway,
+    ):
+        assert await gateway.import_devices([device]) == 1
+        terminals = app.addresses.terminals
+        async with TerminalClient.connect(terminals, V2013, phone=PHONE) as terminal:
+            old_code = await terminal.log_in()
+        async with TerminalClient.connect(terminals, V2013, phone=PHONE) as terminal:
+            refused = (await terminal.register()).result
+            await gateway.reset_device(name)
+            await terminal.log_in()
+        async with TerminalClient.connect(terminals, V2013, phone=PHONE) as stale:
+            old_code_result = await stale.authenticate(old_code)
+        with pytest.raises(TerminalNotConnectedError, match="no device named NOPE_X_1"):
+            await gateway.reset_device("NOPE_X_1")
+        with pytest.raises(InvalidRequestError, match="name is empty"):
+            await gateway.reset_device(" ")
+        [listed] = await gateway.list_devices()
+
+    assert refused == RegisterResult.TERMINAL_ALREADY_REGISTERED
+    assert old_code_result is ResultCode.FAILURE
+    assert listed.name == name  # reset keeps the device
 
 
 async def test_a_stream_reconnects_when_the_gateway_restarts(tmp_path: Path) -> None:

@@ -5,16 +5,17 @@ from a stream sequence, and a killed node loses nothing it acknowledged."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
 import anyio
 import nats
 import pytest
+from nats.js.client import JetStreamContext
 
 from controlplane.cluster_store import JetStreamStore
 from gateway.protocol.bodies.general import PlatformGeneralResponse
-from gateway.protocol.errors import ResultCode
 from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2013
 from gateway.server.config import HostPort
@@ -26,15 +27,10 @@ from tests.server.terminal_client import TerminalClient
 from tests.server.test_serve_command import clean_environment, serving
 from tests.timeouts import HANG_GUARD
 
+from .helpers import PHONE, listed_on, node, report, terminal_on_a, terminal_on_a_of_two
 from .nats_server import NatsServer, free_port
-from .test_routing import PHONE, listed_on, node
 
 REPORTS: Final = 5
-
-
-async def report(terminal: TerminalClient) -> None:
-    await terminal.send(terminal.terminal.location())
-    await terminal.expect_general_response(MessageId.LOCATION_REPORT, ResultCode.SUCCESS)
 
 
 async def stored_locations(url: str) -> list[location_pb2.Location]:
@@ -63,12 +59,8 @@ async def test_stream_locations_on_node_b_delivers_node_a_reports_once(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            node(nats_server, tmp_path, "b") as (b, via_b),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
+        async with terminal_on_a_of_two(nats_server, tmp_path) as nodes:
+            b, via_b, terminal = nodes.b, nodes.via_b, nodes.terminal
             call = via_b.StreamLocations(api.StreamLocationsRequest(phones=[PHONE]))
             with anyio.fail_after(HANG_GUARD):
                 while b.gateway.hub.stats.subscribers < 1:  # the stream call is live
@@ -88,12 +80,8 @@ async def test_a_replay_reads_the_cluster_from_a_stream_sequence(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            node(nats_server, tmp_path, "b") as (b, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
+        async with terminal_on_a_of_two(nats_server, tmp_path) as nodes:
+            b, terminal = nodes.b, nodes.terminal
             for _ in range(REPORTS):
                 await report(terminal)
             store = b.gateway.store
@@ -110,11 +98,7 @@ async def test_while_nats_is_down_reports_are_not_acknowledged_and_then_they_are
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
+        async with terminal_on_a(nats_server, tmp_path) as (_, terminal):
             nats_server.stop()
             await terminal.send(terminal.terminal.location())
             await terminal.quiet(1.0)  # no acknowledgement: nothing is stored
@@ -128,6 +112,49 @@ async def test_while_nats_is_down_reports_are_not_acknowledged_and_then_they_are
                 if ack.reply_id == MessageId.LOCATION_REPORT:
                     break
     assert any(loc.phone == PHONE for loc in await stored_locations(nats_server.url))
+
+
+Restore = Callable[[], Awaitable[object]]
+
+
+async def stream_full(js: JetStreamContext) -> Restore:
+    """The stream takes no more messages: JetStream answers with an error PubAck."""
+    import nats.js.api
+
+    config = (await js.stream_info("JT808")).config
+    full = (await js.stream_info("JT808")).state.messages
+    await js.update_stream(config.evolve(max_msgs=full, discard=nats.js.api.DiscardPolicy.NEW))
+    return lambda: js.update_stream(config)
+
+
+async def stream_gone(js: JetStreamContext) -> Restore:
+    """No stream holds the subjects: NATS answers "no responders"."""
+    config = (await js.stream_info("JT808")).config
+    await js.delete_stream("JT808")
+    return lambda: js.add_stream(config)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("refuse", [stream_full, stream_gone])
+async def test_a_report_jetstream_does_not_store_is_not_acknowledged(
+    nats_server: NatsServer,
+    tmp_path: Path,
+    refuse: Callable[[JetStreamContext], Awaitable[Restore]],
+) -> None:
+    """A refused message settles its batch as not stored; once JetStream stores again, the
+    terminal is acknowledged again."""
+    with anyio.fail_after(HANG_GUARD):
+        async with terminal_on_a(nats_server, tmp_path, reported=True) as (a, terminal):
+            client = await nats.connect(nats_server.url)
+            try:
+                restore = await refuse(client.jetstream())
+                await terminal.send(terminal.terminal.location())
+                await terminal.quiet(1.0)  # no acknowledgement
+                assert a.gateway.store.status().unstored >= 1
+                await restore()
+                await report(terminal)
+            finally:
+                await client.close()
 
 
 @pytest.mark.anyio
@@ -162,12 +189,8 @@ async def test_stream_locations_resumes_after_a_stream_sequence_on_another_node(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            node(nats_server, tmp_path, "b") as (_, via_b),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
+        async with terminal_on_a_of_two(nats_server, tmp_path) as nodes:
+            via_b, terminal = nodes.via_b, nodes.terminal
             for _ in range(REPORTS):
                 await report(terminal)
             first = api.StreamLocationsRequest(phones=[PHONE], after_sequence=0)

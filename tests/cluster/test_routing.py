@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING
 
 import anyio
 import grpc
@@ -20,48 +18,15 @@ from gateway.protocol.errors import ResultCode
 from gateway.protocol.versions import V2013
 from jt808.gateway.v1 import commands_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2 as registry_api
-from jt808.gateway.v1 import device_registry_service_pb2_grpc as registry_grpc
 from jt808.gateway.v1 import gateway_service_pb2 as api
-from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
-from tests.controlplane.harness import RunningApp, api_channel, running_app
 from tests.server.terminal_client import TerminalClient
 from tests.timeouts import HANG_GUARD
 
+from .helpers import PHONE, listed_on, local_auth_nodes, status_of, terminal_on_a_of_two
 from .nats_server import NatsServer
 
 if TYPE_CHECKING:
-    from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceAsyncStub
-
-PHONE: Final = "013900000001"
-
-
-@asynccontextmanager
-async def node(
-    server: NatsServer, tmp_path: Path, name: str, **changes: Any
-) -> AsyncIterator[tuple[RunningApp, GatewayServiceAsyncStub]]:
-    """A gateway node ``name`` of the cluster on ``server``, and a GatewayService stub to it."""
-    settings: dict[str, Any] = {"nats_url": server.url, "node_id": name, "cluster_ttl": 6.0}
-    async with (
-        running_app(tmp_path / name, **{**settings, **changes}) as app,
-        api_channel(app) as channel,
-    ):
-        yield app, api_grpc.GatewayServiceStub(channel)
-
-
-async def listed_on(stub: GatewayServiceAsyncStub, phone: str, node_id: str) -> api.Session:
-    """Polls ListSessions until ``phone`` is listed on ``node_id`` (the directory is watched)."""
-    while True:
-        sessions = (await stub.ListSessions(api.ListSessionsRequest())).sessions
-        found = [s for s in sessions if s.phone == phone and s.node == node_id]
-        if found:
-            return found[0]
-        await anyio.sleep(0.02)
-
-
-async def status_of(call: Any) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await call
-    return error.value
+    pass
 
 
 @pytest.mark.anyio
@@ -69,12 +34,8 @@ async def test_a_command_through_node_b_reaches_the_terminal_on_node_a(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            node(nats_server, tmp_path, "b") as (_, via_b),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
+        async with terminal_on_a_of_two(nats_server, tmp_path) as nodes:
+            terminal, via_b = nodes.terminal, nodes.via_b
             listed = await listed_on(via_b, PHONE, "a")
             assert listed.protocol_version == 2013
             session = (await via_b.GetSession(api.GetSessionRequest(phone=PHONE))).session
@@ -109,12 +70,8 @@ async def test_routed_calls_end_with_the_owners_statuses(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            node(nats_server, tmp_path, "b") as (_, via_b),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
+        async with terminal_on_a_of_two(nats_server, tmp_path) as nodes:
+            terminal, via_b = nodes.terminal, nodes.via_b
             await listed_on(via_b, PHONE, "a")
             # The owner's command check, its trailing outcome and its timeout, through b.
             raw = api.SendCommandRequest(phone=PHONE, raw=pb.RawCommand(msg_id=0x0001))
@@ -138,12 +95,8 @@ async def test_a_terminal_that_moves_to_node_b_closes_its_session_on_node_a(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, via_a),
-            node(nats_server, tmp_path, "b") as (b, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as old,
-        ):
-            await old.log_in()
+        async with terminal_on_a_of_two(nats_server, tmp_path) as nodes:
+            a, via_a, b, old = nodes.a, nodes.via_a, nodes.b, nodes.terminal
             await listed_on(via_a, PHONE, "a")
             async with TerminalClient.connect(b.addresses.terminals, V2013, phone=PHONE) as new:
                 await new.log_in()
@@ -159,13 +112,7 @@ async def test_a_terminal_registered_through_node_a_authenticates_on_node_b(
 ) -> None:
     device = registry_api.Device(manufacturer_id="SIM", terminal_model="SIM-TK", terminal_id="7")
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a", auth="local") as (a, _),
-            node(nats_server, tmp_path, "b", auth="local") as (b, _),
-            api_channel(b) as channel_b,
-        ):
-            devices_b = registry_grpc.DeviceRegistryServiceStub(channel_b)
-            await devices_b.ImportDevices(registry_api.ImportDevicesRequest(devices=[device]))
+        async with local_auth_nodes(nats_server, tmp_path, [device]) as (a, b, devices_b):
             listed = await devices_b.ListDevices(registry_api.ListDevicesRequest())
             assert [d.name for d in listed.devices] == ["SIM_SIM-TK_7"]
             fields = {"manufacturer_id": "SIM", "terminal_model": "SIM-TK", "terminal_id": "7"}

@@ -13,16 +13,13 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from gateway.protocol.errors import ResultCode
 from gateway.protocol.ids import MessageId
-from gateway.protocol.versions import V2013
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import location_pb2
-from tests.server.terminal_client import TerminalClient
 from tests.timeouts import HANG_GUARD
 
+from .helpers import PHONE, terminal_on_a
 from .nats_server import NatsServer
-from .test_routing import PHONE, node
 
 
 async def next_message(url: str, subject: str, **consumer: Any) -> Msg:
@@ -38,22 +35,12 @@ async def next_message(url: str, subject: str, **consumer: Any) -> Msg:
         await client.close()
 
 
-async def report(terminal: TerminalClient) -> None:
-    await terminal.send(terminal.terminal.location())
-    await terminal.expect_general_response(MessageId.LOCATION_REPORT, ResultCode.SUCCESS)
-
-
 @pytest.mark.anyio
 async def test_a_platform_consumer_reads_locations_and_events_as_protobuf(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
-            await report(terminal)
+        async with terminal_on_a(nats_server, tmp_path, reported=True):
             located = await next_message(nats_server.url, "jt808.loc.>", durable="platform")
             authenticated = await next_message(nats_server.url, "jt808.evt.authenticated.>")
     assert located.subject == f"jt808.loc.{PHONE}"
@@ -72,12 +59,7 @@ async def test_nats_format_json_publishes_the_proto3_json_mapping(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a", nats_format="json") as (a, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
-            await report(terminal)
+        async with terminal_on_a(nats_server, tmp_path, reported=True, nats_format="json"):
             located = await next_message(nats_server.url, f"jt808.loc.{PHONE}")
     assert located.headers is not None
     assert located.headers["Content-Type"] == "application/json"
@@ -91,12 +73,7 @@ async def test_the_readme_consumer_example_prints_a_location(
 ) -> None:
     script = Path(__file__).resolve().parents[2] / "clients" / "consumer-example" / "consumer.py"
     with anyio.fail_after(HANG_GUARD):
-        async with (
-            node(nats_server, tmp_path, "a") as (a, _),
-            TerminalClient.connect(a.addresses.terminals, V2013, phone=PHONE) as terminal,
-        ):
-            await terminal.log_in()
-            await report(terminal)
+        async with terminal_on_a(nats_server, tmp_path, reported=True):
             done = await anyio.run_process(
                 [sys.executable, str(script), "--nats-url", nats_server.url, "--count", "1"]
             )

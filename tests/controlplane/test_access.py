@@ -226,6 +226,42 @@ async def test_with_a_token_a_call_to_an_unknown_method_is_refused_too(
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
+REPEATED_REFUSALS: Final = 60
+
+
+@pytest.mark.anyio
+async def test_a_refused_client_stream_ends_unauthenticated_every_time(tmp_path: Path) -> None:
+    """A refusal sent while the client is still writing used to reach it as INTERNAL
+    ("Failed execute_batch", grpc/grpc#36066) now and then: the refusal waits (bounded) for
+    the client's half-close, so every one of many calls gets its status."""
+    requests = [reflection_pb2.ServerReflectionRequest(list_services="")] * 3
+    codes: list[grpc.StatusCode] = []
+    with anyio.fail_after(TEST_TIMEOUT * 2):
+        async with local_app(tmp_path, grpc_token=TOKEN) as app, api_channel(app) as channel:
+            for _ in range(REPEATED_REFUSALS):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await reflect(channel, requests, bearer(WRONG_TOKEN))
+                codes.append(refused.value.code())
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * REPEATED_REFUSALS
+
+
+@pytest.mark.anyio
+async def test_a_refused_client_stream_that_never_half_closes_is_still_refused(
+    tmp_path: Path,
+) -> None:
+    """The wait for the half-close is bounded: a client that writes and then neither writes
+    nor half-closes still gets its refusal."""
+    info = f"/{REFLECTION_SERVICE}/ServerReflectionInfo"
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with local_app(tmp_path, grpc_token=TOKEN) as app, api_channel(app) as channel:
+            call: grpc.aio.StreamStreamCall[bytes, bytes] = channel.stream_stream(info)(
+                metadata=bearer(WRONG_TOKEN)
+            )
+            await call.write(b"")
+            code = await call.code()
+    assert code is grpc.StatusCode.UNAUTHENTICATED
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("probe", PROBES)
 async def test_with_a_token_every_service_accepts_the_right_one(

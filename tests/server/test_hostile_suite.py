@@ -40,6 +40,9 @@ ATTACK_SECONDS = 6.0
 #: Memory the attack may add to the process: the unauthenticated budget (64 connections here)
 #: at the stated 10 KiB each, the reassembly budget (1 MiB here), and room for the allocator.
 MEMORY_BOUND_KIB = 64 * 10 + 1024 + 32 * 1024
+#: Lines an attacker could otherwise cause once per frame: shown (info or above) only for the
+#: first of each kind on a connection.
+PER_FRAME_EVENTS = ("frame rejected", "message refused", "sub-packaged message dropped")
 FUZZ_DEVICE = Device("FUZZ1", "FZ-1", "F000001")
 THIRD_DEVICE = Device("ACME1", "TK-1", "T000003")
 
@@ -166,6 +169,7 @@ async def test_hostile_input_costs_the_attacker_only(
                 await late.expect_general_response(MessageId.HEARTBEAT, ResultCode.SUCCESS)
     grown = rss_kib() - before
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    shown = [r for r in caplog.records if r.levelno >= logging.INFO]
     latencies.sort()
     figures = {
         "attack_seconds": ATTACK_SECONDS,
@@ -179,6 +183,7 @@ async def test_hostile_input_costs_the_attacker_only(
         "max_rss_growth_kib": grown,
         "error_lines": len(errors),
         "log_lines": len(caplog.records),
+        "info_lines": len(shown),
     }
     with capsys.disabled():
         print("\nhostile-input suite:", json.dumps(figures))
@@ -186,3 +191,7 @@ async def test_hostile_input_costs_the_attacker_only(
     assert sum(acked) == sent_reports > 0
     assert stats.frames > 1000
     assert grown <= MEMORY_BOUND_KIB, figures
+    # No log amplification: the per-frame lines are shown once per connection at most.
+    for event in PER_FRAME_EVENTS:
+        lines = sum(r.getMessage() == event for r in shown)
+        assert lines <= stats.connections + 4, (event, lines, figures)

@@ -295,3 +295,28 @@ async def test_log_format_json_writes_one_object_per_line(tmp_path: Path) -> Non
     assert [e["event"] for e in events if e["event"] == "listening"] == ["listening"]
     listening = next(e for e in events if e["event"] == "listening")
     assert listening["address"] == str(address) and listening["level"] == "info"
+
+
+@pytest.mark.anyio
+async def test_sighup_without_tls_is_logged_and_serving_goes_on(tmp_path: Path) -> None:
+    """SIGHUP reloads TLS material; without a TLS listener there is nothing to reload, and the
+    signal's default action (exit) must not stop the gateway."""
+    address = HostPort("127.0.0.1", free_port())
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(
+            "--listen", str(address), "--auth", "insecure-accept-all",
+            "--data-dir", str(tmp_path / "data"),
+        ) as server:  # fmt: skip
+            for sent in (1, 2):  # twice: the second one too is only a line
+                server.process.send_signal(signal.SIGHUP)
+                while sum("SIGHUP" in logged for logged in server.lines) < sent:
+                    await server.wait_for_line("SIGHUP")
+                    await anyio.sleep(0.01)
+            async with TerminalClient.connect(address, V2019) as terminal:
+                await terminal.log_in(terminal_id="ANY-DEVICE")
+            assert server.process.returncode is None
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+    hups = [logged for logged in server.lines if "SIGHUP" in logged]
+    assert len(hups) == 2
+    assert all("nothing to reload (no TLS listener)" in logged for logged in hups)

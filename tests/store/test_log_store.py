@@ -258,6 +258,8 @@ def test_the_log_is_sqlite_in_wal_mode(tmp_path: Path) -> None:
     log.open()
     assert log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert log.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    # Its commits never checkpoint (checkpoint.Checkpointer does, beside the writer).
+    assert log.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     log.close(clean=True)
     with sqlite3.connect(tmp_path / LOG_NAME) as db:
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0

@@ -13,9 +13,15 @@ import anyio.streams.tls
 import pytest
 from cryptography import x509
 
+from gateway.protocol import V2013
+from gateway.server.config import HostPort
 from gateway.tls.context import ServerTlsFiles
 from gateway.tls.reload import serve_reloads
 from gateway.tls.server import TlsServer, TlsSettings
+from tests.server.harness import free_port
+from tests.server.terminal_client import TerminalClient
+from tests.server.test_serve_command import serving
+from tests.timeouts import HANG_GUARD
 
 from .conftest import copy_files
 from .harness import GUARD, device_context, echo, open_echo, running_listener
@@ -128,3 +134,25 @@ async def served_certificate(port: int, pki: TestPki) -> x509.Certificate:
             der = stream.extra(anyio.streams.tls.TLSAttribute.peer_certificate_binary)
     assert der is not None
     return x509.load_der_x509_certificate(der)
+
+
+async def test_jt808_serve_with_a_tls_listener_reloads_on_sighup_and_keeps_serving(
+    pki: TestPki, tmp_path: Path
+) -> None:
+    cert, key = copy_files(pki, "server", tmp_path / "tls")
+    plain = HostPort("127.0.0.1", free_port())
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(
+            "--listen", str(plain), "--tls-listen", f"127.0.0.1:{free_port()}",
+            "--tls-cert", str(cert), "--tls-key", str(key), "--tls-reload-interval", "0",
+            "--auth", "insecure-accept-all", "--data-dir", str(tmp_path / "data"),
+        ) as server:  # fmt: skip
+            server.process.send_signal(signal.SIGHUP)
+            reloaded = await server.wait_for_line("SIGHUP")
+            async with TerminalClient.connect(plain, V2013) as terminal:
+                await terminal.log_in()
+            assert server.process.returncode is None
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+    assert 'action="reload TLS"' in reloaded
+    assert not any("nothing to reload" in line for line in server.lines)

@@ -1,0 +1,127 @@
+"""How the writer commits: a batch of any size and mix is one transaction written by few
+statements, batches that arrive within the commit window share one commit, and no
+acknowledgement is released before its batch can be read back from the file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+
+from gateway.events import EventKind, HubEvent
+from gateway.hub import EventHub
+from gateway.store.base import Durability
+from gateway.store.log import LogStore
+from gateway.store.sqlite_log import LOG_NAME, MAX_ROWS
+from tests.store.test_log_store import ALICE, BOB, Waiter, append, happened, position, read_all
+from tests.timeouts import HANG_GUARD
+
+pytestmark = pytest.mark.anyio
+
+
+class ReadingWaiter(Waiter):
+    """Looks at the file itself the moment a batch is settled: what it holds then."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.stored_then: dict[int, int] = {}
+
+    def batch_done(self, batch: int, stored: bool) -> None:
+        with sqlite3.connect(self.path) as db:
+            self.stored_then[batch] = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        super().batch_done(batch, stored)
+
+
+async def test_a_batch_larger_than_one_statement_and_mixed_comes_back_whole(
+    tmp_path: Path,
+) -> None:
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS)
+    await store.start()
+    events: list[HubEvent] = []
+    for serial in range(2 * MAX_ROWS + 3):
+        events.append(position(ALICE if serial % 2 else BOB, serial & 0xFFFF))
+        if serial % 700 == 0:
+            events.append(happened(BOB, EventKind.MESSAGE))
+    commits = store.commits
+    assert await append(store, *events)
+    assert store.commits == commits + 1
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert await read_all(store) == events
+    # Batches of every size below one statement's (each padded to a power of two).
+    for size in (1, 2, 3, 5, 17, MAX_ROWS - 1, MAX_ROWS):
+        assert await append(store, *(position(serial=i) for i in range(size)))
+    assert len(await read_all(store)) == len(events) + sum((1, 2, 3, 5, 17, 2 * MAX_ROWS - 1))
+    await store.aclose()
+
+
+async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
+    tmp_path: Path,
+) -> None:
+    # A long window, so that the two batches below surely arrive within it.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, commit_window=2.0)
+    await store.start()
+    first = ReadingWaiter(tmp_path / LOG_NAME)
+    store.notify(first, store.append(position(serial=1)))
+    assert await first.settled(1)
+    assert first.stored_then == {1: 1}
+    commits = store.commits
+    # The window that the first write opened is still open: these two wait for its end.
+    second = ReadingWaiter(tmp_path / LOG_NAME)
+    batch_a = store.append(position(ALICE, 2))
+    store.notify(second, batch_a)
+    await anyio.sleep(0)
+    await anyio.sleep(0)
+    batch_b = store.append(position(BOB, 3))
+    store.notify(second, batch_b)
+    assert batch_b != batch_a
+    with anyio.fail_after(HANG_GUARD):
+        assert await second.settled(batch_a)
+        assert await second.settled(batch_b)
+    assert store.commits == commits + 1
+    # Neither was acknowledged before both were in the file.
+    assert second.stored_then == {batch_a: 3, batch_b: 3}
+    await store.aclose()
+
+
+async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bounded(
+    tmp_path: Path,
+) -> None:
+    limit = 256 * 1024
+
+    async def write(store: LogStore) -> None:
+        for round_ in range(30):
+            events = [position(serial=round_ * 300 + i) for i in range(300)]
+            assert await append(store, *events)
+
+    # Its checkpointer idle (a round an hour), the writer's commits let the WAL grow.
+    idle = LogStore(tmp_path / "idle", EventHub(), durability=Durability.OS,
+                    checkpoint_interval=3600, wal_limit=limit)  # fmt: skip
+    idle_wal = Path(f"{tmp_path / 'idle' / LOG_NAME}-wal")
+    await idle.start()
+    await write(idle)
+    assert idle_wal.stat().st_size > 4 * limit
+    # A round finds it past the limit: it is copied and started over, the file cut back.
+    await anyio.to_thread.run_sync(idle.checkpointer.checkpoint)
+    assert (idle.checkpointer.checkpoints, idle.checkpointer.restarts) == (1, 1)
+    assert await append(idle, position(serial=1))
+    assert idle_wal.stat().st_size <= limit
+    assert len(await read_all(idle)) == 30 * 300 + 1
+    await idle.aclose()
+
+    # Running every 10 ms, it keeps the WAL within the limit by itself.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, checkpoint_interval=0.01,
+                     wal_limit=limit)  # fmt: skip
+    await store.start()
+    await write(store)
+    checkpointer = store.checkpointer
+    rounds = checkpointer.checkpoints
+    with anyio.fail_after(HANG_GUARD):  # a whole round after the last write
+        while checkpointer.checkpoints < rounds + 2:
+            await anyio.sleep(0.01)
+    assert await append(store, position(serial=1))
+    assert Path(f"{tmp_path / LOG_NAME}-wal").stat().st_size <= limit
+    assert len(await read_all(store)) == 30 * 300 + 1
+    await store.aclose()
