@@ -23,6 +23,8 @@ from .limitlog import LimitLog
 
 #: Seconds an unauthenticated connection is safe from shedding: time to authenticate.
 SHED_AFTER: Final = 5.0
+#: The bound on one address's unauthenticated connections (shedding never lifts it).
+PER_ADDRESS: Final = "max_unauthenticated_per_address"
 
 C = TypeVar("C", bound=Hashable)
 
@@ -65,48 +67,52 @@ class Admission(Generic[C]):
     def admit(self, connection: C, host: str, now: float) -> tuple[bool, list[C]]:
         """Whether ``connection`` (from ``host``) gets a slot, and the connections shed for it
         (already forgotten here: the caller closes them)."""
-        if self._per_address.get(host, 0) >= self.max_per_address:
-            self._limits.hit(
-                "max_unauthenticated_per_address",
-                "connection refused: too many unauthenticated connections from its address",
-                address=host,
-                max=self.max_per_address,
-            )
+        bound, victim = self._room(host, now)
+        if bound and victim is None:
+            self._refused(bound, host)
             return False, []
         shed: list[C] = []
-        full = self._full()
-        if full:
-            victim = self._oldest_idle(now)
-            if victim is None:
-                self._limits.hit(
-                    full,
-                    f"connection refused: {full} reached and no unauthenticated connection to shed",
-                    address=host,
-                    max=getattr(self, full),
-                )
-                return False, []
+        if victim is not None:
             self.release(victim)
             shed.append(victim)
             self._limits.hit(
                 "shed_unauthenticated",
-                f"{full} reached: shedding the oldest idle unauthenticated connections",
-                max=getattr(self, full),
+                f"{bound} reached: shedding the oldest idle unauthenticated connections",
+                max=getattr(self, bound),
             )
         self._all.add(connection)
         self._pending[connection] = _Pending(host, now)
         self._per_address[host] = self._per_address.get(host, 0) + 1
         return True, shed
 
+    def _refused(self, bound: str, host: str) -> None:
+        if bound == PER_ADDRESS:
+            why, limit = (
+                "too many unauthenticated connections from its address",
+                self.max_per_address,
+            )
+        else:
+            why, limit = (
+                f"{bound} reached and no unauthenticated connection to shed",
+                getattr(self, bound),
+            )
+        self._limits.hit(bound, f"connection refused: {why}", address=host, max=limit)
+
     def refusal(self, host: str, now: float) -> str:
         """The bound that would refuse a newcomer from ``host`` now (``""``: it would get a
         slot, perhaps by shedding). Changes nothing: asked before spending work on a
         connection (its TLS handshake), whose ``admit`` comes after."""
+        bound, victim = self._room(host, now)
+        return "" if victim is not None else bound
+
+    def _room(self, host: str, now: float) -> tuple[str, C | None]:
+        """The bound a newcomer from ``host`` meets (``""``: none), and the idle
+        unauthenticated connection whose shedding would let it pass (None: nothing to shed,
+        or a per-address bound, which shedding never lifts)."""
         if self._per_address.get(host, 0) >= self.max_per_address:
-            return "max_unauthenticated_per_address"
+            return PER_ADDRESS, None
         full = self._full()
-        if full and self._oldest_idle(now) is None:
-            return full
-        return ""
+        return full, self._oldest_idle(now) if full else None
 
     def authenticated(self, connection: C) -> None:
         """``connection`` proved who it is: it leaves the unauthenticated budget."""
