@@ -2,8 +2,9 @@
 
 Client commands (``send``, ``stream``, ``events``, ``sessions``, ``devices --gateway``,
 ``dashboard``) take ``--gateway HOST:PORT`` (env ``JT808_GATEWAY``, default 127.0.0.1:50051),
-``--token`` (env ``JT808_GRPC_TOKEN``), the TLS options and ``--json``, all on the last
-subcommand word's parser, so they work after it (``jt808 sessions list --gateway G --json``).
+``--token`` (env ``JT808_GRPC_TOKEN``) or ``--token-file``, the TLS options and ``--json``,
+all on the last subcommand word's parser, so they work after it (``jt808 sessions list
+--gateway G --json``).
 
 Output contract: with ``--json`` stdout carries only JSON objects, one per line, flushed line by
 line; everything for people goes to stderr. A failure is one line on stderr,
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO, TypeVar
 
 from google.protobuf.message import Message
+
+from gateway.server.config import ConfigError, read_token_file
 
 from .exit_status import ExitCode, one_line_errors
 from .sdk import (
@@ -72,10 +75,19 @@ def add_client_options(
         default=None,
         help=f"the gateway's gRPC address (env {GATEWAY_ENV}; default {DEFAULT_GATEWAY})",
     )
-    group.add_argument(
+    token = group.add_mutually_exclusive_group()
+    token.add_argument(
         "--token",
         default=None,
-        help=f"bearer token of the gateway's control plane (env {TOKEN_ENV})",
+        help=f"bearer token of the gateway's control plane (env {TOKEN_ENV}; visible in the "
+        "process list: prefer the environment or --token-file)",
+    )
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="file holding the bearer token (one line)",
     )
     group.add_argument(
         "--tls-ca",
@@ -120,7 +132,7 @@ def add_phone_filter(parser: argparse.ArgumentParser) -> None:
 def client_from(args: argparse.Namespace) -> GatewayClient:
     """The client the options describe (flags over environment over defaults)."""
     target = args.gateway or os.environ.get(GATEWAY_ENV) or DEFAULT_GATEWAY
-    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    token = token_from(args)
     tls = None
     if args.tls_ca or args.tls_cert or args.tls_key or args.tls_server_name:
         tls = TlsOptions(
@@ -130,6 +142,20 @@ def client_from(args: argparse.Namespace) -> GatewayClient:
             server_name=args.tls_server_name,
         )
     return GatewayClient(target, token=token, tls=tls)
+
+
+def token_from(args: argparse.Namespace) -> str | None:
+    """``--token``, else what ``--token-file`` holds (one line, surrounding whitespace
+    ignored), else the environment's."""
+    if args.token is not None:
+        return str(args.token)
+    path: Path | None = getattr(args, "token_file", None)
+    if path is None:
+        return os.environ.get(TOKEN_ENV) or None
+    try:
+        return read_token_file(path, "--token-file")
+    except ConfigError as error:
+        raise InvalidRequestError(str(error)) from None
 
 
 def gateway_given(args: argparse.Namespace) -> bool:

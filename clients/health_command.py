@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Final
 
 import grpc
 from grpc_health.v1 import health_pb2
 
 from gateway.protocol.errors import shown
-from gateway.server.config import ENV_PREFIX, ConfigError, parse_host_port
+from gateway.server.config import ENV_PREFIX, ConfigError, parse_host_port, read_token_file
 
 DEFAULT_GATEWAY: Final = "127.0.0.1:50051"
 CHECK_METHOD: Final = "/grpc.health.v1.Health/Check"
@@ -38,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="TOKEN",
         help=f"bearer token of a gateway that requires one (env {ENV_PREFIX}GRPC_TOKEN)",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="file holding the bearer token (one line; keeps it out of the process list)",
     )
     parser.add_argument(
         "--service",
@@ -63,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"jt808 health: --gateway: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.token_file is not None:
+        if args.token:
+            print("jt808 health: --token and --token-file both give the token: give one",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        try:
+            token = read_token_file(args.token_file, "--token-file")
+        except ConfigError as error:
+            print(f"jt808 health: {error}", file=sys.stderr)
+            return EXIT_USAGE
     if not args.timeout > 0:
         print("jt808 health: --timeout must be a positive number of seconds", file=sys.stderr)
         return EXIT_USAGE
@@ -95,7 +113,7 @@ def _problem(error: grpc.RpcError, service: str) -> str:
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return "no answer within --timeout"
     if code is grpc.StatusCode.UNAUTHENTICATED:
-        return "the gateway requires a token: pass --token or set JT808_GRPC_TOKEN"
+        return "the gateway requires a token: pass --token or --token-file, or set JT808_GRPC_TOKEN"
     if code is grpc.StatusCode.NOT_FOUND:
         return f"no service named {shown(service, quoted=False)}"
     name = code.name if code is not None else "error"

@@ -467,17 +467,24 @@ def grpc_token_of(config: GatewayConfig) -> str | None:
         return config.grpc_token
     if config.grpc_token is not None:
         raise ConfigError("--grpc-token and --grpc-token-file both give the token: give one")
+    return read_token_file(path, "--grpc-token-file")
+
+
+def read_token_file(path: Path, flag: str) -> str:
+    """The token ``path`` holds (one line, surrounding whitespace ignored); a ``ConfigError``
+    naming ``flag`` when it cannot be read or is no token. Files keep tokens out of the
+    process list."""
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ConfigError(f"--grpc-token-file: {path} does not exist") from None
+        raise ConfigError(f"{flag}: {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
         why = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise ConfigError(f"--grpc-token-file: {path} cannot be read: {why}") from None
+        raise ConfigError(f"{flag}: {path} cannot be read: {why}") from None
     try:
         return _token(text)
     except ValueError as error:
-        raise ConfigError(f"--grpc-token-file: {path}: {error}") from None
+        raise ConfigError(f"{flag}: {path}: {error}") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -184,6 +184,32 @@ async def test_a_missing_or_wrong_token_exits_6_and_the_env_token_works(tmp_path
     assert (from_env.returncode, from_env.stdout, from_env.stderr) == (0, "", "")
 
 
+async def test_the_token_can_come_from_a_file_kept_out_of_the_process_list(
+    tmp_path: Path,
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("  s3cret\n")
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    async with running_app(tmp_path, grpc_token="s3cret") as app:
+        listed = await run_cli(
+            "sessions", "list", "--json", *gateway_args(app), "--token-file", str(token_file)
+        )
+        missing = await run_cli(
+            "sessions", "list", *gateway_args(app), "--token-file", str(tmp_path / "nope")
+        )
+        blank = await run_cli("sessions", "list", *gateway_args(app), "--token-file", str(empty))
+        both = await run_cli(
+            "sessions", "list", *gateway_args(app), "--token", "s3cret",
+            "--token-file", str(token_file),
+        )  # fmt: skip
+
+    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "", ""), listed
+    assert_one_line_error(missing, ExitCode.USAGE, "--token-file", "does not exist")
+    assert_one_line_error(blank, ExitCode.USAGE, "--token-file", str(empty))
+    assert_one_line_error(both, ExitCode.USAGE, "not allowed with argument")
+
+
 async def test_an_unknown_option_is_one_line_without_the_usage() -> None:
     result = await run_cli("sessions", "list", "--colour")
 

@@ -56,6 +56,22 @@ async def test_a_gateway_with_a_token_needs_it(
         assert await health() == 0
 
 
+async def test_the_token_can_come_from_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{TOKEN}\n")
+    async with running_app(tmp_path, grpc_token=TOKEN) as app:
+        assert await health("--gateway", app.grpc_target, "--token-file", str(token_file)) == 0
+        capsys.readouterr()
+        missing = tmp_path / "nope"
+        assert await health("--gateway", app.grpc_target, "--token-file", str(missing)) == 2
+        assert capsys.readouterr().err == f"jt808 health: --token-file: {missing} does not exist\n"
+        both = ("--token", TOKEN, "--token-file", str(token_file))
+        assert await health("--gateway", app.grpc_target, *both) == 2
+        assert "give one" in capsys.readouterr().err
+
+
 async def test_nothing_listening_is_one_sentence_and_exit_1(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
