@@ -52,6 +52,8 @@ def app_config(data_dir: Path, **changes: Any) -> GatewayConfig:
         log_level="warning",
         # Long enough that a slow machine sees no retransmission the test did not ask for.
         command_retry_timeout=10.0,
+        # A busy machine may take seconds for an auth decision; tests of the timeout set theirs.
+        auth_timeout=HANG_GUARD,
     )
     return dataclasses.replace(base, **changes)
 

@@ -24,6 +24,7 @@ from gateway.auth.base import AuthBackend
 from gateway.registry import Device, DeviceRegistry
 from gateway.server.config import GatewayConfig, HostPort
 from gateway.server.gateway import Gateway
+from tests.timeouts import HANG_GUARD
 
 from .harness import DEVICES, StartGateway, running, with_limits
 
@@ -55,8 +56,13 @@ def devices(data_dir: Path) -> tuple[Device, ...]:
 
 @pytest.fixture
 def gateway_config(data_dir: Path) -> GatewayConfig:
-    """Loopback, port 0, the tmp data dir, local auth; everything else the defaults."""
-    return GatewayConfig(listen=HostPort("127.0.0.1", 0), data_dir=data_dir, auth="local")
+    """Loopback, port 0, the tmp data dir, local auth, a hang-guard auth timeout; everything
+    else the defaults."""
+    # A busy machine may take seconds for a local decision: only the tests of the timeout
+    # itself set a short one.
+    return GatewayConfig(
+        listen=HostPort("127.0.0.1", 0), data_dir=data_dir, auth="local", auth_timeout=HANG_GUARD
+    )
 
 
 @pytest.fixture
