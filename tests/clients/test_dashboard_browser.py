@@ -27,6 +27,7 @@ from playwright.async_api import Browser, Page, async_playwright
 # One event loop per module, as for the control-plane tests (grpc.aio completions).
 from tests.controlplane.conftest import anyio_backend, one_event_loop  # noqa: F401
 from tests.controlplane.harness import fleet, running_app
+from tests.timeouts import HANG_GUARD
 
 from .cli_process import RunningCli, cli_process
 
@@ -43,8 +44,9 @@ CHROMIUM_FLAGS: Final = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Hang guard of each wait on the page (the machine may be busy).
-PAGE_TIMEOUT_MS: Final = 30_000
+#: Hang guard of the browser's launch and of each wait on the page (the machine may be busy:
+#: Chromium's first start under load has taken over 30 s).
+PAGE_TIMEOUT_MS: Final = int(HANG_GUARD * 1000)
 _SERVING: Final = re.compile(r"serving (http://127\.0\.0\.1:[0-9]+)/")
 
 
@@ -64,7 +66,7 @@ async def chromium() -> AsyncIterator[Browser]:
 async def dashboard_url(process: RunningCli) -> str:
     assert process.process.stderr is not None
     seen = ""
-    with anyio.fail_after(60):
+    with anyio.fail_after(HANG_GUARD):
         while (found := _SERVING.search(seen)) is None:
             seen += (await process.process.stderr.receive()).decode()
     return found.group(1)
