@@ -33,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure(config.log_level, config.log_format)
     if config.workers > 1:
-        return run_workers(args, config)
+        try:
+            return run_workers(args, config)
+        except ListenError as error:
+            print(f"jt808 serve: {error}", file=sys.stderr)
+            return 1
     failure: OSError | None = None
     try:
         app = GatewayApp(config)

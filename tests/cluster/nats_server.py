@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from tests.timeouts import HANG_GUARD
@@ -24,11 +25,20 @@ def nats_server_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port(run: int = 1) -> int:
+    """A loopback port nobody listens on, and the ``run - 1`` after it too (``--workers``
+    gives worker *i* the gRPC port + *i* - 1): bound together and released."""
+    while True:
+        with ExitStack() as probes:
+            first = probes.enter_context(socket.socket())
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            try:
+                for offset in range(1, run):
+                    probes.enter_context(socket.socket()).bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+            return port
 
 
 class NatsServer:

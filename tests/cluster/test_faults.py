@@ -53,7 +53,7 @@ async def two_workers(
 ) -> AsyncIterator[tuple[ServeProcess, list[str]]]:
     """``jt808 serve --workers 2`` with ``flags``, once both workers' gRPC ports answer; the
     supervisor, and those ports' targets. At the end SIGTERM stops it cleanly (exit 0)."""
-    grpc_port = free_port()
+    grpc_port = free_port(run=2)  # worker 2 listens on grpc_port + 1
     async with serving(
         "--workers", "2", "--nats-url", nats_server.url, "--node-id", node_id,
         "--grpc-listen", f"127.0.0.1:{grpc_port}", "--auth", "insecure-accept-all",
