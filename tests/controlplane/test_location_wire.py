@@ -201,3 +201,26 @@ def test_location_responses_are_byte_for_byte_what_the_stream_sent_item_by_item(
 def test_gap_responses_are_the_librarys_encoding(dropped: int) -> None:
     expected = api.StreamLocationsResponse(gap=api.Gap(dropped=dropped)).SerializeToString()
     assert gap_response(dropped) == expected
+
+
+def test_consecutive_wire_reports_each_get_their_own_time() -> None:
+    """The last block's time is remembered (one entry): a change of time, a time that is not
+    one (all zeros) and a return to an earlier time are each encoded as themselves."""
+    times = [
+        datetime(2026, 12, 5, 17, 0, 0),
+        datetime(2026, 12, 5, 17, 0, 1),
+        None,
+        datetime(2026, 12, 5, 17, 0, 0),
+        datetime(2026, 12, 5, 17, 0, 0),
+    ]
+    for moment in times:
+        report = LocationReport(
+            alarm=0, status=0, latitude=22.5, longitude=114.0, altitude=-12, speed=0.0,
+            direction=0, time=moment,
+        )  # fmt: skip
+        body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(report, V2013), V2013)
+        assert isinstance(body, LazyLocationReport)
+        event = LocationReported("013800000000", "", body, 0x0200, 7, None, AT, 9)
+        encoded = location_bytes(event)  # before anything reads the lazy report
+        assert body.undecoded() is not None
+        assert encoded == location_from_event(event).SerializeToString(deterministic=True)
