@@ -50,9 +50,9 @@ _WIRE_TIME_MEMO: Final[dict[bytes, bytes]] = {}
 _SOUTH: Final = int(StatusFlag.SOUTH_LATITUDE)
 _WEST: Final = int(StatusFlag.WEST_LONGITUDE)
 _TIME_MEMO_LIMIT: Final = 4096
-#: Fields 1-2 by phone: (device name, bytes).
-_PREFIX_MEMO: Final[dict[str, tuple[str, bytes]]] = {}
-_PREFIX_MEMO_LIMIT: Final = 65536
+#: What each terminal's reports repeat, by phone (``_Terminal``; bounded).
+_TERMINALS: Final[dict[str, _Terminal]] = {}
+_TERMINALS_LIMIT: Final = 65536
 _SMALL_VARINTS: Final = tuple(bytes((value,)) for value in range(0x80))
 #: Field 15 of a 0x0200 report.
 _REPORT_MSG_ID: Final = b"\x78\x80\x04"
@@ -160,6 +160,43 @@ def varint_field(key: int, value: int) -> bytes:
     return packed.to_bytes(shift // 8 + 1, "little")
 
 
+#: Field 8 for each direction of the standard (0-359 degrees; 0 is left out), made once.
+_DIRECTION_FIELDS: Final = (b"", *(varint_field(0x40, value) for value in range(1, 360)))
+#: Fields 7 and 6 by the wire's speed (1/10 km/h) and altitude (m), made on first use, for the
+#: values of a road fleet (below 204.8 km/h and 4,096 m): b"" until then.
+_SPEED_FIELDS: Final = [b""] * 2048
+_ALTITUDE_FIELDS: Final = [b""] * 4096
+
+
+def _speed_field(speed: int) -> bytes:
+    """Field 7 from the wire's speed (a WORD in 1/10 km/h); b"" for 0 (not written)."""
+    if not speed:
+        return b""
+    if speed < 2048:
+        field = _SPEED_FIELDS[speed]
+        if not field:
+            field = _SPEED_FIELDS[speed] = _KEYED_DOUBLE.pack(0x39, speed / 10)
+        return field
+    return _KEYED_DOUBLE.pack(0x39, speed / 10)
+
+
+def _altitude_field(altitude: int) -> bytes:
+    """Field 6 (int32); b"" for 0 (not written)."""
+    if 0 < altitude < 4096:
+        field = _ALTITUDE_FIELDS[altitude]
+        if not field:
+            field = _ALTITUDE_FIELDS[altitude] = varint_field(0x30, altitude)
+        return field
+    return varint_field(0x30, _signed(altitude)) if altitude else b""
+
+
+def _direction_field(direction: int) -> bytes:
+    """Field 8 (uint32); b"" for 0 (not written)."""
+    if 0 <= direction < 360:
+        return _DIRECTION_FIELDS[direction]
+    return varint_field(0x40, direction)
+
+
 def _double_written(value: float) -> bool:
     """proto3 leaves a double out only when its bits are all zero (so -0.0 is written)."""
     return value != 0.0 or math.copysign(1.0, value) < 0
@@ -188,24 +225,20 @@ def location_bytes(event: LocationReported) -> bytes:
         altitude = raw[16] << 8 | raw[17]
         if altitude & 0x8000:
             altitude -= 0x10000  # a signed WORD
-        speed = raw[18] << 8 | raw[19]
-        direction = raw[20] << 8 | raw[21]
         time = _block_time(raw)
         latitude = -(lat / 1e6) if status & _SOUTH else lat / 1e6
         longitude = -(lon / 1e6) if status & _WEST else lon / 1e6
-        speed_kmh = speed / 10
+        speed = _speed_field(raw[18] << 8 | raw[19])
+        direction = _direction_field(raw[20] << 8 | raw[21])
         if len(raw) > BASIC_LOCATION_SIZE:  # items: straight from the wire, the report unread
             typed, pieces = {}, list[bytes]()
             malformed = _raw_items(raw, pieces, typed)
             items = b"".join(pieces)
     else:
-        alarm, status, altitude, direction = (
-            report.alarm,
-            report.status,
-            report.altitude,
-            report.direction,
-        )
+        alarm, status, altitude = report.alarm, report.status, report.altitude
         latitude, longitude, speed_kmh = report.latitude, report.longitude, report.speed
+        speed = _KEYED_DOUBLE.pack(0x39, speed_kmh) if _double_written(speed_kmh) else b""
+        direction = _direction_field(report.direction)
         time = b"" if report.time is None else _report_time(report.time)
         if report.extras:
             typed = {}
@@ -221,16 +254,16 @@ def location_bytes(event: LocationReported) -> bytes:
         coordinates = _KEYED_DOUBLE.pack(0x29, longitude)
     else:
         coordinates = b""
+    terminal = _terminal(event.phone, event.device_name)
     return b"".join(
         [
-            _terminal_prefix(event.phone, event.device_name),  # fields 1-2
+            terminal.prefix,  # fields 1-2
             time,
             coordinates,
-            varint_field(0x30, _signed(altitude)) if altitude else b"",
-            _KEYED_DOUBLE.pack(0x39, speed_kmh) if _double_written(speed_kmh) else b"",
-            varint_field(0x40, direction) if direction else b"",
-            varint_field(0x48, alarm) if alarm else b"",
-            varint_field(0x50, status) if status else b"",
+            _altitude_field(altitude),
+            speed,
+            direction,
+            terminal.flag_fields(alarm, status),  # fields 9-10
             items,  # field 11, repeated
             b"" if event.batch_type is None else _batch_fields(event.batch_type),
             _received_time(event.received_at),
@@ -335,21 +368,42 @@ def _encode_item(extra: AdditionalInfo) -> tuple[bytes, Any]:
     return bytes(out), value
 
 
-def _terminal_prefix(phone: str, device_name: str) -> bytes:
-    """Fields 1 and 2, the same for every report of a terminal (memoised by phone, bounded)."""
-    cached = _PREFIX_MEMO.get(phone)
-    if cached is not None and cached[0] == device_name:
-        return cached[1]
+class _Terminal:
+    """What a terminal's reports repeat, encoded: fields 1-2 (its phone and name), and fields
+    9-10 for its last alarm and status words (a vehicle's flags change far less often than it
+    reports: the two varints are made again only when one of them changed)."""
+
+    def __init__(self, device_name: str, prefix: bytes) -> None:
+        self.device_name = device_name
+        self.prefix = prefix
+        self.alarm = 0
+        self.status = 0
+        self.flags = b""  # fields 9-10 of ``alarm`` and ``status``: none while both are 0
+
+    def flag_fields(self, alarm: int, status: int) -> bytes:
+        if alarm != self.alarm or status != self.status:
+            self.flags = (varint_field(0x48, alarm) if alarm else b"") + (
+                varint_field(0x50, status) if status else b""
+            )
+            self.alarm = alarm
+            self.status = status
+        return self.flags
+
+
+def _terminal(phone: str, device_name: str) -> _Terminal:
+    """The record of ``phone`` (made again when its name changed)."""
+    terminal = _TERMINALS.get(phone)
+    if terminal is not None and terminal.device_name == device_name:
+        return terminal
     out = bytearray()
     if phone:
         _bytes_field(out, 0x0A, phone.encode())
     if device_name:
         _bytes_field(out, 0x12, proto_text(device_name).encode())
-    if len(_PREFIX_MEMO) >= _PREFIX_MEMO_LIMIT:
-        _PREFIX_MEMO.clear()
-    prefix = bytes(out)
-    _PREFIX_MEMO[phone] = (device_name, prefix)
-    return prefix
+    if len(_TERMINALS) >= _TERMINALS_LIMIT:
+        _TERMINALS.clear()
+    terminal = _TERMINALS[phone] = _Terminal(device_name, bytes(out))
+    return terminal
 
 
 def _report_time(moment: datetime) -> bytes:

@@ -224,3 +224,34 @@ def test_consecutive_wire_reports_each_get_their_own_time() -> None:
         encoded = location_bytes(event)  # before anything reads the lazy report
         assert body.undecoded() is not None
         assert encoded == location_from_event(event).SerializeToString(deterministic=True)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 0xFFFFFFFF]),  # alarm
+            st.sampled_from([0, 3, 0x000C0003]),  # status
+            st.sampled_from([-0x8000, -1, 0, 1, 4095, 4096, 0x7FFF]),  # altitude
+            st.sampled_from([0, 1, 2047, 2048, 0xFFFF]),  # speed, 1/10 km/h
+            st.sampled_from([0, 1, 359, 360, 0xFFFF]),  # direction
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_fields_made_once_and_remembered_are_what_the_library_writes(
+    reports: list[tuple[int, int, int, int, int]],
+) -> None:
+    """One terminal's reports in a row, read from the wire: its alarm and status words are
+    remembered per terminal, speeds, altitudes and directions of a road fleet from tables."""
+    for alarm, status, altitude, speed, direction in reports:
+        report = LocationReport(
+            alarm=alarm, status=status, latitude=0.0, longitude=1.5, altitude=altitude,
+            speed=speed / 10, direction=direction, time=None,
+        )  # fmt: skip
+        body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(report, V2013), V2013)
+        assert isinstance(body, LazyLocationReport)
+        event = LocationReported("013800000001", "x", body, 0x0200, 1, None, AT, 2)
+        encoded = location_bytes(event)  # before anything reads the lazy report
+        assert body.undecoded() is not None
+        assert encoded == location_from_event(event).SerializeToString(deterministic=True)
