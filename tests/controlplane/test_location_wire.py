@@ -203,6 +203,16 @@ def test_gap_responses_are_the_librarys_encoding(dropped: int) -> None:
     assert gap_response(dropped) == expected
 
 
+def assert_encoded_from_the_wire(report: LocationReport, phone: str, device_name: str) -> None:
+    """``report`` sent on the wire and encoded unread is byte for byte what the library writes."""
+    body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(report, V2013), V2013)
+    assert isinstance(body, LazyLocationReport)
+    event = LocationReported(phone, device_name, body, 0x0200, 7, None, AT, 9)
+    encoded = location_bytes(event)  # before anything reads the lazy report
+    assert body.undecoded() is not None
+    assert encoded == location_from_event(event).SerializeToString(deterministic=True)
+
+
 def test_consecutive_wire_reports_each_get_their_own_time() -> None:
     """The last block's time is remembered (one entry): a change of time, a time that is not
     one (all zeros) and a return to an earlier time are each encoded as themselves."""
@@ -218,12 +228,7 @@ def test_consecutive_wire_reports_each_get_their_own_time() -> None:
             alarm=0, status=0, latitude=22.5, longitude=114.0, altitude=-12, speed=0.0,
             direction=0, time=moment,
         )  # fmt: skip
-        body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(report, V2013), V2013)
-        assert isinstance(body, LazyLocationReport)
-        event = LocationReported("013800000000", "", body, 0x0200, 7, None, AT, 9)
-        encoded = location_bytes(event)  # before anything reads the lazy report
-        assert body.undecoded() is not None
-        assert encoded == location_from_event(event).SerializeToString(deterministic=True)
+        assert_encoded_from_the_wire(report, "013800000000", "")
 
 
 @given(
@@ -249,9 +254,4 @@ def test_fields_made_once_and_remembered_are_what_the_library_writes(
             alarm=alarm, status=status, latitude=0.0, longitude=1.5, altitude=altitude,
             speed=speed / 10, direction=direction, time=None,
         )  # fmt: skip
-        body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(report, V2013), V2013)
-        assert isinstance(body, LazyLocationReport)
-        event = LocationReported("013800000001", "x", body, 0x0200, 1, None, AT, 2)
-        encoded = location_bytes(event)  # before anything reads the lazy report
-        assert body.undecoded() is not None
-        assert encoded == location_from_event(event).SerializeToString(deterministic=True)
+        assert_encoded_from_the_wire(report, "013800000001", "x")
