@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import signal
 import sys
@@ -19,6 +20,10 @@ from gateway.server import config as gateway_config
 from gateway.server.listen_check import ListenError
 from gateway.server.logs import configure, get_logger
 from gateway.store.base import StoreUnavailableError
+
+#: The youngest generation is collected after this many more allocations than deallocations
+#: of tracked objects (CPython's default: 700), once the gateway serves; see ``_settle_gc``.
+YOUNG_GC_THRESHOLD: Final = 10_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +95,7 @@ async def _serve(app: GatewayApp) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with anyio.create_task_group() as tasks:
             await tasks.start(app.serve)
+            _settle_gc()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     _hang_up(app)
@@ -97,6 +103,21 @@ async def _serve(app: GatewayApp) -> None:
                 get_logger().info("signal received", extra={"signal": signal.Signals(signum).name})
                 tasks.cancel_scope.cancel()
                 break
+
+
+def _settle_gc() -> None:
+    """Once the gateway serves: what start-up made (modules, descriptors, configuration) is
+    frozen out of the cyclic collector's sight, so a full collection no longer walks it, and
+    the youngest generation is collected after ``YOUNG_GC_THRESHOLD`` net allocations.
+
+    Why: at the default 700, every event a stream subscriber's queue holds for a moment (one
+    ``LocationReported`` and its report per location, thousands under load) counted towards a
+    collection, and collections walked them every few hundred reports: with one StreamLocations
+    subscriber the collector took about 0.35 µs a report (each full collection ≈ 10 ms).
+    Reference counting still frees nearly everything at once; only cycles wait longer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _hang_up(app: GatewayApp) -> None:

@@ -39,6 +39,7 @@ NATIVE_MODULES: Final = (
     "gateway.protocol.session",
     # What the hub carries (one LocationReported per report).
     "gateway.events",
+    "gateway.hub",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",
 )

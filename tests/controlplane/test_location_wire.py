@@ -201,3 +201,57 @@ def test_location_responses_are_byte_for_byte_what_the_stream_sent_item_by_item(
 def test_gap_responses_are_the_librarys_encoding(dropped: int) -> None:
     expected = api.StreamLocationsResponse(gap=api.Gap(dropped=dropped)).SerializeToString()
     assert gap_response(dropped) == expected
+
+
+def assert_encoded_from_the_wire(report: LocationReport, phone: str, device_name: str) -> None:
+    """``report`` sent on the wire and encoded unread is byte for byte what the library writes."""
+    body, _ = decode_body(MessageId.LOCATION_REPORT, encode_body(report, V2013), V2013)
+    assert isinstance(body, LazyLocationReport)
+    event = LocationReported(phone, device_name, body, 0x0200, 7, None, AT, 9)
+    encoded = location_bytes(event)  # before anything reads the lazy report
+    assert body.undecoded() is not None
+    assert encoded == location_from_event(event).SerializeToString(deterministic=True)
+
+
+def test_consecutive_wire_reports_each_get_their_own_time() -> None:
+    """The last block's time is remembered (one entry): a change of time, a time that is not
+    one (all zeros) and a return to an earlier time are each encoded as themselves."""
+    times = [
+        datetime(2026, 12, 5, 17, 0, 0),
+        datetime(2026, 12, 5, 17, 0, 1),
+        None,
+        datetime(2026, 12, 5, 17, 0, 0),
+        datetime(2026, 12, 5, 17, 0, 0),
+    ]
+    for moment in times:
+        report = LocationReport(
+            alarm=0, status=0, latitude=22.5, longitude=114.0, altitude=-12, speed=0.0,
+            direction=0, time=moment,
+        )  # fmt: skip
+        assert_encoded_from_the_wire(report, "013800000000", "")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 0xFFFFFFFF]),  # alarm
+            st.sampled_from([0, 3, 0x000C0003]),  # status
+            st.sampled_from([-0x8000, -1, 0, 1, 4095, 4096, 0x7FFF]),  # altitude
+            st.sampled_from([0, 1, 2047, 2048, 0xFFFF]),  # speed, 1/10 km/h
+            st.sampled_from([0, 1, 359, 360, 0xFFFF]),  # direction
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_fields_made_once_and_remembered_are_what_the_library_writes(
+    reports: list[tuple[int, int, int, int, int]],
+) -> None:
+    """One terminal's reports in a row, read from the wire: its alarm and status words are
+    remembered per terminal, speeds, altitudes and directions of a road fleet from tables."""
+    for alarm, status, altitude, speed, direction in reports:
+        report = LocationReport(
+            alarm=alarm, status=status, latitude=0.0, longitude=1.5, altitude=altitude,
+            speed=speed / 10, direction=direction, time=None,
+        )  # fmt: skip
+        assert_encoded_from_the_wire(report, "013800000001", "x")

@@ -54,19 +54,24 @@ def loaded(modules: list[str], package: str) -> list[str]:
     return [m for m in modules if m == package or m.startswith(package + ".")]
 
 
-@pytest.mark.anyio
-async def test_an_idle_gateway_imports_no_optional_modules(tmp_path: Path) -> None:
+async def output_at_exit(command: tuple[str, ...], tmp_path: Path, *args: str) -> bytes:
+    """What ``command`` (``jt808 serve`` through the real entry point) printed once it served
+    and was stopped with SIGTERM."""
     address = HostPort("127.0.0.1", free_port())
     with anyio.fail_after(HANG_GUARD):
         async with serving(
             "--listen", str(address), "--auth", "insecure-accept-all",
-            "--data-dir", str(tmp_path / "data"),
-            command=SERVE_AND_LIST_MODULES, stdout=subprocess.PIPE,
+            "--data-dir", str(tmp_path / "data"), *args,
+            command=command, stdout=subprocess.PIPE,
         ) as server:  # fmt: skip
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0
             assert server.process.stdout is not None
-            output = b"".join([chunk async for chunk in server.process.stdout])
-    modules: list[str] = json.loads(output)
+            return b"".join([chunk async for chunk in server.process.stdout])
+
+
+@pytest.mark.anyio
+async def test_an_idle_gateway_imports_no_optional_modules(tmp_path: Path) -> None:
+    modules: list[str] = json.loads(await output_at_exit(SERVE_AND_LIST_MODULES, tmp_path))
     assert "controlplane.server" in modules  # the listing is of a gateway that served
     assert {p: loaded(modules, p) for p in OPTIONAL if loaded(modules, p)} == {}
