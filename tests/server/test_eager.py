@@ -25,6 +25,7 @@ from gateway.server.gateway import Gateway
 from tests.timeouts import HANG_GUARD
 
 from .harness import address_of
+from .test_auth_backends import auth_calls
 from .terminal_client import TerminalClient
 
 pytestmark = pytest.mark.anyio
@@ -152,12 +153,6 @@ def tasks_spawned(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> list[obj
 
     monkeypatch.setattr(gateway, "spawn", counting)
     return spawned
-
-
-def auth_calls(gateway: Gateway, operation: str, outcome: str) -> float | None:
-    return gateway.metrics.registry.get_sample_value(
-        "jt808_auth_seconds_count", {"operation": operation, "outcome": outcome}
-    )
 
 
 @pytest.mark.gateway(auth=AtOnceBackend())
