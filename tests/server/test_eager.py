@@ -25,8 +25,8 @@ from gateway.server.gateway import Gateway
 from tests.timeouts import HANG_GUARD
 
 from .harness import address_of
-from .test_auth_backends import auth_calls
 from .terminal_client import TerminalClient
+from .test_auth_backends import auth_calls
 
 pytestmark = pytest.mark.anyio
 
