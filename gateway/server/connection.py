@@ -71,7 +71,7 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
-from . import tls_terminals
+from . import eager, tls_terminals
 from .logs import get_logger
 from .takeover import with_sessions
 
@@ -453,41 +453,72 @@ class TerminalConnection(asyncio.Protocol):
     # Session events
 
     def _dispatch(self, events: list[SessionEvent]) -> None:
-        """Act on the session's events; a decision among them is started (it is the last one:
-        the session reads nothing further until it is answered)."""
-        if not self._announced and self.session.phone:
-            # Announced before the events of the frame that revealed the phone, so that a
-            # subscriber sees CONNECTED first.
-            self._announced = True
-            self._publish(EventKind.CONNECTED)
-        for event in events:
-            kind = type(event)
-            if kind is MessageReceived:
-                message = cast(MessageReceived, event).message
-                body = message.body
-                if isinstance(body, LocationReport):  # the bulk of all traffic
-                    self._publish_locations(message.header, (body,), None)
+        """Act on the session's events. A decision among them (it is the last one: the session
+        reads nothing further until it is answered) is put to the auth backend; when the
+        backend answers at once, the events of the answer are acted on in this same loop (not
+        by recursion: a chunk may hold many decisions), else a task takes it over."""
+        while True:
+            if not self._announced and self.session.phone:
+                # Announced before the events of the frame that revealed the phone, so that a
+                # subscriber sees CONNECTED first.
+                self._announced = True
+                self._publish(EventKind.CONNECTED)
+            decision: Decision | None = None
+            for event in events:
+                kind = type(event)
+                if kind is MessageReceived:
+                    message = cast(MessageReceived, event).message
+                    body = message.body
+                    if isinstance(body, LocationReport):  # the bulk of all traffic
+                        self._publish_locations(message.header, (body,), None)
+                    else:
+                        self._deliver(message)
+                elif kind in _DECISIONS:
+                    decision = cast(Decision, event)
                 else:
-                    self._deliver(message)
-            elif kind in _DECISIONS:
-                self._start_decision(cast(Decision, event))
-            else:
-                self._note(event)
+                    self._note(event)
+            if decision is None:
+                return
+            answered = self._start_decision(decision)
+            if answered is None:
+                return  # a task finishes it (_finish_decision)
+            events = answered
 
-    def _start_decision(self, decision: Decision) -> None:
+    def _start_decision(self, decision: Decision) -> list[SessionEvent] | None:
+        """Ask the backend about ``decision``: the session's events once answered, when the
+        backend answered without suspending (the local answer of most backends: no task, no
+        timer, reading not paused); None when it suspends, and a task awaits the rest of it
+        within the auth deadline while reading from the terminal is paused."""
         self._decision = decision
-        self._update_reading()
-        self.gateway.spawn(self._decide(decision))
-
-    async def _decide(self, decision: Decision) -> None:
-        """Ask the backend, answer the session, and go on reading (this runs as a task)."""
         try:
-            if isinstance(decision, RegistrationReceived):
-                events = await self._register(decision)
-            elif isinstance(decision, AuthenticationReceived):
-                events = await self._authenticate(decision)
-            else:
-                events = await self._logout(decision)
+            events, suspended = eager.start(self._decide(decision))
+        except BaseException:
+            self._decision = None
+            raise
+        if suspended is None:
+            self._decision = None
+            self._received_at = None
+            if self._reading_paused:  # a write filled the buffer meanwhile: recompute
+                self._update_reading()
+            return events
+        # Suspended at _ask's hand-over: the rest runs in a task.
+        self._update_reading()
+        self.gateway.spawn(self._finish_decision(suspended))
+        return None
+
+    async def _decide(self, decision: Decision) -> list[SessionEvent]:
+        """Ask the backend and answer the session: what the answer made it produce."""
+        if isinstance(decision, RegistrationReceived):
+            return await self._register(decision)
+        if isinstance(decision, AuthenticationReceived):
+            return await self._authenticate(decision)
+        return await self._logout(decision)
+
+    async def _finish_decision(self, work: eager.Suspended[list[SessionEvent]]) -> None:
+        """The rest of a decision whose backend suspended (this runs as a task): answer the
+        session, act on what follows, and go on reading."""
+        try:
+            events = await eager.resume(work)
             self._decision = None
             self._received_at = None
             self._dispatch(events)  # may start the next decision
@@ -718,13 +749,25 @@ class TerminalConnection(asyncio.Protocol):
         return True
 
     async def _ask(self, operation: str, call: Awaitable[T], failure: T) -> T:
-        """Await a backend call within the deadline; on any failure return ``failure``."""
+        """Await a backend call within the deadline; on any failure return ``failure``.
+
+        The call's first step runs at once: a backend that answers without suspending costs
+        no timer (and the decision no task: see ``_start_decision``). One that suspends is
+        handed over to a task, where the rest of it runs within ``auth_timeout``."""
         gateway = self.gateway
         started = gateway.clock()
         outcome = "ok"
         try:
-            async with asyncio.timeout(gateway.config.auth_timeout):
-                return await call
+            result, suspended = eager.start(call)
+            if suspended is None:
+                return cast(T, result)
+            try:
+                await eager.hand_over()  # from here on in a task (_finish_decision)
+                async with asyncio.timeout(gateway.config.auth_timeout):
+                    return await eager.resume(suspended)
+            except BaseException:
+                suspended.steps.close()  # cancelled or timed out: the call is abandoned
+                raise
         except TimeoutError:
             outcome = "timeout"
         except AuthBackendUnavailableError as error:

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import sys
-from typing import Any, Final
+from typing import Any, Final, cast
 
 LOGGER_NAME: Final = "jt808"
 _RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
@@ -72,7 +72,30 @@ class _EventFormatter(logging.Formatter):
 
 class LogfmtFormatter(_EventFormatter):
     def format(self, record: logging.LogRecord) -> str:
-        return " ".join(f"{key}={_quote(value)}" for key, value in self.fields(record).items())
+        # The fields of ``fields`` in one pass, without the dict (a line per registration and
+        # authentication: this is on the connect path).
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        parts = [
+            f"ts={self._second_text}.{int(record.msecs):03d}",
+            f"level={_LEVELS.get(record.levelname) or _quote(record.levelname.lower())}",
+            f"event={_quote(bounded(record.getMessage()))}",
+        ]
+        for key, value in vars(record).items():
+            if key not in _RESERVED and key[:1] != "_":
+                text = cast(str, bounded(value)) if isinstance(value, str) else str(value)
+                if text and not _UNSAFE.search(text):
+                    parts.append(f"{key}={text}")
+                else:
+                    parts.append(f'{key}="{text.translate(_ESCAPES)}"')
+        if record.exc_info:
+            parts.append(f"exception={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+_LEVELS: Final = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
 class JsonFormatter(_EventFormatter):

@@ -81,3 +81,28 @@ def test_control_characters_from_a_terminal_are_escaped_in_logfmt() -> None:
     line = LogfmtFormatter().format(record)
     assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\x00" not in line
     assert 'device="M1\\r\\n\\x1b[31mfake=1\\x00"' in line
+
+
+def test_logfmt_writes_exactly_the_fields_of_a_record() -> None:
+    """The one-pass logfmt line is the formatter's ``fields``, each value quoted: cut text,
+    values that are not text, escapes, empty values, an exception."""
+    from gateway.server.logs import MAX_VALUE_CHARS, _quote
+
+    formatter = LogfmtFormatter()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("jt808", logging.WARNING, "", 0, "auth %s", ("failed",), exc_info)
+    record.phone = "013800000001"
+    record.device = "x" * (MAX_VALUE_CHARS + 10)
+    record.count = 3
+    record.items = ["a b"] * 300  # not text: written whole, as before
+    record.empty = ""
+    record.quoted = 'say "hi"'
+    record._private = "hidden"
+    expected = " ".join(f"{k}={_quote(v)}" for k, v in formatter.fields(record).items())
+    assert formatter.format(record) == expected
+    assert "hidden" not in expected and "(+10 chars)" in expected
