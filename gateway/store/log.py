@@ -43,7 +43,7 @@ from gateway.server.logs import get_logger
 from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
 from .checkpoint import Checkpointer
-from .records import EventRow, LocationRow, event_of, event_row, location_row, microseconds
+from .records import EventRow, LocationValues, event_of, event_row, location_values, microseconds
 from .sqlite_log import WAL_LIMIT, LogReader, SqliteLog, _is_damage
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
@@ -247,7 +247,7 @@ class LogStore(BatchingStore):
             with contextlib.suppress(sqlite3.Error):
                 self._log.refuse_writes(drill)
         sequence = self._last
-        locations: list[LocationRow] = []
+        locations: list[LocationValues] = []
         events: list[EventRow] = []
         received: datetime | None = None
         at = 0
@@ -259,7 +259,7 @@ class LogStore(BatchingStore):
                     if event.received_at is not received:  # one time per chunk, mostly
                         received = event.received_at
                         at = microseconds(received)
-                    locations.append(location_row(event, at))
+                    locations.append(location_values(event, at))
                 else:
                     events.append(event_row(event))  # type: ignore[arg-type]
         if not locations and not events:

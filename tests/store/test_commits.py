@@ -57,6 +57,26 @@ async def test_a_batch_larger_than_one_statement_and_mixed_comes_back_whole(
     await store.aclose()
 
 
+async def test_rows_are_bound_without_nulls_yet_stored_as_the_schema_says(
+    tmp_path: Path,
+) -> None:
+    # Locations are bound with a stand-in for a NULL batch and their bodies as bytearrays
+    # (cheaper for Python's sqlite3 to bind): the file still holds NULL and BLOBs, and the
+    # padding rows of a statement (3 rows: padded to 4) are not stored.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS)
+    await store.start()
+    events: list[HubEvent] = [position(serial=1), position(serial=2), position(serial=3)]
+    events[1].batch_type = 0  # a 0x0704 normal batch
+    events[2].batch_type = 1  # a 0x0704 blind-area re-send
+    events.append(happened(BOB, EventKind.MESSAGE))
+    assert await append(store, *events)
+    assert await read_all(store) == events
+    with sqlite3.connect(tmp_path / LOG_NAME) as db:
+        rows = db.execute("SELECT seq, batch, typeof(body) FROM events ORDER BY seq").fetchall()
+    assert rows == [(1, None, "blob"), (2, 0, "blob"), (3, 1, "blob"), (4, None, "null")]
+    await store.aclose()
+
+
 async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
     tmp_path: Path,
 ) -> None:
