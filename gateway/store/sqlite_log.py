@@ -77,6 +77,9 @@ _LOCATION_SELECT: Final = (
     f"nullif(column8, {NO_BATCH}), column9"
 )
 _EVENT_SELECT: Final = "*"
+#: The oldest and newest sequence: two lookups at the ends of the key. (``min(seq), max(seq)``
+#: in one SELECT is not optimized: SQLite reads the whole table.)
+_BOUNDS: Final = "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
 
 
 def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Connection:
@@ -233,7 +236,7 @@ class SqliteLog:
         if not oldest:
             return 0
         deleted = 0
-        if before_at is not None:
+        if before_at is not None and self._at(oldest) < before_at:
             deleted = db.execute(
                 "DELETE FROM events WHERE seq < ? AND at < ?",
                 (min(oldest + RETENTION_STEP, newest), before_at),
@@ -250,6 +253,10 @@ class SqliteLog:
         if deleted:
             db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
         return int(deleted)
+
+    def _at(self, sequence: int) -> int:
+        row = self.db.execute("SELECT at FROM events WHERE seq = ?", (sequence,)).fetchone()
+        return int(row[0]) if row else 0
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it (at a clean stop)."""
@@ -274,7 +281,7 @@ class SqliteLog:
 
     def bounds(self) -> tuple[int, int]:
         """The oldest and newest stored sequence (0, 0 when empty)."""
-        row = self.db.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        row = self.db.execute(_BOUNDS).fetchone()
         return int(row[0] or 0), int(row[1] or 0)
 
 
@@ -310,7 +317,7 @@ class LogReader:
         """The sequence before the first event at or after ``at`` (µs), by bisection of the
         sequence (times grow with it)."""
         with self._connection() as db:
-            low, high = db.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+            low, high = db.execute(_BOUNDS).fetchone()
             if low is None:
                 return 0
             while low < high:
