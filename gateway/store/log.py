@@ -54,6 +54,9 @@ MAINTENANCE_INTERVAL: Final = 1.0
 CHECKPOINT_INTERVAL: Final = 0.5
 #: Writes begin at least this far apart (seconds): see ``_run``.
 COMMIT_WINDOW: Final = 0.002
+#: A write that already holds this many events begins at once, window or not: sharing its
+#: commit with more saves little per event, and the wait would be all latency.
+FULL_COMMIT: Final = 64
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
 log = get_logger()
@@ -208,7 +211,7 @@ class LogStore(BatchingStore):
                 # ends, so that many terminals share one commit (one fsync) under a steady
                 # load; a lone report after a quiet spell is written at once.
                 wait = began + window - time.monotonic()
-                if wait > 0 and not stopping:
+                if wait > 0 and not stopping and not _holds(batches, FULL_COMMIT):
                     time.sleep(wait)
                     stopping = self._take(batches)
             if batches:
@@ -319,6 +322,14 @@ class LogStore(BatchingStore):
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
             loop.call_soon_threadsafe(callback, *args)
+
+
+def _holds(batches: list[Batch], events: int) -> bool:
+    for batch in batches:
+        events -= len(batch.events)
+        if events <= 0:
+            return True
+    return False
 
 
 _IDLE: Final = Batch(0)
