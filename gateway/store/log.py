@@ -43,7 +43,7 @@ from gateway.server.logs import get_logger
 from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
 from .checkpoint import Checkpointer
-from .records import EventRow, LocationRow, event_of, event_row, location_row, microseconds
+from .records import EventRow, LocationValues, event_of, event_row, location_values, microseconds
 from .sqlite_log import WAL_LIMIT, LogReader, SqliteLog, _is_damage
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
@@ -54,6 +54,9 @@ MAINTENANCE_INTERVAL: Final = 1.0
 CHECKPOINT_INTERVAL: Final = 0.5
 #: Writes begin at least this far apart (seconds): see ``_run``.
 COMMIT_WINDOW: Final = 0.002
+#: A write that already holds this many events begins at once, window or not: sharing its
+#: commit with more saves little per event, and the wait would be all latency.
+FULL_COMMIT: Final = 64
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
 log = get_logger()
@@ -208,7 +211,7 @@ class LogStore(BatchingStore):
                 # ends, so that many terminals share one commit (one fsync) under a steady
                 # load; a lone report after a quiet spell is written at once.
                 wait = began + window - time.monotonic()
-                if wait > 0 and not stopping:
+                if wait > 0 and not stopping and not _holds(batches, FULL_COMMIT):
                     time.sleep(wait)
                     stopping = self._take(batches)
             if batches:
@@ -247,7 +250,7 @@ class LogStore(BatchingStore):
             with contextlib.suppress(sqlite3.Error):
                 self._log.refuse_writes(drill)
         sequence = self._last
-        locations: list[LocationRow] = []
+        locations: list[LocationValues] = []
         events: list[EventRow] = []
         received: datetime | None = None
         at = 0
@@ -259,7 +262,7 @@ class LogStore(BatchingStore):
                     if event.received_at is not received:  # one time per chunk, mostly
                         received = event.received_at
                         at = microseconds(received)
-                    locations.append(location_row(event, at))
+                    locations.append(location_values(event, at))
                 else:
                     events.append(event_row(event))  # type: ignore[arg-type]
         if not locations and not events:
@@ -319,6 +322,14 @@ class LogStore(BatchingStore):
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
             loop.call_soon_threadsafe(callback, *args)
+
+
+def _holds(batches: list[Batch], events: int) -> bool:
+    for batch in batches:
+        events -= len(batch.events)
+        if events <= 0:
+            return True
+    return False
 
 
 _IDLE: Final = Batch(0)

@@ -13,7 +13,7 @@ import pytest
 from gateway.events import EventKind, HubEvent
 from gateway.hub import EventHub
 from gateway.store.base import Durability
-from gateway.store.log import LogStore
+from gateway.store.log import FULL_COMMIT, LogStore
 from gateway.store.sqlite_log import LOG_NAME, MAX_ROWS
 from tests.store.test_log_store import ALICE, BOB, Waiter, append, happened, position, read_all
 from tests.timeouts import HANG_GUARD
@@ -57,6 +57,27 @@ async def test_a_batch_larger_than_one_statement_and_mixed_comes_back_whole(
     await store.aclose()
 
 
+async def test_rows_are_bound_without_nulls_yet_stored_as_the_schema_says(
+    tmp_path: Path,
+) -> None:
+    # Locations are bound with a stand-in for a NULL batch and their bodies as bytearrays
+    # (cheaper for Python's sqlite3 to bind): the file still holds NULL and BLOBs, and the
+    # padding rows of a statement (3 rows: padded to 4) are not stored.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS)
+    await store.start()
+    normal, resent = position(serial=2), position(serial=3)
+    normal.batch_type = 0  # a 0x0704 normal batch
+    resent.batch_type = 1  # a 0x0704 blind-area re-send
+    events: list[HubEvent] = [position(serial=1), normal, resent]
+    events.append(happened(BOB, EventKind.MESSAGE))
+    assert await append(store, *events)
+    assert await read_all(store) == events
+    with sqlite3.connect(tmp_path / LOG_NAME) as db:
+        rows = db.execute("SELECT seq, batch, typeof(body) FROM events ORDER BY seq").fetchall()
+    assert rows == [(1, None, "blob"), (2, 0, "blob"), (3, 1, "blob"), (4, None, "null")]
+    await store.aclose()
+
+
 async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
     tmp_path: Path,
 ) -> None:
@@ -83,6 +104,20 @@ async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
     assert store.commits == commits + 1
     # Neither was acknowledged before both were in the file.
     assert second.stored_then == {batch_a: 3, batch_b: 3}
+    await store.aclose()
+
+
+async def test_a_full_commit_does_not_wait_for_the_window(tmp_path: Path) -> None:
+    # A window of an hour: a write of FULL_COMMIT events begins at once all the same (this
+    # test would hang on the window otherwise). That smaller writes share a window is shown
+    # above.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, commit_window=3600.0)
+    await store.start()
+    assert await append(store, position(serial=0))
+    full = [position(serial=i) for i in range(1, FULL_COMMIT + 1)]
+    with anyio.fail_after(HANG_GUARD):
+        assert await append(store, *full)
+    assert [e.sequence for e in full] == list(range(2, FULL_COMMIT + 2))
     await store.aclose()
 
 

@@ -218,6 +218,30 @@ async def test_retention_by_size_keeps_the_log_under_its_limit(tmp_path: Path) -
     await store.aclose()
 
 
+def test_the_writers_upkeep_never_reads_the_whole_log(tmp_path: Path) -> None:
+    # Retention and the figures run on the writer thread between commits: a statement that
+    # scans the table would hold every acknowledgement for a time that grows with the log.
+    from gateway.store.sqlite_log import SqliteLog
+
+    log = SqliteLog(tmp_path, Durability.OS)
+    log.open()
+    log.db.executemany(
+        "INSERT INTO events (seq, at, kind, phone, device) VALUES (?, ?, 0, '', '')",
+        [(seq, seq) for seq in range(1, 101)],
+    )
+    statements: list[str] = []
+    log.db.set_trace_callback(statements.append)
+    assert log.trim(before_at=1, max_bytes=1 << 30) == 0  # nothing is due
+    assert log.bounds() == (1, 100)
+    log.size_bytes()
+    log.db.set_trace_callback(None)
+    assert statements
+    for statement in statements:
+        plan = log.db.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
+        assert not [step for step in plan if step[3].startswith("SCAN events")], statement
+    log.close()
+
+
 async def test_a_failing_write_settles_unstored_and_the_store_recovers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
