@@ -89,6 +89,13 @@ def cluster_problem(config: GatewayConfig) -> str | None:
                 "cluster, which shares sessions and devices through NATS"
             )
         return None
+    free = _free_port_listener(config)
+    if free is not None:
+        return (
+            f"{free} port 0 (any free port) does not work in cluster mode: the nodes share "
+            "--listen and --tls-listen, shift ports by worker and advertise --grpc-listen to "
+            "each other; give fixed ports"
+        )
     if (config.nats_tls_cert is None) != (config.nats_tls_key is None):
         return "--nats-tls-cert and --nats-tls-key go together (give both)"
     if (config.nats_user is None) != (config.nats_password is None):
@@ -98,4 +105,18 @@ def cluster_problem(config: GatewayConfig) -> str | None:
             f"--cluster-ttl {config.cluster_ttl:g} is below 3 seconds: entries are refreshed "
             "every third of it"
         )
+    return None
+
+
+def _free_port_listener(config: GatewayConfig) -> str | None:
+    """The first listener flag given port 0, or None."""
+    listeners = (
+        ("--listen", config.listen),
+        ("--grpc-listen", config.grpc_listen),
+        ("--tls-listen", config.tls_listen),
+        ("--metrics-listen", config.metrics_listen),
+    )
+    for flag, address in listeners:
+        if address is not None and address.port == 0:
+            return flag
     return None

@@ -48,8 +48,11 @@ class HostPort:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def parse_host_port(text: str, *, allow_any_port: bool = False) -> HostPort:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); ports outside 1024-65535 are refused."""
+def parse_host_port(
+    text: str, *, allow_any_port: bool = False, allow_free_port: bool = False
+) -> HostPort:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); ports outside 1024-65535 are refused, except 0
+    with ``allow_free_port`` (a listener: the system picks a free port, logged once bound)."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not host:
         raise ConfigError(f"expected HOST:PORT, got {shown(text)}")
@@ -58,12 +61,20 @@ def parse_host_port(text: str, *, allow_any_port: bool = False) -> HostPort:
         port = int(port_text)
     except ValueError:
         raise ConfigError(f"port {shown(port_text)} is not a number") from None
+    if allow_free_port and port == 0:
+        return HostPort(host, port)
     if not allow_any_port and not 1024 <= port <= 65535:
+        free = ", or 0 for any free port" if allow_free_port else ""
         raise ConfigError(
             f"port {port} is outside 1024-65535 (ports below 1024 need root and are refused; "
-            "pick e.g. 7999)"
+            f"pick e.g. 7999{free})"
         )
     return HostPort(host, port)
+
+
+def parse_listen_address(text: str) -> HostPort:
+    """A listener's ``HOST:PORT``: port 0 asks the system for a free one (scripts and tests)."""
+    return parse_host_port(text, allow_free_port=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +311,7 @@ def _log_format(text: str) -> str:
 
 
 SETTINGS: Final = (
-    Setting("listen", "terminal listener HOST:PORT", parse_host_port,
+    Setting("listen", "terminal listener HOST:PORT", parse_listen_address,
             "HOST:PORT"),
     Setting("data_dir", "directory of embedded state (device registry)", Path, "DIR"),
     Setting("auth", f"who authenticates terminals: {', '.join(AUTH_MODES)}", _auth_mode, "MODE"),
@@ -318,7 +329,7 @@ SETTINGS: Final = (
     Setting("auth_token", "--auth remote: bearer token sent to the service", _token, "TOKEN"),
     Setting("auth_tls_ca", "--auth remote: CA bundle; the channel to the service uses TLS",
             Path, "FILE"),
-    Setting("grpc_listen", "gRPC control plane HOST:PORT", parse_host_port, "HOST:PORT"),
+    Setting("grpc_listen", "gRPC control plane HOST:PORT", parse_listen_address, "HOST:PORT"),
     Setting("grpc_token", "bearer token every gRPC call must carry (visible in the process "
             "list: prefer --grpc-token-file or the environment)", _token, "TOKEN"),
     Setting("grpc_token_file", "file holding the --grpc-token (one line)", Path, "FILE"),
@@ -349,12 +360,12 @@ SETTINGS: Final = (
     Setting("send_timeout", "disconnect a terminal that does not read for this long",
             _positive(float), "SECONDS"),
     Setting("metrics_listen", "serve Prometheus metrics on HOST:PORT",
-            parse_host_port, "HOST:PORT"),
+            parse_listen_address, "HOST:PORT"),
     Setting("log_level", "debug, info, warning or error", _level, "LEVEL"),
     Setting("log_format", "logfmt (key=value lines) or json (one object per line)",
             _log_format, "FORMAT"),
     Setting("tls_listen", "terminal listener over TLS, HOST:PORT (needs --tls-cert, --tls-key)",
-            parse_host_port, "HOST:PORT"),
+            parse_listen_address, "HOST:PORT"),
     Setting("tls_cert", "TLS certificate chain (PEM, leaf first) of the terminal listener",
             Path, "FILE"),
     Setting("tls_key", "private key (PEM, RSA 2048+ or ECDSA P-256/P-384) of --tls-cert",

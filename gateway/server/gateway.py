@@ -243,12 +243,13 @@ class Gateway:
         try:
             port = server.sockets[0].getsockname()[1]
             self.address = HostPort(config.listen.host, port)
+            metrics_address = None
             if config.metrics_listen is not None:
-                self.metrics.serve(config.metrics_listen)
+                metrics_address = self.metrics.serve(config.metrics_listen)
             log.info(
                 "listening",
                 extra={"address": str(self.address), "auth": self.auth.name,
-                       "metrics": str(config.metrics_listen or "off"),
+                       "metrics": str(metrics_address or "off"),
                        "core": "compiled" if running_compiled() else "pure-python"},
             )  # fmt: skip
             task_status.started(self.address)

@@ -114,12 +114,14 @@ class GatewayMetrics:
             self._registry = build_registry(self._source, self.plain())
         return self._registry
 
-    def serve(self, address: HostPort) -> None:
-        """Serve /metrics on ``address`` (a daemon thread of prometheus_client)."""
+    def serve(self, address: HostPort) -> HostPort:
+        """Serve /metrics on ``address`` (a daemon thread of prometheus_client); the address
+        bound (port 0 picks a free one)."""
         from prometheus_client import start_http_server  # noqa: PLC0415 (lazy: see the docstring)
 
         server, _thread = start_http_server(address.port, addr=address.host, registry=self.registry)
         self._server = server
+        return HostPort(address.host, server.server_port)
 
     def stop(self) -> None:
         """Stop serving /metrics (the gateway stopped)."""

@@ -256,6 +256,20 @@ def test_host_port_errors(text: str, message: str) -> None:
         parse_host_port(text)
 
 
+def test_listeners_take_port_0_for_a_free_port() -> None:
+    config = load(parse("--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+                        "--metrics-listen", "127.0.0.1:0"), {})  # fmt: skip
+    assert config.listen == config.grpc_listen == HostPort("127.0.0.1", 0)
+    assert config.metrics_listen == HostPort("127.0.0.1", 0)
+
+
+def test_port_0_is_only_for_listeners() -> None:
+    with pytest.raises(ConfigError, match="port 0 is outside 1024-65535"):
+        parse_host_port("127.0.0.1:0")
+    with pytest.raises(ConfigError, match="or 0 for any free port"):
+        load(parse("--listen", "127.0.0.1:80"), {})
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -151,6 +151,43 @@ async def test_serve_accepts_a_terminal_and_exits_cleanly_on_sigterm(tmp_path: P
 
 
 @pytest.mark.anyio
+async def test_port_0_listeners_get_free_ports_and_log_them(tmp_path: Path) -> None:
+    # A script need not pick ports: it reads the bound ones from the log and uses them.
+    with anyio.fail_after(HANG_GUARD):
+        async with serving(
+            "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+            "--metrics-listen", "127.0.0.1:0", "--auth", "insecure-accept-all",
+            "--data-dir", str(tmp_path / "data"),
+        ) as server:  # fmt: skip
+            listening = await server.wait_for_line("event=listening ")
+            control = await server.wait_for_line("control plane listening")
+            terminals = logged_address(listening, "address")
+            metrics = logged_address(listening, "metrics")
+            grpc = logged_address(control, "address")
+            assert 0 not in {terminals.port, metrics.port, grpc.port}
+            async with TerminalClient.connect(terminals, V2019) as terminal:
+                await terminal.log_in(terminal_id="ANY-DEVICE")
+            with socket.create_connection((grpc.host, grpc.port), timeout=HANG_GUARD):
+                pass  # the control plane is on the port it logged
+            with socket.create_connection((metrics.host, metrics.port), timeout=HANG_GUARD):
+                pass
+
+
+def logged_address(line: str, key: str) -> HostPort:
+    """``key=HOST:PORT`` of a logfmt line."""
+    value = next(word for word in line.split() if word.startswith(f"{key}="))
+    host, _, port = value.removeprefix(f"{key}=").rpartition(":")
+    return HostPort(host, int(port))
+
+
+def test_serve_refuses_port_0_in_cluster_mode_with_exit_code_2(tmp_path: Path) -> None:
+    result = run_serve("--listen", "127.0.0.1:0", "--nats-url", "nats://127.0.0.1:4222",
+                       "--data-dir", str(tmp_path / "data"))  # fmt: skip
+    assert result.returncode == 2
+    assert "port 0 (any free port) does not work in cluster mode" in result.stderr
+
+
+@pytest.mark.anyio
 async def test_serve_honours_jt808_idle_timeout_from_the_environment(tmp_path: Path) -> None:
     address = HostPort("127.0.0.1", free_port())
     environment = clean_environment(JT808_IDLE_TIMEOUT="1", JT808_AUTH="insecure-accept-all")
