@@ -71,7 +71,7 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
-from . import eager, tls_terminals
+from . import eager, logs, tls_terminals
 from .logs import get_logger
 from .takeover import with_sessions
 
@@ -563,7 +563,7 @@ class TerminalConnection(asyncio.Protocol):
                 log.log(level, "connection replaced by a newer one", extra=previous._fields())
                 previous.close_now(CloseReason.REPLACED)
             self.authenticated_wall = gateway.wall_clock()
-            log.info("authenticated", extra=self._fields(version=int(event.version)))
+            logs.info(log, "authenticated", self._fields(version=int(event.version)))
             self._publish(EventKind.AUTHENTICATED)
         elif isinstance(event, TerminalRegistered):
             # Logged with its result in _register: one line per registration.
@@ -608,7 +608,7 @@ class TerminalConnection(asyncio.Protocol):
                 gateway.limit_log.hit(
                     closed_at, "connections closed at a limit", reason=event.reason.value
                 )
-            log.info("disconnected", extra=self._fields(reason=event.reason.value, **self._noise()))
+            logs.info(log, "disconnected", self._fields(reason=event.reason.value, **self._noise()))
             if self._announced:  # a link that never said who it was has nobody to report
                 self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
 
@@ -704,7 +704,7 @@ class TerminalConnection(asyncio.Protocol):
             decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
             # Without a decision the terminal is refused all the same, but the log says why.
             result = "NO_DECISION" if decision is no_decision else decision.result.name
-        log.info("registration", extra=self._fields(device=request.device_name, result=result))
+        logs.info(log, "registration", self._fields(device=request.device_name, result=result))
         return self.session.answer_registration(
             event,
             decision.result,
