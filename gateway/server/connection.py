@@ -36,6 +36,7 @@ from gateway.auth.base import (
     AuthenticationRequest,
     RegistrationDecision,
     RegistrationRequest,
+    device_name_of,
 )
 from gateway.hub import EventKind, LocationReported, TerminalEvent
 from gateway.protocol.bodies.location import LocationBatch, LocationReport, location_reports
@@ -71,9 +72,8 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
-from . import eager, logs, tls_terminals
+from . import eager, logs, takeover, tls_terminals
 from .logs import get_logger
-from .takeover import with_sessions
 
 if TYPE_CHECKING:
     from gateway.tls.server import TlsPeer
@@ -187,12 +187,11 @@ class TerminalConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = transport = cast(asyncio.Transport, transport)
-        self.remote_address = self.session.remote_address = _address(
-            transport.get_extra_info("peername")
-        )
+        peer = transport.get_extra_info("peername")
+        self.remote_address = self.session.remote_address = _address(peer)
         gateway = self.gateway
         self._closed = asyncio.get_running_loop().create_future()
-        if not gateway.admit(self, _host(transport.get_extra_info("peername"))):
+        if not gateway.admit(self, _host(peer)):
             self._closed.set_result(None)
             transport.close()
             return
@@ -211,6 +210,8 @@ class TerminalConnection(asyncio.Protocol):
             self._after_io(rearm=session.timers_changed)
         except Exception:
             self._failed()
+        finally:
+            self._received_at = None  # outside a step (a timer, a close) the time is read anew
 
     def eof_received(self) -> bool | None:
         try:
@@ -495,9 +496,8 @@ class TerminalConnection(asyncio.Protocol):
         except BaseException:
             self._decision = None
             raise
-        if suspended is None:
+        if suspended is None:  # answered within this step: its events share its time
             self._decision = None
-            self._received_at = None
             if self._reading_paused:  # a write filled the buffer meanwhile: recompute
                 self._update_reading()
             return events
@@ -529,6 +529,8 @@ class TerminalConnection(asyncio.Protocol):
         except Exception:
             self._decision = None
             self._failed()
+        finally:
+            self._received_at = None
 
     def _replay_held(self) -> None:
         if self._held and self.session.state is not SessionState.CLOSED:
@@ -562,7 +564,7 @@ class TerminalConnection(asyncio.Protocol):
                 )
                 log.log(level, "connection replaced by a newer one", extra=previous._fields())
                 previous.close_now(CloseReason.REPLACED)
-            self.authenticated_wall = gateway.wall_clock()
+            self.authenticated_wall = self._wall()
             logs.info(log, "authenticated", self._fields(version=int(event.version)))
             self._publish(EventKind.AUTHENTICATED)
         elif isinstance(event, TerminalRegistered):
@@ -630,9 +632,7 @@ class TerminalConnection(asyncio.Protocol):
     def _publish_locations(
         self, header: Header, reports: Iterable[LocationReport], batch_type: int | None
     ) -> None:
-        received_at = self._received_at
-        if received_at is None:  # one wall-clock read per chunk, not per report
-            received_at = self._received_at = self.gateway.wall_clock()
+        received_at = self._wall()
         store = self.gateway.store
         append = store.append
         session = self.session
@@ -649,6 +649,14 @@ class TerminalConnection(asyncio.Protocol):
             )
         if store.defers_acks:
             self._appended(batch)
+
+    def _wall(self) -> datetime:
+        """The wall-clock time of this step: read once per chunk (or decision answered), not
+        per report or event."""
+        received_at = self._received_at
+        if received_at is None:
+            received_at = self._received_at = self.gateway.wall_clock()
+        return received_at
 
     def _appended(self, batch: int) -> None:
         """This step's replies wait for ``batch`` (or are withheld: 0, the store refused)."""
@@ -669,7 +677,7 @@ class TerminalConnection(asyncio.Protocol):
                 kind,
                 self.phone,
                 self.device_name if device_name is None else device_name,
-                self.gateway.wall_clock(),
+                self._wall(),
                 self.remote_address,
                 reason,
                 message,
@@ -683,8 +691,11 @@ class TerminalConnection(asyncio.Protocol):
 
     async def _register(self, event: RegistrationReceived) -> list[SessionEvent]:
         body = event.body
+        phone = event.header.phone
+        device_name = device_name_of(body.manufacturer_id, body.terminal_model, body.terminal_id)
+        since = takeover.online(self.gateway.sessions, phone, device_name)
         request = RegistrationRequest(
-            phone=event.header.phone,
+            phone=phone,
             province_id=body.province_id,
             city_id=body.city_id,
             manufacturer_id=body.manufacturer_id,
@@ -695,8 +706,10 @@ class TerminalConnection(asyncio.Protocol):
             protocol_version=int(event.header.version),
             remote_address=self.remote_address,
             certificate=tls_terminals.certificate_of(self),
+            phone_online_since=since.phone_online_since,
+            device_online_since=since.device_online_since,
+            device_online_phone=since.device_online_phone,
         )
-        request = with_sessions(request, self.gateway.sessions)
         no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
         if tls_terminals.registration_refused(self, request):
             decision, result = no_decision, "CERTIFICATE_MISMATCH"
@@ -704,13 +717,13 @@ class TerminalConnection(asyncio.Protocol):
             decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
             # Without a decision the terminal is refused all the same, but the log says why.
             result = "NO_DECISION" if decision is no_decision else decision.result.name
-        logs.info(log, "registration", self._fields(device=request.device_name, result=result))
+        logs.info(log, "registration", self._fields(device=device_name, result=result))
         return self.session.answer_registration(
             event,
             decision.result,
             decision.auth_code,
             self.gateway.clock(),
-            device_name=decision.device_name or request.device_name,
+            device_name=decision.device_name or device_name,
         )
 
     async def _authenticate(self, event: AuthenticationReceived) -> list[SessionEvent]:
