@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from gateway.auth.base import (
     AuthBackendUnavailableError,
@@ -506,13 +506,14 @@ class TerminalConnection(asyncio.Protocol):
         self.gateway.spawn(self._finish_decision(suspended))
         return None
 
-    async def _decide(self, decision: Decision) -> list[SessionEvent]:
-        """Ask the backend and answer the session: what the answer made it produce."""
+    def _decide(self, decision: Decision) -> Coroutine[Any, Any, list[SessionEvent]]:
+        """Ask the backend and answer the session: what the answer made it produce (the
+        coroutine of the decision's kind itself, not one more around it)."""
         if isinstance(decision, RegistrationReceived):
-            return await self._register(decision)
+            return self._register(decision)
         if isinstance(decision, AuthenticationReceived):
-            return await self._authenticate(decision)
-        return await self._logout(decision)
+            return self._authenticate(decision)
+        return self._logout(decision)
 
     async def _finish_decision(self, work: eager.Suspended[list[SessionEvent]]) -> None:
         """The rest of a decision whose backend suspended (this runs as a task): answer the
