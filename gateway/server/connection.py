@@ -115,6 +115,7 @@ class CommandResult:
 
 class TerminalConnection(asyncio.Protocol):
     __slots__ = (
+        "_admitted",
         "_announced",
         "_batch",
         "_close_when_sent",
@@ -162,6 +163,8 @@ class TerminalConnection(asyncio.Protocol):
         self._write_paused_at: float | None = None
         self._received_at: datetime | None = None
         self._announced = False
+        #: Given a slot by admission (a refused connection has no session to report on).
+        self._admitted = False
         self._closed: asyncio.Future[None] | None = None
         #: The store batch holding this step's events (0: none; -1: the store refused one).
         self._batch = 0
@@ -192,9 +195,12 @@ class TerminalConnection(asyncio.Protocol):
         gateway = self.gateway
         self._closed = asyncio.get_running_loop().create_future()
         if not gateway.admit(self, _host(peer)):
+            # Counted and logged (once a burst) as a limit hit, not as a session that ended:
+            # its closing is ours, and no disconnection is reported for it.
             self._closed.set_result(None)
             transport.close()
             return
+        self._admitted = True
         self._rearm()
 
     def data_received(self, data: bytes) -> None:
@@ -224,7 +230,7 @@ class TerminalConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         try:
             session = self.session
-            if session.state is not SessionState.CLOSED:
+            if self._admitted and session.state is not SessionState.CLOSED:
                 reason = CloseReason.TRANSPORT_ERROR if exc is not None else CloseReason.PEER_CLOSED
                 self._dispatch(session.close(reason, self.gateway.clock()))
         except Exception:
