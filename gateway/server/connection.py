@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from gateway.auth.base import (
     AuthBackendUnavailableError,
@@ -36,6 +36,7 @@ from gateway.auth.base import (
     AuthenticationRequest,
     RegistrationDecision,
     RegistrationRequest,
+    device_name_of,
 )
 from gateway.hub import EventKind, LocationReported, TerminalEvent
 from gateway.protocol.bodies.location import LocationBatch, LocationReport, location_reports
@@ -71,9 +72,8 @@ from gateway.protocol.session import (
 )
 from gateway.protocol.subpackage import PartialMessageDropped, ReassemblyLimitError
 
-from . import eager, tls_terminals
+from . import eager, logs, takeover, tls_terminals
 from .logs import get_logger
-from .takeover import with_sessions
 
 if TYPE_CHECKING:
     from gateway.tls.server import TlsPeer
@@ -115,6 +115,7 @@ class CommandResult:
 
 class TerminalConnection(asyncio.Protocol):
     __slots__ = (
+        "_admitted",
         "_announced",
         "_batch",
         "_close_when_sent",
@@ -162,6 +163,8 @@ class TerminalConnection(asyncio.Protocol):
         self._write_paused_at: float | None = None
         self._received_at: datetime | None = None
         self._announced = False
+        #: Given a slot by admission (a refused connection has no session to report on).
+        self._admitted = False
         self._closed: asyncio.Future[None] | None = None
         #: The store batch holding this step's events (0: none; -1: the store refused one).
         self._batch = 0
@@ -187,15 +190,17 @@ class TerminalConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = transport = cast(asyncio.Transport, transport)
-        self.remote_address = self.session.remote_address = _address(
-            transport.get_extra_info("peername")
-        )
+        peer = transport.get_extra_info("peername")
+        self.remote_address = self.session.remote_address = _address(peer)
         gateway = self.gateway
         self._closed = asyncio.get_running_loop().create_future()
-        if not gateway.admit(self, _host(transport.get_extra_info("peername"))):
+        if not gateway.admit(self, _host(peer)):
+            # Counted and logged (once a burst) as a limit hit, not as a session that ended:
+            # its closing is ours, and no disconnection is reported for it.
             self._closed.set_result(None)
             transport.close()
             return
+        self._admitted = True
         self._rearm()
 
     def data_received(self, data: bytes) -> None:
@@ -211,6 +216,8 @@ class TerminalConnection(asyncio.Protocol):
             self._after_io(rearm=session.timers_changed)
         except Exception:
             self._failed()
+        finally:
+            self._received_at = None  # outside a step (a timer, a close) the time is read anew
 
     def eof_received(self) -> bool | None:
         try:
@@ -223,7 +230,7 @@ class TerminalConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         try:
             session = self.session
-            if session.state is not SessionState.CLOSED:
+            if self._admitted and session.state is not SessionState.CLOSED:
                 reason = CloseReason.TRANSPORT_ERROR if exc is not None else CloseReason.PEER_CLOSED
                 self._dispatch(session.close(reason, self.gateway.clock()))
         except Exception:
@@ -495,9 +502,8 @@ class TerminalConnection(asyncio.Protocol):
         except BaseException:
             self._decision = None
             raise
-        if suspended is None:
+        if suspended is None:  # answered within this step: its events share its time
             self._decision = None
-            self._received_at = None
             if self._reading_paused:  # a write filled the buffer meanwhile: recompute
                 self._update_reading()
             return events
@@ -506,13 +512,14 @@ class TerminalConnection(asyncio.Protocol):
         self.gateway.spawn(self._finish_decision(suspended))
         return None
 
-    async def _decide(self, decision: Decision) -> list[SessionEvent]:
-        """Ask the backend and answer the session: what the answer made it produce."""
+    def _decide(self, decision: Decision) -> Coroutine[Any, Any, list[SessionEvent]]:
+        """Ask the backend and answer the session: what the answer made it produce (the
+        coroutine of the decision's kind itself, not one more around it)."""
         if isinstance(decision, RegistrationReceived):
-            return await self._register(decision)
+            return self._register(decision)
         if isinstance(decision, AuthenticationReceived):
-            return await self._authenticate(decision)
-        return await self._logout(decision)
+            return self._authenticate(decision)
+        return self._logout(decision)
 
     async def _finish_decision(self, work: eager.Suspended[list[SessionEvent]]) -> None:
         """The rest of a decision whose backend suspended (this runs as a task): answer the
@@ -529,6 +536,8 @@ class TerminalConnection(asyncio.Protocol):
         except Exception:
             self._decision = None
             self._failed()
+        finally:
+            self._received_at = None
 
     def _replay_held(self) -> None:
         if self._held and self.session.state is not SessionState.CLOSED:
@@ -562,8 +571,8 @@ class TerminalConnection(asyncio.Protocol):
                 )
                 log.log(level, "connection replaced by a newer one", extra=previous._fields())
                 previous.close_now(CloseReason.REPLACED)
-            self.authenticated_wall = gateway.wall_clock()
-            log.info("authenticated", extra=self._fields(version=int(event.version)))
+            self.authenticated_wall = self._wall()
+            logs.info(log, "authenticated", self._fields(version=int(event.version)))
             self._publish(EventKind.AUTHENTICATED)
         elif isinstance(event, TerminalRegistered):
             # Logged with its result in _register: one line per registration.
@@ -608,7 +617,7 @@ class TerminalConnection(asyncio.Protocol):
                 gateway.limit_log.hit(
                     closed_at, "connections closed at a limit", reason=event.reason.value
                 )
-            log.info("disconnected", extra=self._fields(reason=event.reason.value, **self._noise()))
+            logs.info(log, "disconnected", self._fields(reason=event.reason.value, **self._noise()))
             if self._announced:  # a link that never said who it was has nobody to report
                 self._publish(EventKind.DISCONNECTED, reason=event.reason.value)
 
@@ -630,9 +639,7 @@ class TerminalConnection(asyncio.Protocol):
     def _publish_locations(
         self, header: Header, reports: Iterable[LocationReport], batch_type: int | None
     ) -> None:
-        received_at = self._received_at
-        if received_at is None:  # one wall-clock read per chunk, not per report
-            received_at = self._received_at = self.gateway.wall_clock()
+        received_at = self._wall()
         store = self.gateway.store
         append = store.append
         session = self.session
@@ -649,6 +656,14 @@ class TerminalConnection(asyncio.Protocol):
             )
         if store.defers_acks:
             self._appended(batch)
+
+    def _wall(self) -> datetime:
+        """The wall-clock time of this step: read once per chunk (or decision answered), not
+        per report or event."""
+        received_at = self._received_at
+        if received_at is None:
+            received_at = self._received_at = self.gateway.wall_clock()
+        return received_at
 
     def _appended(self, batch: int) -> None:
         """This step's replies wait for ``batch`` (or are withheld: 0, the store refused)."""
@@ -669,7 +684,7 @@ class TerminalConnection(asyncio.Protocol):
                 kind,
                 self.phone,
                 self.device_name if device_name is None else device_name,
-                self.gateway.wall_clock(),
+                self._wall(),
                 self.remote_address,
                 reason,
                 message,
@@ -683,8 +698,11 @@ class TerminalConnection(asyncio.Protocol):
 
     async def _register(self, event: RegistrationReceived) -> list[SessionEvent]:
         body = event.body
+        phone = event.header.phone
+        device_name = device_name_of(body.manufacturer_id, body.terminal_model, body.terminal_id)
+        since = takeover.online(self.gateway.sessions, phone, device_name)
         request = RegistrationRequest(
-            phone=event.header.phone,
+            phone=phone,
             province_id=body.province_id,
             city_id=body.city_id,
             manufacturer_id=body.manufacturer_id,
@@ -695,8 +713,10 @@ class TerminalConnection(asyncio.Protocol):
             protocol_version=int(event.header.version),
             remote_address=self.remote_address,
             certificate=tls_terminals.certificate_of(self),
+            phone_online_since=since.phone_online_since,
+            device_online_since=since.device_online_since,
+            device_online_phone=since.device_online_phone,
         )
-        request = with_sessions(request, self.gateway.sessions)
         no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
         if tls_terminals.registration_refused(self, request):
             decision, result = no_decision, "CERTIFICATE_MISMATCH"
@@ -704,13 +724,13 @@ class TerminalConnection(asyncio.Protocol):
             decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
             # Without a decision the terminal is refused all the same, but the log says why.
             result = "NO_DECISION" if decision is no_decision else decision.result.name
-        log.info("registration", extra=self._fields(device=request.device_name, result=result))
+        logs.info(log, "registration", self._fields(device=device_name, result=result))
         return self.session.answer_registration(
             event,
             decision.result,
             decision.auth_code,
             self.gateway.clock(),
-            device_name=decision.device_name or request.device_name,
+            device_name=decision.device_name or device_name,
         )
 
     async def _authenticate(self, event: AuthenticationReceived) -> list[SessionEvent]:

@@ -10,6 +10,8 @@ import json
 import logging
 import re
 import sys
+import time
+from collections.abc import Iterable
 from typing import Any, Final, cast
 
 LOGGER_NAME: Final = "jt808"
@@ -74,25 +76,45 @@ class LogfmtFormatter(_EventFormatter):
     def format(self, record: logging.LogRecord) -> str:
         # The fields of ``fields`` in one pass, without the dict (a line per registration and
         # authentication: this is on the connect path).
-        second = int(record.created)
-        if second != self._second:
-            self._second_text = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
-            self._second = second
         parts = [
-            f"ts={self._second_text}.{int(record.msecs):03d}",
+            self._timestamp(record.created, int(record.msecs)),
             f"level={_LEVELS.get(record.levelname) or _quote(record.levelname.lower())}",
             f"event={_quote(bounded(record.getMessage()))}",
         ]
-        for key, value in vars(record).items():
-            if key not in _RESERVED and key[:1] != "_":
-                text = cast(str, bounded(value)) if isinstance(value, str) else str(value)
-                if text and not _UNSAFE.search(text):
-                    parts.append(f"{key}={text}")
-                else:
-                    parts.append(f'{key}="{text.translate(_ESCAPES)}"')
+        _append_pairs(
+            parts,
+            (kv for kv in vars(record).items() if kv[0] not in _RESERVED and kv[0][:1] != "_"),
+        )
         if record.exc_info:
             parts.append(f"exception={_quote(self.formatException(record.exc_info))}")
         return " ".join(parts)
+
+    def line(self, created: float, level: str, event: str, fields: dict[str, object]) -> str:
+        """What ``format`` makes of a record of ``event`` at ``level`` (a lower-case level
+        name) with ``fields`` as its extra, created at ``created``, without the record."""
+        parts = [
+            self._timestamp(created, int((created - int(created)) * 1000)),
+            f"level={level}",
+            f"event={_quote(bounded(event))}",
+        ]
+        _append_pairs(parts, fields.items())
+        return " ".join(parts)
+
+    def _timestamp(self, created: float, msecs: int) -> str:
+        second = int(created)
+        if second != self._second:  # the date and time change once a second, not per line
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(created))
+            self._second = second
+        return f"ts={self._second_text}.{msecs:03d}"
+
+
+def _append_pairs(parts: list[str], items: Iterable[tuple[str, object]]) -> None:
+    for key, value in items:
+        text = cast(str, bounded(value)) if isinstance(value, str) else str(value)
+        if text and not _UNSAFE.search(text):
+            parts.append(f"{key}={text}")
+        else:
+            parts.append(f'{key}="{text.translate(_ESCAPES)}"')
 
 
 _LEVELS: Final = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
@@ -129,8 +151,46 @@ def configure(level: str = "info", log_format: str = "logfmt") -> logging.Logger
         logger.addHandler(handler)
         logger.propagate = False
     handler.setFormatter(FORMATTERS[log_format]())
+    global _direct  # noqa: PLW0603 (one logging set-up per process)
+    direct = log_format == "logfmt" and isinstance(handler, logging.StreamHandler)
+    _direct = cast("logging.StreamHandler[Any]", handler) if direct else None
     logger.setLevel(level.upper())
     return logger
+
+
+#: The handler ``configure`` set up when it writes logfmt (the one ``info`` may write to itself).
+_direct: logging.StreamHandler[Any] | None = None
+
+
+def info(logger: logging.Logger, event: str, fields: dict[str, object]) -> None:
+    """``logger.info(event, extra=fields)``, the same line for less work: when the logger
+    writes logfmt through ``configure``'s handler alone, the line is made from ``fields``
+    and written without a ``LogRecord`` and the handler chain (a few lines per connection
+    are on the connect path). In any other set-up (JSON, handlers or filters added, as tests
+    do), through ``logging`` as usual."""
+    handler = _direct
+    if (
+        handler is None
+        or not logger.isEnabledFor(logging.INFO)
+        or logger.propagate
+        or logger.filters
+        or handler.filters
+        or len(logger.handlers) != 1
+        or logger.handlers[0] is not handler
+        or handler.level > logging.INFO
+    ):
+        logger.info(event, extra=fields)
+        return
+    line = cast(LogfmtFormatter, handler.formatter).line(time.time(), "info", event, fields)
+    handler.acquire()
+    try:
+        stream = handler.stream
+        stream.write(line + handler.terminator)
+        stream.flush()
+    except Exception:
+        handler.handleError(logging.makeLogRecord({"msg": event, "args": None}))
+    finally:
+        handler.release()
 
 
 def get_logger() -> logging.Logger:

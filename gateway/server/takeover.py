@@ -4,11 +4,14 @@ credential may replace a live session)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from gateway.auth.base import RegistrationRequest
+
+class Online(NamedTuple):
+    phone_online_since: datetime | None
+    device_online_since: datetime | None
+    device_online_phone: str
 
 
 class LiveSessions(Protocol):
@@ -17,12 +20,8 @@ class LiveSessions(Protocol):
     def device_online(self, device_name: str) -> tuple[datetime | None, str]: ...
 
 
-def with_sessions(request: RegistrationRequest, sessions: LiveSessions) -> RegistrationRequest:
-    """``request`` with since when its phone, and the device it names, are online."""
-    device_since, device_phone = sessions.device_online(request.device_name)
-    return dataclasses.replace(
-        request,
-        phone_online_since=sessions.online_since(request.phone),
-        device_online_since=device_since,
-        device_online_phone=device_phone,
-    )
+def online(sessions: LiveSessions, phone: str, device_name: str) -> Online:
+    """Since when ``phone``, and the device named ``device_name``, are online (the fields of a
+    ``RegistrationRequest`` that say so; made before the request, which is frozen)."""
+    device_since, device_phone = sessions.device_online(device_name)
+    return Online(sessions.online_since(phone), device_since, device_phone)

@@ -4,6 +4,8 @@ terminals are never shed. The bookkeeping alone, then on a real gateway."""
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import anyio.abc
 import pytest
@@ -13,6 +15,7 @@ from gateway.protocol.ids import MessageId
 from gateway.server.admission import Admission
 from gateway.server.gateway import Gateway
 from gateway.server.limitlog import LimitLog
+from gateway.server.logs import LOGGER_NAME
 from tests.timeouts import HANG_GUARD
 
 from .harness import address_of, metric
@@ -136,3 +139,33 @@ async def test_connections_past_the_per_address_cap_are_closed_and_counted(
             async with TerminalClient.connect(address, V2013, phone="013700000004") as later:
                 await later.send(later.terminal.heartbeat())
                 await later.expect_general_response(MessageId.HEARTBEAT, ResultCode.SUCCESS)
+
+
+@pytest.mark.gateway(max_unauthenticated_per_address=1)
+async def test_a_refused_connection_is_a_limit_hit_not_a_session_the_peer_closed(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gateway closes a connection it refuses at once: the limit says so (counted, logged
+    once a burst); no ``disconnected`` line or ``peer_closed`` count pretends the terminal
+    left (a load generator's unanswered 0x0100 looked like a lost registration)."""
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
+    address = address_of(gateway)
+    limit = "max_unauthenticated_per_address"
+    with anyio.fail_after(HANG_GUARD):
+        async with TerminalClient.connect(address, V2013, phone="013700000001") as first:
+            await first.send(first.terminal.heartbeat())
+            await first.expect_general_response(MessageId.HEARTBEAT, ResultCode.SUCCESS)
+            async with TerminalClient.connect(address, V2013, phone="013700000002") as extra:
+                await extra.send(extra.terminal.registration())
+                assert await extra.closed() == []  # no 0x8100: refused before it was read
+            while metric(gateway, "jt808_limit_hits_total", limit=limit) < 1:
+                await anyio.sleep(0.01)
+            while len(gateway.connections) != 1:
+                await anyio.sleep(0.01)
+            await first.send(first.terminal.heartbeat())  # one loop pass after the close
+            await first.expect_general_response(MessageId.HEARTBEAT, ResultCode.SUCCESS)
+            assert metric(gateway, "jt808_disconnects_total", reason="peer_closed") == 0
+            assert [r for r in caplog.records if r.getMessage() == "disconnected"] == []
+    assert [r.getMessage() for r in caplog.records if getattr(r, "limit", "") == limit] == [
+        "connection refused: too many unauthenticated connections from its address"
+    ]

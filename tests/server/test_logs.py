@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.server import logs
 from gateway.server.logs import LOGGER_NAME, JsonFormatter, LogfmtFormatter, configure
 
 
@@ -106,3 +107,61 @@ def test_logfmt_writes_exactly_the_fields_of_a_record() -> None:
     expected = " ".join(f"{k}={_quote(v)}" for k, v in formatter.fields(record).items())
     assert formatter.format(record) == expected
     assert "hidden" not in expected and "(+10 chars)" in expected
+
+
+def test_info_writes_the_line_logging_would_write(captured: io.StringIO) -> None:
+    """``logs.info`` (the connect path's lines, written without a LogRecord) and
+    ``logger.info`` write the same line, time stamp aside."""
+    logger = logging.getLogger(LOGGER_NAME)
+    fields: dict[str, object] = {
+        "phone": "013912345678", "device": "ACME1_TK-1 T1\r\n", "remote": "", "version": 1,
+    }  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:  # the short way: no record is made
+        patch.setattr(logger, "handlers", logger.handlers[:1])  # pytest's capture handlers
+        patch.setattr(logger, "makeRecord", None)
+        logs.info(logger, "registration", fields)
+    logger.info("registration", extra=fields)
+    fast, usual = captured.getvalue().splitlines()
+    assert fast.split(" ", 1)[1] == usual.split(" ", 1)[1]
+    assert fast.split(" ", 1)[1] == (
+        'level=info event=registration phone=013912345678 device="ACME1_TK-1 T1\\r\\n" '
+        'remote="" version=1'
+    )
+
+
+def test_info_line_equals_the_formatted_record() -> None:
+    formatter = LogfmtFormatter()
+    record = logging.LogRecord("jt808", logging.INFO, "", 0, "authenticated", None, None)
+    record.created, record.msecs = 1_700_000_000.0425, 42.0
+    record.phone = "013800000001"
+    record.remote = "127.0.0.1:4000"
+    fields: dict[str, object] = {"phone": "013800000001", "remote": "127.0.0.1:4000"}
+    line = formatter.line(1_700_000_000.0425, "info", "authenticated", fields)
+    assert line == formatter.format(record)
+    assert ".042 level=info" in line
+
+
+def test_info_goes_through_logging_in_any_other_set_up(captured: io.StringIO) -> None:
+    """JSON, a level above info, an added handler or filter: ``logs.info`` is
+    ``logger.info``."""
+    logger = logging.getLogger(LOGGER_NAME)
+    configure("debug", "json")
+    logs.info(logger, "authenticated", {"phone": "013800000001"})
+    assert json.loads(captured.getvalue())["event"] == "authenticated"
+    configure("warning", "logfmt")
+    logs.info(logger, "authenticated", {"phone": "013800000001"})
+    assert captured.getvalue().count("\n") == 1
+    configure("info", "logfmt")
+    seen: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return True
+
+    logger.addFilter(keep)
+    try:
+        logs.info(logger, "disconnected", {"phone": "013800000001", "reason": "peer_closed"})
+    finally:
+        logger.filters.clear()
+    assert [r.getMessage() for r in seen] == ["disconnected"]
+    assert captured.getvalue().splitlines()[-1].endswith("phone=013800000001 reason=peer_closed")

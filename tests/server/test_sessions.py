@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Final
 
 import anyio
 import pytest
 
+from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.hub import EventKind, HubEvent, LocationReported, TerminalEvent
 from gateway.protocol import V2011, V2013, V2019, ProtocolVersion, ResultCode
 from gateway.protocol.bodies.general import TerminalLogout
@@ -321,3 +323,26 @@ async def test_stopping_the_gateway_reports_server_shutdown_as_the_reason(
         closed = [e async for e in events if isinstance(e, TerminalEvent)][-1]
         assert (closed.kind, closed.reason) == (EventKind.DISCONNECTED, "server_shutdown")
         assert metric(gateway, "jt808_disconnects_total", reason="server_shutdown") == 1
+
+
+@pytest.mark.gateway(auth=AcceptAllAuthBackend())  # answers at once: each step is one chunk
+async def test_event_times_are_read_once_per_step_and_anew_after_it(gateway: Gateway) -> None:
+    """The events of one chunk share one wall-clock reading; a later event (the terminal
+    leaving) reads the clock again rather than reusing the last chunk's time."""
+    readings = iter(datetime(2026, 12, 5, 22, 0, second, tzinfo=UTC) for second in range(60))
+    gateway.wall_clock = lambda: next(readings)
+    with anyio.fail_after(HANG_GUARD), gateway.hub.subscribe() as events:
+        async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
+            await terminal.log_in()  # the last chunk published an event
+        seen: dict[EventKind, datetime] = {}
+        async for event in events:
+            if isinstance(event, TerminalEvent):
+                seen[event.kind] = event.at
+                if event.kind is EventKind.DISCONNECTED:
+                    break
+    assert list(seen) == [
+        EventKind.CONNECTED, EventKind.REGISTERED, EventKind.AUTHENTICATED, EventKind.DISCONNECTED,
+    ]  # fmt: skip
+    # The 0x0100's chunk, then the 0x0102's, then the close: three readings.
+    assert seen[EventKind.CONNECTED] == seen[EventKind.REGISTERED]
+    assert seen[EventKind.REGISTERED] < seen[EventKind.AUTHENTICATED] < seen[EventKind.DISCONNECTED]

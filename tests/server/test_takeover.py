@@ -12,7 +12,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-from gateway.auth.base import RegistrationRequest
 from gateway.auth.insecure import AcceptAllAuthBackend
 from gateway.hub import EventKind, TerminalEvent
 from gateway.protocol import V2013, ResultCode
@@ -22,7 +21,7 @@ from gateway.protocol.ids import MessageId
 from gateway.registry import Device, DeviceRegistry
 from gateway.server.gateway import Gateway
 from gateway.server.logs import LOGGER_NAME
-from gateway.server.takeover import with_sessions
+from gateway.server.takeover import online
 from tests.timeouts import HANG_GUARD
 
 from .harness import KNOWN_DEVICE, StartGateway, address_of, connection_of
@@ -169,12 +168,8 @@ def test_the_backend_is_told_who_is_online_and_since_when() -> None:
         def device_online(self, device_name: str) -> tuple[datetime | None, str]:
             return (since, PHONE_A) if device_name == KNOWN_DEVICE.name else (None, "")
 
-    request = RegistrationRequest(
-        phone=PHONE_B, province_id=0, city_id=0, manufacturer_id=KNOWN_DEVICE.manufacturer_id,
-        terminal_model=KNOWN_DEVICE.terminal_model, terminal_id=KNOWN_DEVICE.terminal_id,
-        plate_color=0, plate="", protocol_version=2013, remote_address="127.0.0.1:1",
-    )  # fmt: skip
-    told = with_sessions(request, Sessions())
+    told = online(Sessions(), PHONE_B, KNOWN_DEVICE.name)
     assert (told.phone_online_since, told.device_online_since, told.device_online_phone) == (
         None, since, PHONE_A,
     )  # fmt: skip
+    assert online(Sessions(), PHONE_A, "") == (since, None, "")
