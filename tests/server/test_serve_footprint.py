@@ -53,6 +53,13 @@ OPTIONAL: Final = (
     "difflib",  # a mistyped flag's suggestion
     "csv",  # `jt808 devices import`
     "gzip",  # compressing a terminal's upload (the simulator)
+    # Bodies of commands and their answers (gateway.protocol.bodies.LAZY), and the command
+    # builders that import them: on the first command or message of their kind.
+    "gateway.protocol.bodies.parameters",
+    "gateway.protocol.bodies.areas",
+    "gateway.protocol.bodies.terminal",
+    "controlplane.commands",
+    "controlplane.replies",
 )
 
 
