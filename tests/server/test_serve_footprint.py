@@ -53,6 +53,7 @@ OPTIONAL: Final = (
     "difflib",  # a mistyped flag's suggestion
     "csv",  # `jt808 devices import`
     "gzip",  # compressing a terminal's upload (the simulator)
+    "tomllib",  # only --config reads a TOML file
     # Bodies of commands and their answers (gateway.protocol.bodies.LAZY), and the command
     # builders that import them: on the first command or message of their kind.
     "gateway.protocol.bodies.parameters",
