@@ -13,7 +13,6 @@ import os
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import argparse
-import difflib
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -152,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _suggestion(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
     """`` (did you mean --x?)`` for the first unknown flag close to one of ``parser``'s."""
+    import difflib  # noqa: PLC0415 (lazy: only a mistyped flag needs it, not every command)
+
     flags = [flag for action in parser._actions for flag in action.option_strings]
     for word in unknown:
         close = word.startswith("--") and difflib.get_close_matches(word.split("=")[0], flags, 1)

@@ -37,15 +37,7 @@ from gateway.protocol.errors import EncodeError
 from gateway.protocol.ids import MessageId
 from jt808.gateway.v1 import commands_pb2, gateway_service_pb2
 
-
-class InvalidCommandError(ValueError):
-    """A command request the gateway cannot turn into a message; ``path`` names the field."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
+from .status import InvalidCommandError
 
 #: Converts one oneof member (``path`` is its field path, for error messages) to its body.
 Converter = Callable[[Any, str], Body]

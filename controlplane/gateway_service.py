@@ -25,9 +25,7 @@ from gateway.store.follow import follow
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 
-from .commands import command_body
 from .location_wire import location_responses
-from .replies import fill_reply
 from .status import (
     MAX_COMMAND_TIMEOUT,
     ApiError,
@@ -62,6 +60,11 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
     ) -> api.SendCommandResponse:
         phone = checked_phone(request.phone)
         timeout = self._command_timeout(request)
+        # Lazy: the command builders and replies import the bodies of every command, which an
+        # idle gateway does not need (gateway.protocol.bodies.LAZY).
+        from .commands import command_body  # noqa: PLC0415
+        from .replies import fill_reply  # noqa: PLC0415
+
         body, msg_id = command_body(request)
         connection = self._connection(phone)
         started = self.gateway.clock()

@@ -19,8 +19,6 @@ from gateway.protocol.errors import EncodeError, shown
 from gateway.protocol.ids import message_name
 from gateway.protocol.session import SessionNotReadyError
 
-from .commands import InvalidCommandError
-
 #: Trailing metadata key telling how a command without a reply ended.
 COMMAND_OUTCOME_KEY: Final = "jt808-command-outcome"
 _PHONE: Final = re.compile(r"[0-9]{1,20}")
@@ -29,6 +27,18 @@ MAX_COMMAND_TIMEOUT: Final = 600.0
 #: past 16 KiB; a message is written for a person, and the messages built here (which quote
 #: input through ``shown``) stay far below this cut, which only guards against a missed one.
 MAX_DETAILS: Final = 300
+
+
+class InvalidCommandError(ValueError):
+    """A command request the gateway cannot turn into a message; ``path`` names the field.
+
+    Defined here, not in ``controlplane.commands`` (which raises it), so that mapping errors
+    does not import the command builders and every message body they use at start-up."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
 
 
 class ApiError(Exception):

@@ -12,7 +12,6 @@ thread. One ``DeviceRegistry`` owns one connection and serialises access with a 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import secrets
@@ -410,6 +409,8 @@ def parse_csv(lines: Iterable[str]) -> Iterator[Device]:
 
 def parse_csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, Device]]:
     """``parse_csv`` with the line each device ends on."""
+    import csv  # noqa: PLC0415 (lazy: only `jt808 devices import` reads CSV, not serve)
+
     reader = csv.DictReader(lines)
     header = reader.fieldnames or []
     unknown = [name for name in header if name not in CSV_COLUMNS]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, TypeVar
 
@@ -35,9 +36,14 @@ class Body(Layout):
         return body, r.pos
 
 
+Decoder = Callable[[bytes, ProtocolVersion], tuple[Body, int]]
+
 _REGISTRY: dict[int, type[Body]] = {}
 #: msg_id -> the bound ``decode_prefix`` of its body class (one dict lookup on the hot path).
-_DECODERS: dict[int, Callable[[bytes, ProtocolVersion], tuple[Body, int]]] = {}
+_DECODERS: dict[int, Decoder] = {}
+#: msg_id -> the module that registers its body, for bodies imported on first use (see
+#: ``register_lazy``); an id stays here after its module is imported.
+_LAZY: dict[int, str] = {}
 
 
 def register(msg_id: MessageId, *, since: ProtocolVersion = V2011) -> Callable[[B], B]:
@@ -55,12 +61,43 @@ def register(msg_id: MessageId, *, since: ProtocolVersion = V2011) -> Callable[[
     return bind
 
 
+def register_lazy(module: str, msg_ids: Iterable[int]) -> None:
+    """``module`` registers the bodies of ``msg_ids`` when imported: import it only when one of
+    them is first decoded or looked up. Until then each id decodes through a stand-in that
+    imports the module (which replaces the stand-in) and decodes with the real decoder.
+
+    Why: a gateway needs these bodies only for the commands and answers it actually exchanges;
+    importing them all at start-up cost every idle gateway about 1 MiB of resident memory."""
+    for msg_id in msg_ids:
+        if msg_id in _REGISTRY or msg_id in _LAZY:
+            raise ValueError(f"0x{msg_id:04X} is already bound")
+        _LAZY[msg_id] = module
+        _DECODERS[msg_id] = _stand_in(msg_id)
+
+
+def _stand_in(msg_id: int) -> Decoder:
+    def decode(data: bytes, version: ProtocolVersion) -> tuple[Body, int]:
+        _load(msg_id)
+        decoder = _DECODERS[msg_id]
+        if decoder is decode:  # the table of register_lazy is wrong: fail, never recurse
+            raise LookupError(f"{_LAZY[msg_id]} does not register 0x{msg_id:04X}")
+        return decoder(data, version)
+
+    return decode
+
+
+def _load(msg_id: int) -> None:
+    if msg_id not in _REGISTRY and msg_id in _LAZY:
+        importlib.import_module(_LAZY[msg_id])
+
+
 def body_class(msg_id: int) -> type[Body] | None:
     """The body layout of ``msg_id``, or ``None`` for an id the core does not know."""
+    _load(msg_id)
     return _REGISTRY.get(msg_id)
 
 
-def set_decoder(msg_id: int, decoder: Callable[[bytes, ProtocolVersion], tuple[Body, int]]) -> None:
+def set_decoder(msg_id: int, decoder: Decoder) -> None:
     """Give a registered id a hand-written decoder (the hottest bodies skip a call layer)."""
     if msg_id not in _REGISTRY:
         raise KeyError(f"0x{msg_id:04X} is not registered")
@@ -68,6 +105,8 @@ def set_decoder(msg_id: int, decoder: Callable[[bytes, ProtocolVersion], tuple[B
 
 
 def known_ids() -> list[int]:
+    for module in sorted(set(_LAZY.values())):
+        importlib.import_module(module)
     return sorted(_REGISTRY)
 
 

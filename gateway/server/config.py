@@ -9,7 +9,6 @@ import dataclasses
 import ipaddress
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -612,6 +611,8 @@ _NUMERIC: Final = frozenset({"SECONDS", "N", "BYTES"})
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # noqa: PLC0415 (lazy: only --config reads TOML; the defaults are embedded)
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

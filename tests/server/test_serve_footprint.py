@@ -41,12 +41,26 @@ OPTIONAL: Final = (
     "gateway.tls",
     "controlplane.remote_auth",
     "controlplane.credentials",
-    "cryptography.x509",
+    "cryptography",  # TLS, OCSP and the platform's RSA key: only when configured
+    "nats",  # cluster mode (--nats-url)
     "prometheus_client",  # until a registry is asked for (--metrics-listen, TLS)
     "wsgiref",
     "argcomplete",  # only when the shell asks for completions
     "importlib.metadata",  # only for --version
     "ctypes",  # only in a cluster worker
+    # Standard-library modules only a rarer path needs (each costs resident memory too).
+    "importlib.abc",  # pulled importlib.resources, tempfile, bz2, lzma in (gateway.native)
+    "difflib",  # a mistyped flag's suggestion
+    "csv",  # `jt808 devices import`
+    "gzip",  # compressing a terminal's upload (the simulator)
+    "tomllib",  # only --config reads a TOML file
+    # Bodies of commands and their answers (gateway.protocol.bodies.LAZY), and the command
+    # builders that import them: on the first command or message of their kind.
+    "gateway.protocol.bodies.parameters",
+    "gateway.protocol.bodies.areas",
+    "gateway.protocol.bodies.terminal",
+    "controlplane.commands",
+    "controlplane.replies",
 )
 
 
