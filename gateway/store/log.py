@@ -35,7 +35,7 @@ from typing import Final
 
 import anyio.to_thread
 
-from gateway.events import LocationReported
+from gateway.events import TerminalEvent
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
@@ -43,7 +43,8 @@ from gateway.server.logs import get_logger
 from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
 from .checkpoint import Checkpointer
-from .records import EventRow, LocationValues, event_of, event_row, location_values, microseconds
+from .records import event_of, event_row, microseconds
+from .rows import number_events
 from .sqlite_log import WAL_LIMIT, LogReader, SqliteLog, _is_damage
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
@@ -249,24 +250,13 @@ class LogStore(BatchingStore):
         if drill is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._log.refuse_writes(drill)
-        sequence = self._last
-        locations: list[LocationValues] = []
-        events: list[EventRow] = []
-        received: datetime | None = None
-        at = 0
-        for batch in batches:
-            for event in batch.events:
-                sequence += 1
-                event.sequence = sequence
-                if type(event) is LocationReported:
-                    if event.received_at is not received:  # one time per chunk, mostly
-                        received = event.received_at
-                        at = microseconds(received)
-                    locations.append(location_values(event, at))
-                else:
-                    events.append(event_row(event))  # type: ignore[arg-type]
-        if not locations and not events:
+        locations: list[object] = []
+        others: list[TerminalEvent] = []
+        sequence = number_events([batch.events for batch in batches], self._last, locations,
+                                 others)  # fmt: skip
+        if sequence == self._last:
             return True
+        events = [event_row(event) for event in others]
         try:
             self._log.append(locations, events)
         except (sqlite3.Error, OSError) as error:

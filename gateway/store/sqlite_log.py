@@ -19,7 +19,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -33,9 +33,9 @@ from .records import (
     NO_BATCH,
     SELECT_COLUMNS,
     EventRow,
-    LocationValues,
     Row,
 )
+from .rows import LOCATION_WIDTH
 
 LOG_NAME: Final = "events.sqlite3"
 #: Holds the highest sequence written, refreshed now and then (see the module docstring).
@@ -71,12 +71,13 @@ CREATE TABLE IF NOT EXISTS events (
 #: from the busy event loop each time; one statement does it once for the whole batch.
 MAX_ROWS: Final = 1024
 #: What an INSERT selects from its VALUES: a location's ``batch`` comes as ``NO_BATCH`` for NULL
-#: (``records.location_values``); an event row binds its NULLs as they are (events are few).
+#: (``rows.number_events``); an event row binds its NULLs as they are (events are few).
 _LOCATION_SELECT: Final = (
     f"column1, column2, column3, column4, column5, column6, column7, "
     f"nullif(column8, {NO_BATCH}), column9"
 )
 _EVENT_SELECT: Final = "*"
+EVENT_WIDTH: Final = 13
 #: The oldest and newest sequence: two lookups at the ends of the key. (``min(seq), max(seq)``
 #: in one SELECT is not optimized: SQLite reads the whole table.)
 _BOUNDS: Final = "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
@@ -203,11 +204,13 @@ class SqliteLog:
     # ----------------------------------------------------------------------------------------
     # Writing (the writer thread)
 
-    def append(self, locations: list[LocationValues], events: list[EventRow]) -> None:
-        """One transaction for the whole batch; on failure nothing of it is stored."""
+    def append(self, locations: list[object], events: list[EventRow]) -> None:
+        """One transaction for the whole batch; on failure nothing of it is stored.
+        ``locations`` are the locations' parameters, flat (``rows.number_events``); the list
+        is padded in place."""
         statements = [
-            *_inserts(LOCATION_COLUMNS, _LOCATION_SELECT, locations),
-            *_inserts(EVENT_COLUMNS, _EVENT_SELECT, events),
+            *_inserts(LOCATION_COLUMNS, _LOCATION_SELECT, LOCATION_WIDTH, locations),
+            *_inserts(EVENT_COLUMNS, _EVENT_SELECT, EVENT_WIDTH, list(chain.from_iterable(events))),
         ]
         db = self.db
         if len(statements) == 1:  # one statement is a transaction of its own
@@ -343,19 +346,22 @@ class LogReader:
 
 
 def _inserts(
-    columns: str, select: str, rows: Sequence[tuple[object, ...]]
+    columns: str, select: str, width: int, parameters: list[object]
 ) -> Iterator[tuple[str, list[object]]]:
-    """INSERT statements (SQL, parameters) for ``rows``, ``MAX_ROWS`` at most each. A
-    statement takes a power of two of rows, the missing ones zeros and skipped, so that a few
-    prepared statements (SQLite's statement cache keeps them) serve every batch size. Zeros,
-    not NULLs: Python's sqlite3 binds an int ten times faster than a None."""
-    for start in range(0, len(rows), MAX_ROWS):
-        chunk = rows[start : start + MAX_ROWS]
-        width = len(chunk[0])
-        size = 1 << (len(chunk) - 1).bit_length()
-        parameters = list(chain.from_iterable(chunk))
-        parameters.extend(_ZEROS[: width * (size - len(chunk))])
-        yield _insert_sql(columns, select, width, size), parameters
+    """INSERT statements (SQL, parameters) for the rows laid out flat in ``parameters``
+    (``width`` each), ``MAX_ROWS`` at most each. A statement takes a power of two of rows, the
+    missing ones zeros and skipped, so that a few prepared statements (SQLite's statement cache
+    keeps them) serve every batch size. Zeros, not NULLs: Python's sqlite3 binds an int ten
+    times faster than a None. ``parameters`` itself is padded and bound when it fits one
+    statement (a commit's usual case): no copy."""
+    rows = len(parameters) // width
+    for start in range(0, rows, MAX_ROWS):
+        count = min(MAX_ROWS, rows - start)
+        whole = count == rows
+        chunk = parameters if whole else parameters[start * width : (start + count) * width]
+        size = 1 << (count - 1).bit_length()
+        chunk.extend(_ZEROS[: width * (size - count)])
+        yield _insert_sql(columns, select, width, size), chunk
 
 
 @functools.cache
