@@ -46,8 +46,10 @@ FLOOR_MARGIN: Final = 1 << 24
 #: The WAL is started over once it grows past this (``checkpoint.Checkpointer``), and its file
 #: truncated back to it.
 WAL_LIMIT: Final = 16 * 1024 * 1024
-#: Rows one retention step deletes (a short transaction: appends are not held up long).
-RETENTION_STEP: Final = 20_000
+#: Rows one retention step deletes at most: a short transaction on the writer thread, so the
+#: commit (and the acknowledgements) waiting behind it are held up for little (a step of
+#: 1,000 rows takes about a millisecond; one of 20,000 held every ack for tens of them).
+RETENTION_STEP: Final = 1_000
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -230,10 +232,13 @@ class SqliteLog:
         """Fault drills: SQLite itself refuses every write (SQLITE_READONLY) while set."""
         self.db.execute(f"PRAGMA query_only={int(refuse)}")
 
-    def trim(self, *, before_at: int | None, max_bytes: int | None) -> int:
+    def trim(
+        self, *, before_at: int | None, max_bytes: int | None, step: int = RETENTION_STEP
+    ) -> int:
         """One step of retention: delete the oldest rows older than ``before_at`` (µs) or past
-        ``max_bytes``; returns how many were deleted (0: nothing is due). The newest row always
-        stays: it tells a reader how far the numbering went (and so how much is gone)."""
+        ``max_bytes``, ``step`` rows at most (their sequences lie below ``oldest + step``);
+        returns how many were deleted (0: nothing is due). The newest row always stays: it
+        tells a reader how far the numbering went (and so how much is gone)."""
         db = self.db
         oldest, newest = self.bounds()
         if not oldest:
@@ -242,7 +247,7 @@ class SqliteLog:
         if before_at is not None and self._at(oldest) < before_at:
             deleted = db.execute(
                 "DELETE FROM events WHERE seq < ? AND at < ?",
-                (min(oldest + RETENTION_STEP, newest), before_at),
+                (min(oldest + step, newest), before_at),
             ).rowcount
         size = self.size_bytes() if max_bytes is not None and not deleted else 0
         if max_bytes is not None and size > max_bytes:
@@ -251,7 +256,7 @@ class SqliteLog:
             rows = (size - max_bytes) * (newest - oldest + 1) // size + 1
             deleted = db.execute(
                 "DELETE FROM events WHERE seq < ?",
-                (min(oldest + rows, oldest + RETENTION_STEP, newest),),
+                (min(oldest + rows, oldest + step, newest),),
             ).rowcount
         if deleted:
             db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
