@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from gateway.events import HubEvent, LocationReported, TerminalEvent
+from gateway.protocol.bodies.location import LazyLocationReport
 
 from .records import NO_BATCH, microseconds, report_bytes
 
@@ -45,6 +46,13 @@ def number_events(
                     received = moment
                     at = microseconds(moment)
                 batch = event.batch_type
+                report = event.location
+                # A report never decoded (the usual case) keeps its body: no call to look it up.
+                body = (
+                    report.body_bytes()
+                    if type(report) is LazyLocationReport
+                    else report_bytes(report)
+                )
                 add(sequence)
                 add(at)
                 add(_LOCATION_KIND)
@@ -54,7 +62,7 @@ def number_events(
                 add(event.serial)
                 add(NO_BATCH if batch is None else batch)
                 # A bytearray, not bytes: sqlite3 binds it without looking an adapter up.
-                add(bytearray(report_bytes(event.location)))
+                add(bytearray(body))
             else:
                 others.append(event)
     return sequence
