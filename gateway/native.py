@@ -39,6 +39,8 @@ NATIVE_MODULES: Final = (
     # What the hub carries (one LocationReported per report).
     "gateway.events",
     "gateway.hub",
+    # The event log writer's loop over every report (it holds the GIL the event loop needs).
+    "gateway.store.rows",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",
 )

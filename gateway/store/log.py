@@ -17,7 +17,11 @@ window joins the next write, so many terminals share one commit (one fsync); a l
 a quiet spell is written at once. Checkpoints of the WAL run beside the writer
 (``checkpoint.Checkpointer``), never inside its commits.
 
-Retention runs on the writer thread between batches, a short transaction at a time.
+Retention runs on the writer thread between batches, a short transaction at a time
+(``RETENTION_STEP`` rows at most): when idle, steps follow each other until nothing is due or
+appends wait; under load, while more is due, one step follows each commit, after its
+acknowledgements are on their way. So a step holds the next commit up for about a millisecond
+at most, and retention still outpaces any rate of appends.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Final
 
 import anyio.to_thread
 
-from gateway.events import LocationReported
+from gateway.events import TerminalEvent
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
@@ -43,8 +47,9 @@ from gateway.server.logs import get_logger
 from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
 from .checkpoint import Checkpointer
-from .records import EventRow, LocationValues, event_of, event_row, location_values, microseconds
-from .sqlite_log import WAL_LIMIT, LogReader, SqliteLog, _is_damage
+from .records import event_of, event_row, microseconds
+from .rows import number_events
+from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog, _is_damage
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
 MAX_PENDING: Final = 65_536
@@ -59,6 +64,8 @@ COMMIT_WINDOW: Final = 0.002
 FULL_COMMIT: Final = 64
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
+#: Retention steps one idle maintenance tick takes at most (it stops early when appends wait).
+IDLE_RETENTION_STEPS: Final = 64
 log = get_logger()
 
 
@@ -84,6 +91,7 @@ class LogStore(BatchingStore):
         commit_window: float = COMMIT_WINDOW,
         checkpoint_interval: float = CHECKPOINT_INTERVAL,
         wal_limit: int = WAL_LIMIT,
+        retention_step: int = RETENTION_STEP,
         on_health: HealthListener | None = None,
     ) -> None:
         super().__init__(max_pending)
@@ -93,6 +101,7 @@ class LogStore(BatchingStore):
         self.retention_age = retention_age
         self.retention_bytes = retention_bytes
         self.commit_window = commit_window
+        self.retention_step = retention_step
         self.on_health = on_health
         self._log = SqliteLog(data_dir, durability, wal_limit=wal_limit)
         self.checkpointer = Checkpointer(
@@ -105,6 +114,8 @@ class LogStore(BatchingStore):
         #: Written by the writer thread only.
         self._last = 0
         self.commits = 0
+        #: The last retention step deleted rows: more may be due (see ``_run``).
+        self._trimming = False
         self._healthy = True
         self._status = StoreStatus()
         self._drill: bool | None = None
@@ -222,6 +233,8 @@ class LogStore(BatchingStore):
                     log.exception("event log writer failed")
                     stored = False
                 self._call(self._settled, batches, stored)
+                if self._trimming and stored:
+                    self._retain(steps=1)  # under load: a step a commit, while some is due
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()
                 next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
@@ -249,24 +262,13 @@ class LogStore(BatchingStore):
         if drill is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._log.refuse_writes(drill)
-        sequence = self._last
-        locations: list[LocationValues] = []
-        events: list[EventRow] = []
-        received: datetime | None = None
-        at = 0
-        for batch in batches:
-            for event in batch.events:
-                sequence += 1
-                event.sequence = sequence
-                if type(event) is LocationReported:
-                    if event.received_at is not received:  # one time per chunk, mostly
-                        received = event.received_at
-                        at = microseconds(received)
-                    locations.append(location_values(event, at))
-                else:
-                    events.append(event_row(event))  # type: ignore[arg-type]
-        if not locations and not events:
+        locations: list[object] = []
+        others: list[TerminalEvent] = []
+        sequence = number_events([batch.events for batch in batches], self._last, locations,
+                                 others)  # fmt: skip
+        if sequence == self._last:
             return True
+        events = [event_row(event) for event in others]
         try:
             self._log.append(locations, events)
         except (sqlite3.Error, OSError) as error:
@@ -296,18 +298,27 @@ class LogStore(BatchingStore):
     def _maintain(self) -> None:
         """Retention, the high-water mark and the figures (between batches)."""
         try:
-            before = None
-            if self.retention_age is not None:
-                before = microseconds(datetime.now(UTC)) - int(self.retention_age * 1e6)
-            for _ in range(8):  # a few short steps; the next tick does more
-                if not self._log.trim(before_at=before, max_bytes=self.retention_bytes):
-                    break
-                if not self._queue.empty():
-                    break  # appends first
+            self._retain(steps=IDLE_RETENTION_STEPS)
             self._log.write_floor(self._last)
             self._refresh_status()
         except (sqlite3.Error, OSError):
             pass  # a failing disk is reported by the appends
+
+    def _retain(self, *, steps: int) -> None:
+        """Up to ``steps`` steps of retention, fewer when nothing more is due or appends wait."""
+        before = None
+        if self.retention_age is not None:
+            before = microseconds(datetime.now(UTC)) - int(self.retention_age * 1e6)
+        step = self.retention_step
+        try:
+            for _ in range(steps):
+                deleted = self._log.trim(before_at=before, max_bytes=self.retention_bytes,
+                                         step=step)  # fmt: skip
+                self._trimming = deleted > 0
+                if not deleted or not self._queue.empty():
+                    break  # nothing more is due, or appends first
+        except (sqlite3.Error, OSError):
+            self._trimming = False  # a failing disk is reported by the appends
 
     def _refresh_status(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -35,8 +35,6 @@ SELECT_COLUMNS: Final = (
     "protocol_version, encryption"
 )
 LocationRow = tuple[int, int, int, str, str, int, int, int | None, bytes]
-#: A location row as the log's INSERT binds it (``location_values``).
-LocationValues = tuple[int, int, int, str, str, int, int, int, bytearray]
 EventRow = tuple[
     int, int, int, str, str, int | None, int | None, bytes | None, str, str, int | None, int, int
 ]
@@ -81,27 +79,11 @@ def location_row(event: LocationReported, at: int) -> LocationRow:
     )
 
 
-#: Bound in place of a location's NULL ``batch`` (the INSERT turns it back into NULL).
+#: Bound in place of a location's NULL ``batch`` (the INSERT turns it back into NULL): Python's
+#: sqlite3 looks an adapter up for every None or bytes value it binds, under the GIL (≈ 0.4 µs
+#: each, against 0.03 for an int and 0.1 for a bytearray). The writer lays a location's values
+#: out in ``rows.number_events``.
 NO_BATCH: Final = -1
-
-
-def location_values(event: LocationReported, at: int) -> LocationValues:
-    """``location_row`` as the event log's writer binds it, once per report: no None and no
-    bytes. Python's sqlite3 looks an adapter up for every None or bytes value it binds, under
-    the GIL (≈ 0.4 µs each, against 0.03 for an int and 0.1 for a bytearray); the INSERT
-    (``sqlite_log``) stores ``NO_BATCH`` as NULL, and a bytearray is stored as the same BLOB."""
-    batch = event.batch_type
-    return (
-        event.sequence,
-        at,
-        LOCATION_KIND,
-        event.phone,
-        event.device_name,
-        event.msg_id,
-        event.serial,
-        NO_BATCH if batch is None else batch,
-        bytearray(report_bytes(event.location)),
-    )
 
 
 def event_row(event: TerminalEvent) -> EventRow:

@@ -19,7 +19,7 @@ import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
@@ -33,9 +33,9 @@ from .records import (
     NO_BATCH,
     SELECT_COLUMNS,
     EventRow,
-    LocationValues,
     Row,
 )
+from .rows import LOCATION_WIDTH
 
 LOG_NAME: Final = "events.sqlite3"
 #: Holds the highest sequence written, refreshed now and then (see the module docstring).
@@ -46,8 +46,10 @@ FLOOR_MARGIN: Final = 1 << 24
 #: The WAL is started over once it grows past this (``checkpoint.Checkpointer``), and its file
 #: truncated back to it.
 WAL_LIMIT: Final = 16 * 1024 * 1024
-#: Rows one retention step deletes (a short transaction: appends are not held up long).
-RETENTION_STEP: Final = 20_000
+#: Rows one retention step deletes at most: a short transaction on the writer thread, so the
+#: commit (and the acknowledgements) waiting behind it are held up for little (a step of
+#: 1,000 rows takes about a millisecond; one of 20,000 held every ack for tens of them).
+RETENTION_STEP: Final = 1_000
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -71,12 +73,13 @@ CREATE TABLE IF NOT EXISTS events (
 #: from the busy event loop each time; one statement does it once for the whole batch.
 MAX_ROWS: Final = 1024
 #: What an INSERT selects from its VALUES: a location's ``batch`` comes as ``NO_BATCH`` for NULL
-#: (``records.location_values``); an event row binds its NULLs as they are (events are few).
+#: (``rows.number_events``); an event row binds its NULLs as they are (events are few).
 _LOCATION_SELECT: Final = (
     f"column1, column2, column3, column4, column5, column6, column7, "
     f"nullif(column8, {NO_BATCH}), column9"
 )
 _EVENT_SELECT: Final = "*"
+EVENT_WIDTH: Final = 13
 #: The oldest and newest sequence: two lookups at the ends of the key. (``min(seq), max(seq)``
 #: in one SELECT is not optimized: SQLite reads the whole table.)
 _BOUNDS: Final = "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
@@ -203,11 +206,13 @@ class SqliteLog:
     # ----------------------------------------------------------------------------------------
     # Writing (the writer thread)
 
-    def append(self, locations: list[LocationValues], events: list[EventRow]) -> None:
-        """One transaction for the whole batch; on failure nothing of it is stored."""
+    def append(self, locations: list[object], events: list[EventRow]) -> None:
+        """One transaction for the whole batch; on failure nothing of it is stored.
+        ``locations`` are the locations' parameters, flat (``rows.number_events``); the list
+        is padded in place."""
         statements = [
-            *_inserts(LOCATION_COLUMNS, _LOCATION_SELECT, locations),
-            *_inserts(EVENT_COLUMNS, _EVENT_SELECT, events),
+            *_inserts(LOCATION_COLUMNS, _LOCATION_SELECT, LOCATION_WIDTH, locations),
+            *_inserts(EVENT_COLUMNS, _EVENT_SELECT, EVENT_WIDTH, list(chain.from_iterable(events))),
         ]
         db = self.db
         if len(statements) == 1:  # one statement is a transaction of its own
@@ -227,10 +232,13 @@ class SqliteLog:
         """Fault drills: SQLite itself refuses every write (SQLITE_READONLY) while set."""
         self.db.execute(f"PRAGMA query_only={int(refuse)}")
 
-    def trim(self, *, before_at: int | None, max_bytes: int | None) -> int:
+    def trim(
+        self, *, before_at: int | None, max_bytes: int | None, step: int = RETENTION_STEP
+    ) -> int:
         """One step of retention: delete the oldest rows older than ``before_at`` (µs) or past
-        ``max_bytes``; returns how many were deleted (0: nothing is due). The newest row always
-        stays: it tells a reader how far the numbering went (and so how much is gone)."""
+        ``max_bytes``, ``step`` rows at most (their sequences lie below ``oldest + step``);
+        returns how many were deleted (0: nothing is due). The newest row always stays: it
+        tells a reader how far the numbering went (and so how much is gone)."""
         db = self.db
         oldest, newest = self.bounds()
         if not oldest:
@@ -239,7 +247,7 @@ class SqliteLog:
         if before_at is not None and self._at(oldest) < before_at:
             deleted = db.execute(
                 "DELETE FROM events WHERE seq < ? AND at < ?",
-                (min(oldest + RETENTION_STEP, newest), before_at),
+                (min(oldest + step, newest), before_at),
             ).rowcount
         size = self.size_bytes() if max_bytes is not None and not deleted else 0
         if max_bytes is not None and size > max_bytes:
@@ -248,7 +256,7 @@ class SqliteLog:
             rows = (size - max_bytes) * (newest - oldest + 1) // size + 1
             deleted = db.execute(
                 "DELETE FROM events WHERE seq < ?",
-                (min(oldest + rows, oldest + RETENTION_STEP, newest),),
+                (min(oldest + rows, oldest + step, newest),),
             ).rowcount
         if deleted:
             db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
@@ -343,19 +351,33 @@ class LogReader:
 
 
 def _inserts(
-    columns: str, select: str, rows: Sequence[tuple[object, ...]]
+    columns: str, select: str, width: int, parameters: list[object]
 ) -> Iterator[tuple[str, list[object]]]:
-    """INSERT statements (SQL, parameters) for ``rows``, ``MAX_ROWS`` at most each. A
-    statement takes a power of two of rows, the missing ones zeros and skipped, so that a few
-    prepared statements (SQLite's statement cache keeps them) serve every batch size. Zeros,
-    not NULLs: Python's sqlite3 binds an int ten times faster than a None."""
-    for start in range(0, len(rows), MAX_ROWS):
-        chunk = rows[start : start + MAX_ROWS]
-        width = len(chunk[0])
-        size = 1 << (len(chunk) - 1).bit_length()
-        parameters = list(chain.from_iterable(chunk))
-        parameters.extend(_ZEROS[: width * (size - len(chunk))])
-        yield _insert_sql(columns, select, width, size), parameters
+    """INSERT statements (SQL, parameters) for the rows laid out flat in ``parameters``
+    (``width`` each), ``MAX_ROWS`` at most each. A statement takes a round number of rows
+    (``_rows_of``), the missing ones zeros and skipped, so that a few dozen prepared statements
+    (SQLite's statement cache keeps them) serve every batch size. Zeros, not NULLs: Python's
+    sqlite3 binds an int ten times faster than a None. ``parameters`` itself is padded and
+    bound when it fits one statement (a commit's usual case): no copy."""
+    rows = len(parameters) // width
+    for start in range(0, rows, MAX_ROWS):
+        count = min(MAX_ROWS, rows - start)
+        whole = count == rows
+        chunk = parameters if whole else parameters[start * width : (start + count) * width]
+        size = _rows_of(count)
+        chunk.extend(_ZEROS[: width * (size - count)])
+        yield _insert_sql(columns, select, width, size), chunk
+
+
+def _rows_of(count: int) -> int:
+    """The rows of the statement that writes ``count``: the next power of two up to 16, then
+    the next multiple of an eighth of ``count``'s power of two (200 → 208, 1000 → 1024), so
+    that at most an eighth of the rows bound and stepped are padding, and 8 sizes an octave
+    (about 50 in all) serve every count."""
+    if count <= 16:
+        return 1 << (count - 1).bit_length()
+    step = 1 << (count.bit_length() - 4)
+    return -(-count // step) * step
 
 
 @functools.cache

@@ -242,6 +242,47 @@ def test_the_writers_upkeep_never_reads_the_whole_log(tmp_path: Path) -> None:
     log.close()
 
 
+def test_a_retention_step_deletes_at_most_its_step_of_rows(tmp_path: Path) -> None:
+    # A step is one transaction on the writer thread, which every acknowledgement waits
+    # behind: however much is due, by age or by size, one step deletes a bounded number.
+    from gateway.store.sqlite_log import SqliteLog
+
+    log = SqliteLog(tmp_path, Durability.OS)
+    log.open()
+    log.db.executemany(
+        "INSERT INTO events (seq, at, kind, phone, device) VALUES (?, ?, 0, '', '')",
+        [(seq, seq) for seq in range(1, 101)],
+    )
+    assert log.trim(before_at=1_000, max_bytes=None, step=10) == 10  # all 100 are too old
+    assert log.bounds() == (11, 100)
+    assert log.trim(before_at=None, max_bytes=1, step=10) == 10  # all of them is too large
+    assert log.bounds() == (21, 100)
+    log.close()
+
+
+async def test_retention_catching_up_goes_a_bounded_step_at_a_time(tmp_path: Path) -> None:
+    store = open_store(tmp_path, retention_age=3600.0, retention_step=25)
+    steps: list[int] = []
+    trim = store._log.trim
+
+    def counted(**bounds: int | None) -> int:
+        deleted = trim(**bounds)  # type: ignore[arg-type]
+        steps.append(deleted)
+        return deleted
+
+    store._log.trim = counted  # type: ignore[method-assign]
+    await store.start()
+    old = NOW - timedelta(hours=2)
+    assert await append(store, *(position(serial=s, at=old) for s in range(1, 301)))
+    assert await append(store, position(serial=301))
+    with anyio.fail_after(HANG_GUARD):
+        while store.status().oldest_sequence != 301:
+            await anyio.sleep(0.05)
+    assert sum(steps) == 300
+    assert max(steps) == 25  # twelve steps of 25, never one of 300
+    await store.aclose()
+
+
 async def test_a_failing_write_settles_unstored_and_the_store_recovers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
