@@ -22,7 +22,7 @@ from gateway.protocol.message import Message, encode_body
 from gateway.protocol.versions import V2013, V2019
 from gateway.store.base import Durability, ReadFilter
 from gateway.store.log import LogStore
-from gateway.store.sqlite_log import FLOOR_MARGIN, LOG_NAME, OPEN_MARK
+from gateway.store.sqlite_log import FLOOR_MARGIN, LOG_NAME, OPEN_MARK, SqliteLog
 from tests.protocol.null_modem import location
 from tests.timeouts import HANG_GUARD
 
@@ -218,17 +218,21 @@ async def test_retention_by_size_keeps_the_log_under_its_limit(tmp_path: Path) -
     await store.aclose()
 
 
-def test_the_writers_upkeep_never_reads_the_whole_log(tmp_path: Path) -> None:
-    # Retention and the figures run on the writer thread between commits: a statement that
-    # scans the table would hold every acknowledgement for a time that grows with the log.
-    from gateway.store.sqlite_log import SqliteLog
-
+def log_of_100_events(tmp_path: Path) -> SqliteLog:
+    """An open log holding sequences 1-100, each written at the second of its number."""
     log = SqliteLog(tmp_path, Durability.OS)
     log.open()
     log.db.executemany(
         "INSERT INTO events (seq, at, kind, phone, device) VALUES (?, ?, 0, '', '')",
         [(seq, seq) for seq in range(1, 101)],
     )
+    return log
+
+
+def test_the_writers_upkeep_never_reads_the_whole_log(tmp_path: Path) -> None:
+    # Retention and the figures run on the writer thread between commits: a statement that
+    # scans the table would hold every acknowledgement for a time that grows with the log.
+    log = log_of_100_events(tmp_path)
     statements: list[str] = []
     log.db.set_trace_callback(statements.append)
     assert log.trim(before_at=1, max_bytes=1 << 30) == 0  # nothing is due
@@ -245,14 +249,7 @@ def test_the_writers_upkeep_never_reads_the_whole_log(tmp_path: Path) -> None:
 def test_a_retention_step_deletes_at_most_its_step_of_rows(tmp_path: Path) -> None:
     # A step is one transaction on the writer thread, which every acknowledgement waits
     # behind: however much is due, by age or by size, one step deletes a bounded number.
-    from gateway.store.sqlite_log import SqliteLog
-
-    log = SqliteLog(tmp_path, Durability.OS)
-    log.open()
-    log.db.executemany(
-        "INSERT INTO events (seq, at, kind, phone, device) VALUES (?, ?, 0, '', '')",
-        [(seq, seq) for seq in range(1, 101)],
-    )
+    log = log_of_100_events(tmp_path)
     assert log.trim(before_at=1_000, max_bytes=None, step=10) == 10  # all 100 are too old
     assert log.bounds() == (11, 100)
     assert log.trim(before_at=None, max_bytes=1, step=10) == 10  # all of them is too large
