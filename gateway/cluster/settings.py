@@ -110,13 +110,6 @@ def cluster_problem(config: GatewayConfig) -> str | None:
 
 def _free_port_listener(config: GatewayConfig) -> str | None:
     """The first listener flag given port 0, or None."""
-    listeners = (
-        ("--listen", config.listen),
-        ("--grpc-listen", config.grpc_listen),
-        ("--tls-listen", config.tls_listen),
-        ("--metrics-listen", config.metrics_listen),
-    )
-    for flag, address in listeners:
-        if address is not None and address.port == 0:
-            return flag
-    return None
+    from gateway.server.config import listeners  # noqa: PLC0415 (config imports this module)
+
+    return next((flag for flag, address in listeners(config) if address.port == 0), None)

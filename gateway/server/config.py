@@ -573,16 +573,22 @@ def validate_tls(config: GatewayConfig) -> None:
 _ANY_HOST: Final = frozenset({"", "0.0.0.0", "::"})
 
 
+def listeners(config: GatewayConfig) -> list[tuple[str, HostPort]]:
+    """Every address the gateway will listen on, with its flag."""
+    found = [("--listen", config.listen), ("--grpc-listen", config.grpc_listen)]
+    if config.tls_listen is not None:
+        found.append(("--tls-listen", config.tls_listen))
+    if config.metrics_listen is not None:
+        found.append(("--metrics-listen", config.metrics_listen))
+    return found
+
+
 def _check_distinct_listeners(config: GatewayConfig) -> None:
     """Two listeners on one port and overlapping addresses would fail to bind, the second one
     after the first had already said it listens."""
-    listeners = [("--listen", config.listen), ("--grpc-listen", config.grpc_listen)]
-    if config.tls_listen is not None:
-        listeners.append(("--tls-listen", config.tls_listen))
-    if config.metrics_listen is not None:
-        listeners.append(("--metrics-listen", config.metrics_listen))
-    for index, (flag, address) in enumerate(listeners):
-        for other_flag, other in listeners[index + 1 :]:
+    addresses = listeners(config)
+    for index, (flag, address) in enumerate(addresses):
+        for other_flag, other in addresses[index + 1 :]:
             overlap = address.host == other.host or {address.host, other.host} & _ANY_HOST
             if address.port and address.port == other.port and overlap:
                 raise ConfigError(
