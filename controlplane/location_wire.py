@@ -48,6 +48,11 @@ _TIME_MEMO: Final[dict[datetime, bytes]] = {}
 #: The whole time field (key, length, Timestamp) by the six BCD bytes of the wire, b"" for none.
 _WIRE_TIME_MEMO: Final[dict[bytes, bytes]] = {}
 _SOUTH: Final = int(StatusFlag.SOUTH_LATITUDE)
+#: Module constants (compiled: one static each) instead of a global looked up per report.
+_LAZY: Final = LazyLocationReport
+_BASIC_SIZE: Final = 28
+assert _BASIC_SIZE == BASIC_LOCATION_SIZE
+_PACK_COORDINATES: Final = _COORDINATES.pack
 _WEST: Final = int(StatusFlag.WEST_LONGITUDE)
 _TIME_MEMO_LIMIT: Final = 4096
 #: What each terminal's reports repeat, by phone (``_Terminal``; bounded).
@@ -211,7 +216,7 @@ def location_bytes(event: LocationReported) -> bytes:
     """
     report: LocationReport = event.location
     # The body while unread (b"" once read), from its slot: undecoded() is a Python call.
-    raw = report._undecoded if isinstance(report, LazyLocationReport) else b""
+    raw = report._undecoded if isinstance(report, _LAZY) else b""
     malformed = b""
     typed = _NO_TYPED  # made only for a report with items (never written while shared)
     items = b""
@@ -230,7 +235,7 @@ def location_bytes(event: LocationReported) -> bytes:
         longitude = -(lon / 1e6) if status & _WEST else lon / 1e6
         speed = _speed_field(raw[18] << 8 | raw[19])
         direction = _direction_field(raw[20] << 8 | raw[21])
-        if len(raw) > BASIC_LOCATION_SIZE:  # items: straight from the wire, the report unread
+        if len(raw) > _BASIC_SIZE:  # items: straight from the wire, the report unread
             typed, pieces = {}, list[bytes]()
             malformed = _raw_items(raw, pieces, typed)
             items = b"".join(pieces)
@@ -247,7 +252,7 @@ def location_bytes(event: LocationReported) -> bytes:
     # A double is left out only when its bits are all zero (-0.0 is written, as protobuf does).
     if _double_written(latitude):
         if _double_written(longitude):
-            coordinates = _COORDINATES.pack(0x21, latitude, 0x29, longitude)  # the usual case
+            coordinates = _PACK_COORDINATES(0x21, latitude, 0x29, longitude)  # the usual case
         else:
             coordinates = _KEYED_DOUBLE.pack(0x21, latitude)
     elif _double_written(longitude):
@@ -255,6 +260,24 @@ def location_bytes(event: LocationReported) -> bytes:
     else:
         coordinates = b""
     terminal = _terminal(event.phone, event.device_name)
+    if not items and not malformed and event.batch_type is None and event.msg_id == 0x0200:
+        # A plain 0x0200 report, the bulk of all traffic: fields 11-13 and 17-22 are empty and
+        # 14-15 come as one piece, so ten pieces (join copies more than ten through a buffer
+        # list it allocates).
+        return b"".join(
+            [
+                terminal.prefix,  # fields 1-2
+                time,
+                coordinates,
+                _altitude_field(altitude),
+                speed,
+                direction,
+                terminal.flag_fields(alarm, status),  # fields 9-10
+                _received_report_fields(event.received_at),  # fields 14-15
+                varint_field(0x0180, event.serial) if event.serial else b"",  # 16
+                varint_field(0x01B8, event.sequence) if event.sequence else b"",  # 23
+            ]
+        )
     return b"".join(
         [
             terminal.prefix,  # fields 1-2
@@ -451,12 +474,47 @@ def _block_time(raw: bytes) -> bytes:
 
 
 class _LastReceived:
-    """The receive time of the last event encoded, and its field: the reports of one chunk
-    share it (a native object: attribute reads, not module-dictionary lookups)."""
+    """The receive time of the last event encoded, and its field (with and without field 15 of
+    a 0x0200 after it): the reports of one chunk share it (a native object: attribute reads,
+    not module-dictionary lookups). A new time of the same second costs one subtraction and
+    the nanos: the rest of the field is made once a second (``anchor``)."""
 
     def __init__(self) -> None:
         self.moment: datetime | None = None
         self.field = b""
+        self.report_fields = b""
+        #: The whole second of the last UTC time; by the length of the nanos field (0: none),
+        #: field 14's key, length and seconds field for that second.
+        self.anchor = _EPOCH
+        self.heads = _heads(b"")
+
+    def update(self, moment: datetime) -> None:
+        if moment.tzinfo is not UTC:  # a time made by hand: the general way
+            field = _timestamp_field(0x72, moment)
+        else:
+            delta = moment - self.anchor
+            if delta.days or delta.seconds:  # another second
+                self.anchor = anchor = moment.replace(microsecond=0)
+                since = anchor - _EPOCH
+                seconds = since.days * 86400 + since.seconds
+                self.heads = _heads(varint_field(0x08, _signed(seconds)) if seconds else b"")
+                delta = moment - anchor
+            micros = delta.microseconds
+            if micros:
+                nanos = varint_field(0x10, micros * 1000)
+                field = self.heads[len(nanos)] + nanos
+            else:
+                field = self.heads[0]
+        self.moment = moment
+        self.field = field
+        self.report_fields = field + _REPORT_MSG_ID
+
+
+def _heads(seconds: bytes) -> list[bytes]:
+    """Field 14's key and length, and ``seconds``, for a nanos field of 0-6 bytes."""
+    return [
+        (0x72 | (len(seconds) + size) << 8).to_bytes(2, "little") + seconds for size in range(7)
+    ]
 
 
 _LAST_RECEIVED: Final = _LastReceived()
@@ -466,9 +524,16 @@ def _received_time(moment: datetime) -> bytes:
     """Field 14 (a one-entry cache)."""
     last = _LAST_RECEIVED
     if moment is not last.moment:
-        last.field = _timestamp_field(0x72, moment)
-        last.moment = moment
+        last.update(moment)
     return last.field
+
+
+def _received_report_fields(moment: datetime) -> bytes:
+    """Fields 14 and 15 of a 0x0200 report (the same cache)."""
+    last = _LAST_RECEIVED
+    if moment is not last.moment:
+        last.update(moment)
+    return last.report_fields
 
 
 def encoded_location(event: LocationReported) -> bytes:
@@ -481,16 +546,33 @@ def encoded_location(event: LocationReported) -> bytes:
 
 def stream_response(locations: list[bytes]) -> bytes:
     """A ``StreamLocationsResponse``: one location in ``location`` (field 1), several in
-    ``locations`` (field 3, a ``Locations`` whose ``items`` is field 1)."""
-    out = bytearray()
+    ``locations`` (field 3, a ``Locations`` whose ``items`` is field 1).
+
+    Made by one join of the locations and their keys: the bytes of a batch are copied once
+    (a growing bytearray copied each location again as it grew, then the batch twice more)."""
     if len(locations) == 1:
-        _bytes_field(out, 0x0A, locations[0])
-        return bytes(out)
-    batch = bytearray()
+        location = locations[0]
+        return _item_key(len(location)) + location
+    pieces = [b""]  # the key of field 3, once its length is known
+    size = 0
     for location in locations:
-        _bytes_field(batch, 0x0A, location)
-    _bytes_field(out, 0x1A, bytes(batch))
-    return bytes(out)
+        key = _item_key(len(location))
+        pieces.append(key)
+        pieces.append(location)
+        size += len(key) + len(location)
+    pieces[0] = b"\x1a" + varint_bytes(size)
+    return b"".join(pieces)
+
+
+#: The key and length of a location of up to 511 bytes (field 1 of ``Locations`` and of the
+#: response: both 0x0A), made once: a location of the usual report is 100-200 bytes.
+_ITEM_KEYS: Final = tuple(b"\x0a" + varint_bytes(size) for size in range(512))
+
+
+def _item_key(size: int) -> bytes:
+    if size < 512:
+        return _ITEM_KEYS[size]
+    return b"\x0a" + varint_bytes(size)
 
 
 def gap_response(dropped: int) -> bytes:

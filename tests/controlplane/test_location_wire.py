@@ -3,7 +3,7 @@ protobuf library builds from the same event (``locations.location_from_event``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from google.protobuf import struct_pb2, timestamp_pb2
 from hypothesis import given
@@ -255,3 +255,77 @@ def test_fields_made_once_and_remembered_are_what_the_library_writes(
             speed=speed / 10, direction=direction, time=None,
         )  # fmt: skip
         assert_encoded_from_the_wire(report, "013800000001", "x")
+
+
+@given(st.lists(events(), min_size=1, max_size=5))
+def test_stream_responses_are_byte_for_byte_the_librarys_encoding(
+    batch: list[LocationReported],
+) -> None:
+    """A response joined from pre-encoded locations is what the generated classes serialize:
+    a repeated field is the concatenation of its length-delimited records."""
+    for event in batch:
+        event.location.extras = []  # items carry maps, whose order protobuf leaves open
+    locations = [location_from_event(event) for event in batch]
+    if len(batch) == 1:
+        expected = api.StreamLocationsResponse(location=locations[0])
+    else:
+        expected = api.StreamLocationsResponse(locations=api.Locations(items=locations))
+    encoded = stream_response([location_bytes(event) for event in batch])
+    assert encoded == expected.SerializeToString(deterministic=True)
+
+
+def test_locations_of_any_size_are_framed_as_the_library_frames_them() -> None:
+    """The keys of locations up to 511 bytes come from a table, longer ones are made."""
+    report = LocationReport(
+        alarm=0, status=0, latitude=22.5, longitude=114.0, altitude=0, speed=0.0,
+        direction=0, time=None,
+    )  # fmt: skip
+    for name in ("", "n" * 100, "n" * 400, "n" * 600):
+        event = LocationReported("013800000000", name, report, 0x0200, 1, None, AT, 2)
+        message = location_from_event(event)
+        for batch in ([message], [message, message]):
+            response = stream_response([location_bytes(event)] * len(batch))
+            parsed = api.StreamLocationsResponse.FromString(response)
+            if len(batch) == 1:
+                assert parsed.location == message
+            else:
+                assert list(parsed.locations.items) == batch
+
+
+#: Receive times as a stream meets them: several in one second, the next second, the clock
+#: set back, times before 1970, on whole seconds, in another zone than UTC.
+RECEIVE_TIMES = st.lists(
+    st.sampled_from(
+        [
+            AT,
+            AT + timedelta(microseconds=1),
+            AT + timedelta(microseconds=999_999),
+            AT + timedelta(seconds=1, microseconds=250_000),
+            AT - timedelta(microseconds=1),
+            datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+            datetime(1970, 1, 1, tzinfo=UTC),
+            datetime(1970, 1, 1, 0, 0, 0, 7, tzinfo=UTC),
+            datetime(2026, 12, 5, 16, 0, 0, 5, tzinfo=timezone(timedelta(hours=8))),
+        ]
+    )
+    | RECEIVED,
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(RECEIVE_TIMES)
+def test_receive_times_in_a_row_are_each_encoded_as_the_library_does(
+    times: list[datetime],
+) -> None:
+    """The receive-time field is remembered for the last time and made from the last whole
+    second for the next time in that second: each report still gets its own time."""
+    report = LocationReport(
+        alarm=0, status=0, latitude=22.5, longitude=114.0, altitude=0, speed=0.0,
+        direction=0, time=None,
+    )  # fmt: skip
+    for moment in times:
+        for msg_id in (0x0200, 0x0201):
+            event = LocationReported("013800000000", "", report, msg_id, 1, None, moment, 2)
+            expected = location_from_event(event).SerializeToString(deterministic=True)
+            assert location_bytes(event) == expected
