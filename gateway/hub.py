@@ -17,7 +17,6 @@ subscription is its own async iterator.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -56,7 +55,11 @@ class Subscription:
         self.max_queue = max_queue
         self.dropped = 0
         self._hub = hub
-        self._queue: deque[HubEvent] = deque()
+        # A list read from ``_head`` on (a deque's methods are Python calls from compiled code,
+        # a list's append and length are not): what is before ``_head`` was taken or dropped
+        # and is cut off in one piece once it is as long as the queue may be.
+        self._queue: list[HubEvent | Gap] = []  # only events: typed as take returns it
+        self._head = 0
         self._gap = 0
         self._wakeup = anyio.Event()
         self._closed = False
@@ -65,14 +68,27 @@ class Subscription:
         """Queue ``event``; True when the oldest event had to be dropped for it."""
         queue = self._queue
         queue.append(event)
-        if len(queue) == 1:
+        size = len(queue) - self._head
+        if size == 1:
             self._wakeup.set()  # the receiver may be waiting; with items queued it is not
-        elif len(queue) > self.max_queue:
-            queue.popleft()  # drop the oldest: a live view wants the freshest events
+        elif size > self.max_queue:
+            self._advance(1)  # drop the oldest: a live view wants the freshest events
             self._gap += 1
             self.dropped += 1
             return True
         return False
+
+    def _advance(self, count: int) -> None:
+        """Move the head past ``count`` events (taken or dropped)."""
+        head = self._head + count
+        queue = self._queue
+        if head == len(queue):
+            queue.clear()
+            head = 0
+        elif head >= self.max_queue:
+            del queue[:head]  # amortized: once per max_queue events passed
+            head = 0
+        self._head = head
 
     async def receive(self) -> HubEvent | Gap:
         """The next event, or a ``Gap`` first when events were dropped before it.
@@ -83,8 +99,11 @@ class Subscription:
             if self._gap:
                 gap, self._gap = Gap(self._gap), 0
                 return gap
-            if self._queue:
-                return self._queue.popleft()
+            queue = self._queue
+            if len(queue) > self._head:
+                event = queue[self._head]
+                self._advance(1)
+                return event
             if self._closed:
                 raise anyio.EndOfStream
             self._wakeup = anyio.Event()
@@ -93,17 +112,18 @@ class Subscription:
     def take(self, limit: int) -> list[HubEvent | Gap]:
         """What is queued now, without waiting: a ``Gap`` first when events were dropped, then
         up to ``limit`` events."""
+        queue = self._queue
+        head = self._head
+        if not self._gap and not head and limit >= len(queue):
+            self._queue = []  # the usual case: the queue itself is the answer, not a copy
+            return queue
         taken: list[HubEvent | Gap] = []
         if self._gap:
             taken.append(Gap(self._gap))
             self._gap = 0
-        queue = self._queue
-        if limit >= len(queue):  # the usual case: all of it, in two C calls
-            taken += queue
-            queue.clear()
-        else:
-            for _ in range(limit):
-                taken.append(queue.popleft())
+        count = min(limit, len(queue) - head)
+        taken += queue[head : head + count]
+        self._advance(count)
         return taken
 
     def __aiter__(self) -> Subscription:
@@ -118,7 +138,7 @@ class Subscription:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return len(self._queue) - self._head
 
     def close(self) -> None:
         if not self._closed:
@@ -146,7 +166,8 @@ class EventHub:
         self.on_drop = on_drop  # told how many events a publish dropped (metrics)
         self.stats = HubStats()
         self._sequence = 0
-        self._everyone: set[Subscription] = set()
+        # A list: compiled, iterating it per event is indexing, where a set's is a Python call.
+        self._everyone: list[Subscription] = []
         self._by_phone: dict[str, set[Subscription]] = {}
         self._closed = False
 
@@ -177,7 +198,7 @@ class EventHub:
             for phone in subscription.phones:
                 self._by_phone.setdefault(phone_key(phone), set()).add(subscription)
         else:
-            self._everyone.add(subscription)
+            self._everyone.append(subscription)
         return subscription
 
     @property
@@ -204,15 +225,22 @@ class EventHub:
         if not everyone and not targets:
             return event
         is_location = isinstance(event, LocationReported)
-        for group in (everyone, targets) if targets else (everyone,):
-            for subscription in group:
+        for subscription in everyone:
+            if subscription.locations if is_location else subscription.terminal_events:
+                self._hand(subscription, event)
+        if targets:
+            for subscription in targets:
                 if subscription.locations if is_location else subscription.terminal_events:
-                    stats.delivered += 1
-                    if subscription._offer(event):
-                        stats.dropped += 1
-                        if self.on_drop is not None:
-                            self.on_drop(1)
+                    self._hand(subscription, event)
         return event
+
+    def _hand(self, subscription: Subscription, event: HubEvent) -> None:
+        stats = self.stats
+        stats.delivered += 1
+        if subscription._offer(event):
+            stats.dropped += 1
+            if self.on_drop is not None:
+                self.on_drop(1)
 
     def close(self) -> None:
         """End every subscription (they drain what they hold, then stop)."""
@@ -222,7 +250,7 @@ class EventHub:
 
     def _remove(self, subscription: Subscription) -> None:
         if subscription in self._everyone:
-            self._everyone.discard(subscription)
+            self._everyone.remove(subscription)
         for phone in subscription.phones:
             key = phone_key(phone)
             group = self._by_phone.get(key)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.hub import (
     EventHub,
@@ -194,3 +197,46 @@ def test_drops_are_reported_to_the_on_drop_callback() -> None:
         )
     assert reported == [1, 1]
     assert hub.stats.dropped == 2 == subscription.dropped
+
+
+#: Steps against one subscription: publish n events, receive one, or take up to n.
+STEPS = st.lists(
+    st.tuples(st.sampled_from(["publish", "receive", "take"]), st.integers(1, 9)), max_size=40
+)
+
+
+@given(STEPS, st.integers(1, 5))
+def test_the_queue_behaves_as_a_bounded_deque_that_drops_the_oldest(
+    steps: list[tuple[str, int]], max_queue: int
+) -> None:
+    """The queue is a list read from a head index and cut in pieces: whatever the order of
+    publishes, receives and takes, a subscriber gets what a bounded deque would give, and the
+    list never holds more than twice the queue."""
+    hub = EventHub()
+    subscription = hub.subscribe(max_queue=max_queue)
+    model: deque[HubEvent] = deque()
+    gap = 0
+    serial = 0
+
+    def expected(limit: int) -> list[HubEvent | Gap]:
+        nonlocal gap
+        out: list[HubEvent | Gap] = [Gap(gap)] if gap else []
+        gap = 0
+        for _ in range(min(limit, len(model))):
+            out.append(model.popleft())
+        return out
+
+    for action, count in steps:
+        if action == "publish":
+            for _ in range(count):
+                serial += 1
+                model.append(hub.publish(position(ALICE, serial)))
+                if len(model) > max_queue:
+                    model.popleft()
+                    gap += 1
+        elif action == "take":
+            assert subscription.take(count) == expected(count)
+        elif gap or model:  # a gap comes alone, before the events after it
+            assert anyio.run(subscription.receive) == expected(0 if gap else 1)[0]
+        assert subscription.pending == len(model)
+        assert len(subscription._queue) <= 2 * max_queue + 1
