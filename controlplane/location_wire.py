@@ -260,24 +260,28 @@ def location_bytes(event: LocationReported) -> bytes:
     else:
         coordinates = b""
     terminal = _terminal(event.phone, event.device_name)
+    sequence = varint_field(0x01B8, event.sequence) if event.sequence else b""  # 23
     if not items and not malformed and event.batch_type is None and event.msg_id == 0x0200:
         # A plain 0x0200 report, the bulk of all traffic: fields 11-13 and 17-22 are empty and
-        # 14-15 come as one piece, so ten pieces (join copies more than ten through a buffer
-        # list it allocates).
-        return b"".join(
+        # 14-15 one remembered piece.
+        middle = _received_report_fields(event.received_at)
+    else:
+        middle = b"".join(
             [
-                terminal.prefix,  # fields 1-2
-                time,
-                coordinates,
-                _altitude_field(altitude),
-                speed,
-                direction,
-                terminal.flag_fields(alarm, status),  # fields 9-10
-                _received_report_fields(event.received_at),  # fields 14-15
-                varint_field(0x0180, event.serial) if event.serial else b"",  # 16
-                varint_field(0x01B8, event.sequence) if event.sequence else b"",  # 23
+                items,  # field 11, repeated
+                b"" if event.batch_type is None else _batch_fields(event.batch_type),
+                _received_time(event.received_at),
+                _msg_id_field(event.msg_id),
             ]
         )
+        sequence = b"".join(
+            [
+                _typed_fields(typed) if typed else b"",  # fields 17-21
+                b"\xb2\x01" + varint_bytes(len(malformed)) + malformed if malformed else b"",
+                sequence,
+            ]
+        )
+    # Ten pieces at most: join copies more than ten through a buffer list it allocates.
     return b"".join(
         [
             terminal.prefix,  # fields 1-2
@@ -287,14 +291,9 @@ def location_bytes(event: LocationReported) -> bytes:
             speed,
             direction,
             terminal.flag_fields(alarm, status),  # fields 9-10
-            items,  # field 11, repeated
-            b"" if event.batch_type is None else _batch_fields(event.batch_type),
-            _received_time(event.received_at),
-            _msg_id_field(event.msg_id),
+            middle,  # fields 11-15
             varint_field(0x0180, event.serial) if event.serial else b"",  # 16: key 0x80 0x01
-            _typed_fields(typed) if typed else b"",  # fields 17-21
-            b"\xb2\x01" + varint_bytes(len(malformed)) + malformed if malformed else b"",
-            varint_field(0x01B8, event.sequence) if event.sequence else b"",  # 23: 0xB8 0x01
+            sequence,  # fields 17-23
         ]
     )
 

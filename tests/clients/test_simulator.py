@@ -78,10 +78,7 @@ def simulation_config(address: HostPort, **settings: object) -> SimulationConfig
 
 
 def drain(subscription: Subscription) -> list[HubEvent | Gap]:
-    events: list[HubEvent | Gap] = []
-    while subscription.pending:
-        events.append(subscription._queue.popleft())
-    return events
+    return subscription.take(subscription.pending + 1)
 
 
 def phones(config: SimulationConfig) -> list[str]:
