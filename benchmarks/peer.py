@@ -14,7 +14,9 @@ The loads of issue 9, each bounded in terminals and seconds, on loopback only:
   what the event log (``ours``) costs beside ``ours-memory`` at the load issue 10's target
   names (throughput, ack p99, CPU);
 - ``idle``: 5,000 terminals sending heartbeats every 30 s for 20 s: connect + authenticate
-  rate, RSS per connection and before any connection, heartbeat ack p99, idle CPU.
+  rate, RSS per connection and before any connection, heartbeat ack p99, idle CPU;
+- ``crowd``: the same with 19,000 terminals, the most one process holds under a descriptor
+  limit of 20,000 (ours started with ``--max-connections 19500``; its default is 10,000).
 
 Our side is ``jt808 serve`` as users run it (the installed entry point, the compiled core: the
 run stops if the gateway says it runs pure Python), ``--auth insecure-accept-all``: ``ours``
@@ -67,6 +69,8 @@ class Load:
     seconds: float
     with_stream: bool = False
     servers: tuple[str, ...] = ("ours", "ours-memory", "peer")
+    #: Added to ``jt808 serve``'s command line for this load.
+    our_flags: tuple[str, ...] = ()
 
 
 LOADS: Final = {
@@ -102,6 +106,13 @@ LOADS: Final = {
             "5,000 idle terminals, heartbeat 30 s, 20 s",
             ("-n", "5000", "-hb", "30s", "-src", "8"),
             20,
+        ),
+        Load(
+            "crowd",
+            "19,000 idle terminals, heartbeat 30 s, 20 s",
+            ("-n", "19000", "-hb", "30s", "-src", "8"),
+            20,
+            our_flags=("--max-connections", "19500"),
         ),
     )
 }
@@ -151,7 +162,9 @@ class Tools:
 
 
 @contextmanager
-def server(which: str, tools: Tools, workdir: Path) -> Iterator[tuple[int, str]]:
+def server(
+    which: str, tools: Tools, workdir: Path, our_flags: Sequence[str] = ()
+) -> Iterator[tuple[int, str]]:
     """A fresh server listening on a free loopback port: (pid, address)."""
     address = free_address()
     log = (workdir / f"{which}-server.log").open("w")
@@ -164,6 +177,7 @@ def server(which: str, tools: Tools, workdir: Path) -> Iterator[tuple[int, str]]
         ]  # fmt: skip
         if which == "ours-memory":
             command += ["--durability", "memory"]
+        command += our_flags
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
         wait_until(lambda: _accepts(address) or process.poll() is not None, START_TIMEOUT_S,
@@ -216,7 +230,7 @@ def run_load(load: Load, which: str, tools: Tools, workdir: Path) -> dict[str, A
     ready = workdir / "ready"
     ready.unlink(missing_ok=True)
     figures: dict[str, Any] = {"load": load.name, "server": which, "load_average": _loadavg()}
-    with server(which, tools, workdir) as (pid, address):
+    with server(which, tools, workdir, load.our_flags) as (pid, address):
         time.sleep(1.0)  # settled: what the server holds before any terminal
         figures["rss_base_kib"] = rss_kib(pid)
         counter = (
@@ -325,6 +339,12 @@ METRICS: Final = (
     ("idle", "rss_base_kib"),
     ("idle", "p99_ms"),
     ("idle", "server_cpu_pct"),
+    ("crowd", "authenticated"),
+    ("crowd", "connect_auth_per_s"),
+    ("crowd", "rss_per_connection_kib"),
+    ("crowd", "rss_ready_kib"),
+    ("crowd", "p99_ms"),
+    ("crowd", "server_cpu_pct"),
 )
 
 
@@ -346,6 +366,7 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]
 
 def ratio(summary: dict[str, Any], load: str, metric: str, which: str = "ours",
           other: str = "peer") -> float | None:  # fmt: skip
+    metric = metric.replace("_mib", "_kib")  # the table shows MiB of the KiB measured
     ours = summary.get(load, {}).get(which, {}).get(metric)
     base = summary.get(load, {}).get(other, {}).get(metric)
     return round(ours / base, 2) if ours is not None and base else None
@@ -373,6 +394,11 @@ ROWS: Final = (
     ("5,000 idle: RSS per connection KiB", "idle", "rss_per_connection_kib", None, 1, True),
     ("5,000 idle: RSS before any terminal MiB", "idle", "rss_base_mib", None, 1, False),
     ("5,000 idle: heartbeat ack p99 ms / CPU %", "idle", "p99_ms", "server_cpu_pct", 1, False),
+    ("19,000 idle: terminals authenticated", "crowd", "authenticated", None, 0, False),
+    ("same: connect + authenticate /s", "crowd", "connect_auth_per_s", None, 0, True),
+    ("same: RSS per connection KiB", "crowd", "rss_per_connection_kib", None, 1, True),
+    ("same: RSS with every terminal MiB", "crowd", "rss_ready_mib", None, 1, True),
+    ("same: heartbeat ack p99 ms / CPU %", "crowd", "p99_ms", "server_cpu_pct", 1, False),
 )
 
 
@@ -384,8 +410,8 @@ def table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
 
     def cell(load: str, which: str, metric: str, second: str | None, digits: int) -> str:
         figures = summary.get(load, {}).get(which, {})
-        if metric == "rss_base_mib":
-            kib = figures.get("rss_base_kib")
+        if metric in ("rss_base_mib", "rss_ready_mib"):
+            kib = figures.get(metric.replace("_mib", "_kib"))
             return num(None if kib is None else kib / 1024, digits)
         text = num(figures.get(metric), digits)
         return text if second is None else f"{text} / {num(figures.get(second), digits)}"
@@ -394,6 +420,8 @@ def table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         ("load", "go-jt808", "ours", "ours / go", "ours-memory", "ours-memory / go")
     ]
     for label, load, metric, second, digits, ratios in ROWS:
+        if load not in summary:
+            continue  # a load not run this time
         row = [label, cell(load, "peer", metric, second, digits)]
         for which in ("ours", "ours-memory"):
             row.append(cell(load, which, metric, second, digits))
