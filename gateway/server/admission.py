@@ -57,6 +57,11 @@ class Admission(Generic[C]):
         self._pending: dict[C, _Pending] = {}
         self._per_address: dict[str, int] = {}
 
+    def bound(self, max_connections: int) -> None:
+        """Lower ``max_connections`` (the process can hold no more)."""
+        self.max_connections = min(self.max_connections, max_connections)
+        self.max_unauthenticated = min(self.max_unauthenticated, self.max_connections)
+
     @property
     def unauthenticated(self) -> int:
         return len(self._pending)

@@ -32,6 +32,8 @@ IDENTITY_RULES: Final = ("cn=phone", "san=phone", "cn=device_name", "san=device_
 SECRETS: Final = frozenset({"grpc_token", "auth_token"}) | cluster.CLUSTER_SECRETS
 #: ``--durability``: what an acknowledgement to a terminal means (gateway.store.base).
 DURABILITIES: Final = ("fsync", "os", "memory")
+#: Terminal connections at once, before the open-file limit lowers it (most limits do).
+DEFAULT_MAX_CONNECTIONS: Final = 100_000
 
 
 class ConfigError(ValueError):
@@ -110,7 +112,8 @@ class GatewayConfig:
     idle_timeout: float = 180.0
     authentication_timeout: float = 60.0
     max_authentication_attempts: int = 3
-    max_connections: int = 10_000
+    #: Lowered at start to what the open-file limit allows (gateway.server.descriptors).
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     #: Of those, connections not yet authenticated (each holds at most about 10 KiB), and
     #: from one source address.
     max_unauthenticated: int = 1024

@@ -11,8 +11,7 @@ closes the backend. A gateway that is not served keeps nothing (``MemoryStore``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import resource
+import logging
 import socket
 import time
 from collections import Counter
@@ -36,8 +35,9 @@ from gateway.store.base import Durability, EventStore, StoreStatus
 from gateway.store.log import LogStore
 from gateway.store.memory import MemoryStore
 
+from . import descriptors
 from .admission import Admission
-from .config import GatewayConfig, HostPort
+from .config import DEFAULT_MAX_CONNECTIONS, GatewayConfig, HostPort
 from .connection import TerminalConnection
 from .limitlog import LimitLog
 from .logs import get_logger
@@ -216,6 +216,24 @@ class Gateway:
     # ----------------------------------------------------------------------------------------
     # Serving
 
+    def _bound_connections(self, open_files: descriptors.OpenFiles) -> None:
+        """Hold no more connections than the open-file limit leaves room for."""
+        if open_files.connections >= self.config.max_connections:
+            return
+        self.admission.bound(open_files.connections)
+        # Expected with the default (a bound above most limits); a surprise when it was set.
+        chosen = self.config.max_connections != DEFAULT_MAX_CONNECTIONS
+        log.log(
+            logging.WARNING if chosen else logging.INFO,
+            "max_connections lowered to what the open-file limit allows (raise it with "
+            "`ulimit -n` or LimitNOFILE=)",
+            extra={
+                "open_files": open_files.limit,
+                "max_connections": self.config.max_connections,
+                "connections": open_files.connections,
+            },
+        )
+
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[HostPort] = anyio.TASK_STATUS_IGNORED
     ) -> None:
@@ -226,7 +244,7 @@ class Gateway:
                 "production",
                 extra={"auth": config.auth},
             )
-        _open_files_for(config.max_connections)
+        self._bound_connections(descriptors.raise_for(config.max_connections))
         store = self.store_factory(config, self.hub, on_health=self._store_health)
         await store.start()
         self.store = store
@@ -355,24 +373,3 @@ class Gateway:
             counts_in.update(stats.messages_in)
             counts_out.update(stats.messages_out)
         return counts_in, counts_out
-
-
-#: Descriptors the process needs besides terminal connections (gRPC, the store, logs, ...).
-RESERVED_DESCRIPTORS: Final = 256
-
-
-def _open_files_for(connections: int) -> None:
-    """Raise the soft limit of open files toward the hard one, as far as ``connections`` need
-    (as Go's runtime does at start): a default soft limit of 1024 would cap a fleet silently."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + RESERVED_DESCRIPTORS
-    if soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-    if soft < wanted:
-        log.warning(
-            "open-file limit below max_connections: connections past it will be refused",
-            extra={"open_files": soft, "max_connections": connections},
-        )
