@@ -50,22 +50,16 @@ from .checkpoint import Checkpointer
 from .records import event_of, event_row, microseconds
 from .rows import number_events
 from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog, _is_damage
+from .writer import FULL_COMMIT, IDLE_RETENTION_STEPS, MAINTENANCE_INTERVAL
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
 MAX_PENDING: Final = 65_536
-#: How often the writer looks at retention and refreshes its figures when idle (seconds).
-MAINTENANCE_INTERVAL: Final = 1.0
 #: How often the WAL is checkpointed (seconds; ``checkpoint.Checkpointer``).
 CHECKPOINT_INTERVAL: Final = 0.5
 #: Writes begin at least this far apart (seconds): see ``_run``.
 COMMIT_WINDOW: Final = 0.002
-#: A write that already holds this many events begins at once, window or not: sharing its
-#: commit with more saves little per event, and the wait would be all latency.
-FULL_COMMIT: Final = 64
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
-#: Retention steps one idle maintenance tick takes at most (it stops early when appends wait).
-IDLE_RETENTION_STEPS: Final = 64
 log = get_logger()
 
 
@@ -116,6 +110,9 @@ class LogStore(BatchingStore):
         self.commits = 0
         #: The last retention step deleted rows: more may be due (see ``_run``).
         self._trimming = False
+        #: Rows retention deleted, and the most in one step (figures for tests and metrics).
+        self.trimmed = 0
+        self.largest_step = 0
         self._healthy = True
         self._status = StoreStatus()
         self._drill: bool | None = None
@@ -314,6 +311,8 @@ class LogStore(BatchingStore):
             for _ in range(steps):
                 deleted = self._log.trim(before_at=before, max_bytes=self.retention_bytes,
                                          step=step)  # fmt: skip
+                self.trimmed += deleted
+                self.largest_step = max(self.largest_step, deleted)
                 self._trimming = deleted > 0
                 if not deleted or not self._queue.empty():
                     break  # nothing more is due, or appends first
