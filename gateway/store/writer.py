@@ -140,6 +140,8 @@ class Writer:
                 data = sock.recv(_RECEIVE, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
+            except OSError:  # reset: the gateway is gone as surely as with an end of file
+                data = b""
             if not data:
                 self._lost = self._stopping = True
                 return
