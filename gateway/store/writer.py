@@ -76,6 +76,9 @@ class Writer:
         except StoreUnavailableError as error:
             self._send((channel.UNAVAILABLE, str(error)))
             return False
+        except (sqlite3.Error, OSError) as error:  # as the thread writer's start raised them
+            self._send((channel.UNAVAILABLE, f"cannot open {self.log.path.name}: {error}"))
+            return False
         self._send((channel.READY, self.last, self.log.repaired))
         self._send_figures()
         return True
