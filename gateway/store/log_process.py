@@ -59,17 +59,18 @@ MAX_IN_FLIGHT_BYTES: Final = 64 * 1024 * 1024
 #: How long a new writer waits before it is started again, when the last one could not open
 #: the log (seconds).
 RESTART_DELAY: Final = 1.0
-#: ``thread`` in the environment puts the writer back on a thread of the gateway's process
-#: (``log.LogStore``), to compare the two.
+#: ``process`` in the environment puts the writer in a process of its own; the default is
+#: still the thread (``log.LogStore``): on the 2-core benchmark machine, shared with the load
+#: generator, the process measured no clear gain (docs/benchmarks.md, issue 10, fifth pass).
 WRITER_VARIABLE: Final = "JT808_LOG_WRITER"
 log = get_logger()
 
 
 def log_store_type() -> type[LogStore]:
-    """The log store class to use: the writer in its own process unless told otherwise."""
-    if os.environ.get(WRITER_VARIABLE, "process") == "thread":
-        return LogStore
-    return ProcessLogStore
+    """The log store class to use: the writer on a thread unless told otherwise."""
+    if os.environ.get(WRITER_VARIABLE, "thread") == "process":
+        return ProcessLogStore
+    return LogStore
 
 
 class ProcessLogStore(LogStore):

@@ -19,7 +19,8 @@ import pytest
 from gateway.hub import EventHub
 from gateway.store import channel
 from gateway.store.base import Durability
-from gateway.store.log_process import ProcessLogStore
+from gateway.store.log import LogStore
+from gateway.store.log_process import WRITER_VARIABLE, ProcessLogStore, log_store_type
 from gateway.store.sqlite_log import OPEN_MARK
 from tests.store.test_log_store import Waiter, append, open_store, position, read_all
 from tests.timeouts import HANG_GUARD
@@ -152,3 +153,12 @@ async def test_a_writer_whose_gateway_died_stops_and_leaves_the_log_to_be_checke
     with anyio.fail_after(HANG_GUARD):
         assert await anyio.to_thread.run_sync(process.wait) == 0
     assert (tmp_path / OPEN_MARK).exists()  # not closed cleanly: the next start checks it
+
+
+def test_the_writer_stays_a_thread_unless_the_environment_asks_for_a_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(WRITER_VARIABLE, raising=False)
+    assert log_store_type() is LogStore
+    monkeypatch.setenv(WRITER_VARIABLE, "process")
+    assert log_store_type() is ProcessLogStore
