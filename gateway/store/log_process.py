@@ -37,20 +37,13 @@ from gateway.hub import EventHub
 from gateway.server.logs import get_logger
 
 from . import channel
-from .base import Durability, StoreStatus, StoreUnavailableError
+from .base import StoreStatus, StoreUnavailableError
 from .batching import Batch
 from .log import (
-    CHECKPOINT_INTERVAL,
-    COMMIT_WINDOW,
-    DEFAULT_RETENTION_AGE,
-    DEFAULT_RETENTION_BYTES,
-    MAX_PENDING,
-    HealthListener,
     LogStore,
 )
 from .records import event_row
 from .rows import number_events, renumber
-from .sqlite_log import RETENTION_STEP, WAL_LIMIT
 
 #: Bytes of batches sent to the writer and not yet answered, at most: past it a batch is
 #: refused (not acknowledged) rather than queued, so a writer stalled on its disk holds a
@@ -81,25 +74,12 @@ class ProcessLogStore(LogStore):
         data_dir: Path,
         hub: EventHub,
         *,
-        durability: Durability = Durability.FSYNC,
-        retention_age: float | None = DEFAULT_RETENTION_AGE,
-        retention_bytes: int | None = DEFAULT_RETENTION_BYTES,
-        max_pending: int = MAX_PENDING,
-        commit_window: float = COMMIT_WINDOW,
-        checkpoint_interval: float = CHECKPOINT_INTERVAL,
-        wal_limit: int = WAL_LIMIT,
-        retention_step: int = RETENTION_STEP,
-        on_health: HealthListener | None = None,
         max_in_flight_bytes: int = MAX_IN_FLIGHT_BYTES,
+        **settings: Any,
     ) -> None:
-        super().__init__(
-            data_dir, hub, durability=durability, retention_age=retention_age,
-            retention_bytes=retention_bytes, max_pending=max_pending,
-            commit_window=commit_window, checkpoint_interval=checkpoint_interval,
-            wal_limit=wal_limit, retention_step=retention_step, on_health=on_health,
-        )  # fmt: skip
+        """``settings`` as ``LogStore``'s: the writer process gets them at its start."""
+        super().__init__(data_dir, hub, **settings)
         self.max_in_flight_bytes = max_in_flight_bytes
-        self._wal_limit = wal_limit
         #: Sent to the writer, not yet answered: (batch, its bytes), oldest first.
         self._in_flight: deque[tuple[Batch, int]] = deque()
         self._in_flight_bytes = 0
@@ -150,7 +130,7 @@ class ProcessLogStore(LogStore):
         _, protocol = await loop.create_unix_connection(lambda: _Channel(self), sock=ours)
         self._channel = protocol
         protocol.send((channel.OPEN, str(self._log.data_dir), self.durability.value,
-                       self._wal_limit, self.retention_age, self.retention_bytes,
+                       self._log.wal_limit, self.retention_age, self.retention_bytes,
                        self.retention_step, self.commit_window))  # fmt: skip
         try:
             return int(await ready)
@@ -222,7 +202,8 @@ class ProcessLogStore(LogStore):
         elif kind == channel.FAILED:
             self._answered(_int(message[1]), None, str(message[2]))
         elif kind == channel.FIGURES:
-            size, oldest, newest, _, self.trimmed, self.largest_step = map(_int, message[1:])
+            size, oldest, newest, _, trimmed, largest = map(_int, message[1:])
+            self._retention.trimmed, self._retention.largest_step = trimmed, largest
             self._status = StoreStatus(self._healthy, size, oldest, newest)
         elif kind == channel.REPAIRED:
             self._log_repaired(str(message[1]))

@@ -23,12 +23,12 @@ import socket
 import sqlite3
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from . import channel
 from .base import Durability, StoreUnavailableError
+from .retention import Retention
 from .schema import LOCATION_WIDTH, EventRow
 from .sqlite_log import SqliteLog, _is_damage
 
@@ -49,9 +49,9 @@ Batch = tuple[int, list[object], list[EventRow]]
 class Writer:
     def __init__(self, sock: socket.socket, settings: channel.Message) -> None:
         _, data_dir, durability, wal_limit, age, size, step, window = settings
-        self.retention_age = None if age is None else _number(age)
-        self.retention_bytes = None if size is None else int(_number(size))
-        self.retention_step = int(_number(step))
+        self.retention = Retention(None if age is None else _number(age),
+                                   None if size is None else int(_number(size)),
+                                   int(_number(step)))  # fmt: skip
         self.commit_window = _number(window)
         self.sock = sock
         self.log = SqliteLog(Path(str(data_dir)), Durability(str(durability)),
@@ -59,9 +59,6 @@ class Writer:
         self._unframer = channel.Unframer()
         self.last = 0
         self.commits = 0
-        self.trimmed = 0
-        self.largest_step = 0
-        self._trimming = False
         self._drill: bool | None = None
         self._stopping = False
         self._lost = False  # the loop's end closed: stop without a clean close
@@ -99,7 +96,7 @@ class Writer:
             if batches:
                 began = time.monotonic()
                 stored = self._write(batches)
-                if self._trimming and stored:
+                if self.retention.trimming and stored:
                     self._retain(steps=1)  # under load: a step a commit, while some is due
             if self._stopping or time.monotonic() >= next_maintenance:
                 if self._lost:
@@ -200,22 +197,7 @@ class Writer:
             pass  # a failing disk is reported by the appends
 
     def _retain(self, *, steps: int) -> None:
-        """Up to ``steps`` steps of retention, fewer when nothing more is due or appends wait."""
-        before = None
-        if self.retention_age is not None:
-            now = int(datetime.now(UTC).timestamp() * 1_000_000)
-            before = now - int(self.retention_age * 1e6)
-        try:
-            for _ in range(steps):
-                deleted = self.log.trim(before_at=before, max_bytes=self.retention_bytes,
-                                        step=self.retention_step)  # fmt: skip
-                self.trimmed += deleted
-                self.largest_step = max(self.largest_step, deleted)
-                self._trimming = deleted > 0
-                if not deleted or self._waiting():
-                    break  # nothing more is due, or appends first
-        except (sqlite3.Error, OSError):
-            self._trimming = False  # a failing disk is reported by the appends
+        self.retention.run(self.log, steps=steps, appends_wait=self._waiting)
 
     def _waiting(self) -> bool:
         if self._inbox:
@@ -226,8 +208,9 @@ class Writer:
     def _send_figures(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             oldest, newest = self.log.bounds()
+            retention = self.retention
             self._send((channel.FIGURES, self.log.size_bytes(), oldest, max(newest, self.last),
-                        self.commits, self.trimmed, self.largest_step))  # fmt: skip
+                        self.commits, retention.trimmed, retention.largest_step))  # fmt: skip
 
     def _close(self) -> None:
         self.log.write_floor(self.last)
