@@ -151,7 +151,7 @@ def make_store(
     durability = Durability(config.durability)
     if durability is Durability.MEMORY:
         return MemoryStore(hub)
-    return log_store_type()(
+    return log_store_type(config.log_writer)(
         config.data_dir,
         hub,
         durability=durability,

@@ -22,7 +22,6 @@ are settled not stored at once: nothing waits for it, nothing grows.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -52,18 +51,12 @@ MAX_IN_FLIGHT_BYTES: Final = 64 * 1024 * 1024
 #: How long a new writer waits before it is started again, when the last one could not open
 #: the log (seconds).
 RESTART_DELAY: Final = 1.0
-#: ``process`` in the environment puts the writer in a process of its own; the default is
-#: still the thread (``log.LogStore``): on the 2-core benchmark machine, shared with the load
-#: generator, the process measured no clear gain (docs/benchmarks.md, issue 10, fifth pass).
-WRITER_VARIABLE: Final = "JT808_LOG_WRITER"
 log = get_logger()
 
 
-def log_store_type() -> type[LogStore]:
-    """The log store class to use: the writer on a thread unless told otherwise."""
-    if os.environ.get(WRITER_VARIABLE, "thread") == "process":
-        return ProcessLogStore
-    return LogStore
+def log_store_type(writer: str) -> type[LogStore]:
+    """The log store class for ``--log-writer``: ``process`` or ``thread`` (the default)."""
+    return ProcessLogStore if writer == "process" else LogStore
 
 
 class ProcessLogStore(LogStore):

@@ -17,10 +17,11 @@ import anyio
 import pytest
 
 from gateway.hub import EventHub
+from gateway.server.config import ConfigError, GatewayConfig, load
 from gateway.store import channel
 from gateway.store.base import Durability
 from gateway.store.log import LogStore
-from gateway.store.log_process import WRITER_VARIABLE, ProcessLogStore, log_store_type
+from gateway.store.log_process import ProcessLogStore, log_store_type
 from gateway.store.sqlite_log import OPEN_MARK
 from tests.store.test_log_store import Waiter, append, open_store, position, read_all
 from tests.timeouts import HANG_GUARD
@@ -155,10 +156,10 @@ async def test_a_writer_whose_gateway_died_stops_and_leaves_the_log_to_be_checke
     assert (tmp_path / OPEN_MARK).exists()  # not closed cleanly: the next start checks it
 
 
-def test_the_writer_stays_a_thread_unless_the_environment_asks_for_a_process(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(WRITER_VARIABLE, raising=False)
-    assert log_store_type() is LogStore
-    monkeypatch.setenv(WRITER_VARIABLE, "process")
-    assert log_store_type() is ProcessLogStore
+def test_the_writer_is_a_thread_unless_log_writer_says_process() -> None:
+    assert GatewayConfig().log_writer == "thread"
+    assert log_store_type(GatewayConfig().log_writer) is LogStore
+    config = load(environ={"JT808_LOG_WRITER": "process"})
+    assert log_store_type(config.log_writer) is ProcessLogStore
+    with pytest.raises(ConfigError, match="JT808_LOG_WRITER: 'fork' is not one of thread, process"):
+        load(environ={"JT808_LOG_WRITER": "fork"})
