@@ -34,6 +34,8 @@ SECRETS: Final = frozenset({"grpc_token", "auth_token"}) | cluster.CLUSTER_SECRE
 DURABILITIES: Final = ("fsync", "os", "memory")
 #: Terminal connections at once, before the open-file limit lowers it (most limits do).
 DEFAULT_MAX_CONNECTIONS: Final = 100_000
+#: ``--log-writer``: where the event log's commits run (gateway.store.log / log_process).
+LOG_WRITERS: Final = ("thread", "process")
 
 
 class ConfigError(ValueError):
@@ -152,6 +154,8 @@ class GatewayConfig:
     rsa_key: Path | None = None
     #: What an acknowledgement means (the event log under data_dir): fsync, os or memory.
     durability: str = "fsync"
+    #: Where the event log's writer runs: a thread of the gateway, or a process of its own.
+    log_writer: str = "thread"
     #: The event log keeps events this long (seconds) and at most this many bytes (0: no limit).
     retention_age: float = 7 * 24 * 3600.0
     retention_bytes: int = 10 * 1024**3
@@ -395,6 +399,9 @@ SETTINGS: Final = (
     Setting("durability", "when terminals are acknowledged: fsync (report on disk, survives "
             "power loss), os (survives a crash of the process), memory (nothing kept)",
             lambda t: _choice(t, DURABILITIES), "MODE"),
+    Setting("log_writer", "where the event log commits: thread (in the gateway's process) or "
+            "process (its own, out of the GIL: flat ack latency with a spare core)",
+            lambda t: _choice(t, LOG_WRITERS), "WHERE"),
     Setting("retention_age", "keep events in the log this long (s, or with m/h/d; 0: no "
             "limit)", _duration, "SECONDS"),
     Setting("retention_bytes", "keep the log at most this big (bytes, or with K/M/G; 0: no "

@@ -32,7 +32,7 @@ from gateway.protocol.session import CloseReason, SessionState
 from gateway.protocol.subpackage import ReassemblyBudget
 from gateway.registry import DeviceRegistry
 from gateway.store.base import Durability, EventStore, StoreStatus
-from gateway.store.log import LogStore
+from gateway.store.log_process import log_store_type
 from gateway.store.memory import MemoryStore
 
 from . import descriptors
@@ -151,7 +151,7 @@ def make_store(
     durability = Durability(config.durability)
     if durability is Durability.MEMORY:
         return MemoryStore(hub)
-    return LogStore(
+    return log_store_type(config.log_writer)(
         config.data_dir,
         hub,
         durability=durability,

@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from gateway.events import HubEvent
+if TYPE_CHECKING:  # the writer process loads this module without the protocol core
+    from gateway.events import HubEvent
 
 
 class Durability(StrEnum):

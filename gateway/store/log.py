@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -48,24 +48,19 @@ from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
 from .checkpoint import Checkpointer
 from .records import event_of, event_row, microseconds
+from .retention import Retention
 from .rows import number_events
 from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog, _is_damage
+from .writer import FULL_COMMIT, IDLE_RETENTION_STEPS, MAINTENANCE_INTERVAL
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
 MAX_PENDING: Final = 65_536
-#: How often the writer looks at retention and refreshes its figures when idle (seconds).
-MAINTENANCE_INTERVAL: Final = 1.0
 #: How often the WAL is checkpointed (seconds; ``checkpoint.Checkpointer``).
 CHECKPOINT_INTERVAL: Final = 0.5
 #: Writes begin at least this far apart (seconds): see ``_run``.
 COMMIT_WINDOW: Final = 0.002
-#: A write that already holds this many events begins at once, window or not: sharing its
-#: commit with more saves little per event, and the wait would be all latency.
-FULL_COMMIT: Final = 64
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
-#: Retention steps one idle maintenance tick takes at most (it stops early when appends wait).
-IDLE_RETENTION_STEPS: Final = 64
 log = get_logger()
 
 
@@ -115,7 +110,7 @@ class LogStore(BatchingStore):
         self._last = 0
         self.commits = 0
         #: The last retention step deleted rows: more may be due (see ``_run``).
-        self._trimming = False
+        self._retention = Retention(retention_age, retention_bytes, retention_step)
         self._healthy = True
         self._status = StoreStatus()
         self._drill: bool | None = None
@@ -186,6 +181,16 @@ class LogStore(BatchingStore):
         """The sequence to read after for the events from ``moment`` on."""
         return await anyio.to_thread.run_sync(self._reader.first_at_or_after, microseconds(moment))
 
+    @property
+    def trimmed(self) -> int:
+        """Rows retention deleted since start."""
+        return self._retention.trimmed
+
+    @property
+    def largest_step(self) -> int:
+        """The most rows one retention step deleted."""
+        return self._retention.largest_step
+
     def status(self) -> StoreStatus:
         status = self._status
         return StoreStatus(
@@ -233,7 +238,7 @@ class LogStore(BatchingStore):
                     log.exception("event log writer failed")
                     stored = False
                 self._call(self._settled, batches, stored)
-                if self._trimming and stored:
+                if self._retention.trimming and stored:
                     self._retain(steps=1)  # under load: a step a commit, while some is due
             if stopping or time.monotonic() >= next_maintenance:
                 self._maintain()
@@ -305,20 +310,10 @@ class LogStore(BatchingStore):
             pass  # a failing disk is reported by the appends
 
     def _retain(self, *, steps: int) -> None:
-        """Up to ``steps`` steps of retention, fewer when nothing more is due or appends wait."""
-        before = None
-        if self.retention_age is not None:
-            before = microseconds(datetime.now(UTC)) - int(self.retention_age * 1e6)
-        step = self.retention_step
-        try:
-            for _ in range(steps):
-                deleted = self._log.trim(before_at=before, max_bytes=self.retention_bytes,
-                                         step=step)  # fmt: skip
-                self._trimming = deleted > 0
-                if not deleted or not self._queue.empty():
-                    break  # nothing more is due, or appends first
-        except (sqlite3.Error, OSError):
-            self._trimming = False  # a failing disk is reported by the appends
+        self._retention.run(self._log, steps=steps, appends_wait=self._appends_wait)
+
+    def _appends_wait(self) -> bool:
+        return not self._queue.empty()
 
     def _refresh_status(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -20,24 +20,25 @@ from gateway.protocol.ids import MessageId
 from gateway.protocol.message import Message, encode_body, encode_message_body
 from gateway.protocol.versions import V2013, ProtocolVersion
 
-#: ``kind`` column: 0 for a location, else the terminal event's kind.
-LOCATION_KIND: Final = 0
+from .schema import (
+    EVENT_COLUMNS,
+    LOCATION_COLUMNS,
+    LOCATION_KIND,
+    NO_BATCH,
+    SELECT_COLUMNS,
+    EventRow,
+    LocationRow,
+    Row,
+)
+
+__all__ = [
+    "EVENT_COLUMNS", "LOCATION_COLUMNS", "LOCATION_KIND", "NO_BATCH", "SELECT_COLUMNS",
+    "EventRow", "LocationRow", "Row",
+]  # fmt: skip
+
 KIND_CODES: Final = {kind: code for code, kind in enumerate(EventKind, start=1)}
 KIND_OF_CODE: Final = {code: kind for kind, code in KIND_CODES.items()}
 
-LOCATION_COLUMNS: Final = "seq, at, kind, phone, device, msg_id, serial, batch, body"
-EVENT_COLUMNS: Final = (
-    "seq, at, kind, phone, device, msg_id, serial, body, remote, reason, version, "
-    "protocol_version, encryption"
-)
-SELECT_COLUMNS: Final = (
-    "seq, at, kind, phone, device, msg_id, serial, batch, body, remote, reason, version, "
-    "protocol_version, encryption"
-)
-LocationRow = tuple[int, int, int, str, str, int, int, int | None, bytes]
-EventRow = tuple[
-    int, int, int, str, str, int | None, int | None, bytes | None, str, str, int | None, int, int
-]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -79,13 +80,6 @@ def location_row(event: LocationReported, at: int) -> LocationRow:
     )
 
 
-#: Bound in place of a location's NULL ``batch`` (the INSERT turns it back into NULL): Python's
-#: sqlite3 looks an adapter up for every None or bytes value it binds, under the GIL (≈ 0.4 µs
-#: each, against 0.03 for an int and 0.1 for a bytearray). The writer lays a location's values
-#: out in ``rows.number_events``.
-NO_BATCH: Final = -1
-
-
 def event_row(event: TerminalEvent) -> EventRow:
     message = event.message
     if message is None:
@@ -104,12 +98,6 @@ def event_row(event: TerminalEvent) -> EventRow:
         event.reason, int(header.version), header.protocol_version,
         header.encryption | (RAW_BODY if isinstance(message.body, RawBody) else 0),
     )  # fmt: skip
-
-
-Row = tuple[
-    int, int, int, str, str, int | None, int | None, int | None, bytes | None, str | None,
-    str | None, int | None, int | None, int | None,
-]  # fmt: skip
 
 
 def event_of(row: Row) -> HubEvent:

@@ -17,8 +17,6 @@ from gateway.protocol.bodies.location import LazyLocationReport
 
 from .records import NO_BATCH, microseconds, report_bytes
 
-#: Parameters one location binds (``records.LOCATION_COLUMNS``).
-LOCATION_WIDTH: Final = 9
 _LOCATION_KIND: Final = 0  # ``records.LOCATION_KIND`` (a literal: mypyc folds it)
 
 
@@ -29,7 +27,7 @@ def number_events(
     others: list[TerminalEvent],
 ) -> int:
     """Give every event of ``batches`` the next sequence after ``last``, in order. Each
-    location's parameters go to ``locations`` (``LOCATION_WIDTH`` of them, in the order of
+    location's parameters go to ``locations`` (``schema.LOCATION_WIDTH`` of them, in the order of
     ``records.LOCATION_COLUMNS``, ``NO_BATCH`` for a NULL batch), each terminal event to
     ``others``. Returns the last sequence given."""
     sequence = last
@@ -66,3 +64,12 @@ def number_events(
             else:
                 others.append(event)
     return sequence
+
+
+def renumber(events: list[HubEvent], last: int) -> int:
+    """Give ``events`` the sequences after ``last``, in order (the writer process numbered
+    them so when it committed them); returns the last one given."""
+    for event in events:
+        last += 1
+        event.sequence = last
+    return last

@@ -26,16 +26,17 @@ from pathlib import Path
 from typing import Final
 
 from .base import Durability, ReadFilter, StoreUnavailableError
-from .records import (
+from .schema import (
     EVENT_COLUMNS,
+    EVENT_WIDTH,
     LOCATION_COLUMNS,
     LOCATION_KIND,
+    LOCATION_WIDTH,
     NO_BATCH,
     SELECT_COLUMNS,
     EventRow,
     Row,
 )
-from .rows import LOCATION_WIDTH
 
 LOG_NAME: Final = "events.sqlite3"
 #: Holds the highest sequence written, refreshed now and then (see the module docstring).
@@ -79,7 +80,6 @@ _LOCATION_SELECT: Final = (
     f"nullif(column8, {NO_BATCH}), column9"
 )
 _EVENT_SELECT: Final = "*"
-EVENT_WIDTH: Final = 13
 #: The oldest and newest sequence: two lookups at the ends of the key. (``min(seq), max(seq)``
 #: in one SELECT is not optimized: SQLite reads the whole table.)
 _BOUNDS: Final = "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"

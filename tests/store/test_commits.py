@@ -13,12 +13,21 @@ import pytest
 from gateway.events import EventKind, HubEvent
 from gateway.hub import EventHub
 from gateway.store.base import Durability
-from gateway.store.log import FULL_COMMIT, LogStore
+from gateway.store.log import LogStore
+from gateway.store.log_process import ProcessLogStore
 from gateway.store.sqlite_log import LOG_NAME, MAX_ROWS, _rows_of
+from gateway.store.writer import FULL_COMMIT
 from tests.store.test_log_store import ALICE, BOB, Waiter, append, happened, position, read_all
 from tests.timeouts import HANG_GUARD
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=[ProcessLogStore, LogStore], ids=["process", "thread"])
+def store_type(request: pytest.FixtureRequest) -> type[LogStore]:
+    """Both writers commit alike: in a process of its own (the default) or on a thread."""
+    kind: type[LogStore] = request.param
+    return kind
 
 
 class ReadingWaiter(Waiter):
@@ -36,9 +45,9 @@ class ReadingWaiter(Waiter):
 
 
 async def test_a_batch_larger_than_one_statement_and_mixed_comes_back_whole(
-    tmp_path: Path,
+    tmp_path: Path, store_type: type[LogStore]
 ) -> None:
-    store = LogStore(tmp_path, EventHub(), durability=Durability.OS)
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS)
     await store.start()
     events: list[HubEvent] = []
     for serial in range(2 * MAX_ROWS + 3):
@@ -67,12 +76,12 @@ def test_statements_pad_little_and_come_in_few_sizes() -> None:
 
 
 async def test_rows_are_bound_without_nulls_yet_stored_as_the_schema_says(
-    tmp_path: Path,
+    tmp_path: Path, store_type: type[LogStore]
 ) -> None:
     # Locations are bound with a stand-in for a NULL batch and their bodies as bytearrays
     # (cheaper for Python's sqlite3 to bind): the file still holds NULL and BLOBs, and the
     # padding rows of a statement (3 rows: padded to 4) are not stored.
-    store = LogStore(tmp_path, EventHub(), durability=Durability.OS)
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS)
     await store.start()
     normal, resent = position(serial=2), position(serial=3)
     normal.batch_type = 0  # a 0x0704 normal batch
@@ -88,10 +97,10 @@ async def test_rows_are_bound_without_nulls_yet_stored_as_the_schema_says(
 
 
 async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
-    tmp_path: Path,
+    tmp_path: Path, store_type: type[LogStore]
 ) -> None:
     # A long window, so that the two batches below surely arrive within it.
-    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, commit_window=2.0)
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS, commit_window=2.0)
     await store.start()
     first = ReadingWaiter(tmp_path / LOG_NAME)
     store.notify(first, store.append(position(serial=1)))
@@ -116,11 +125,13 @@ async def test_batches_within_the_commit_window_share_a_commit_acked_after_it(
     await store.aclose()
 
 
-async def test_a_full_commit_does_not_wait_for_the_window(tmp_path: Path) -> None:
+async def test_a_full_commit_does_not_wait_for_the_window(
+    tmp_path: Path, store_type: type[LogStore]
+) -> None:
     # A window of an hour: a write of FULL_COMMIT events begins at once all the same (this
     # test would hang on the window otherwise). That smaller writes share a window is shown
     # above.
-    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, commit_window=3600.0)
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS, commit_window=3600.0)
     await store.start()
     assert await append(store, position(serial=0))
     full = [position(serial=i) for i in range(1, FULL_COMMIT + 1)]
@@ -131,7 +142,7 @@ async def test_a_full_commit_does_not_wait_for_the_window(tmp_path: Path) -> Non
 
 
 async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bounded(
-    tmp_path: Path,
+    tmp_path: Path, store_type: type[LogStore]
 ) -> None:
     limit = 256 * 1024
 
@@ -141,7 +152,7 @@ async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bound
             assert await append(store, *events)
 
     # Its checkpointer idle (a round an hour), the writer's commits let the WAL grow.
-    idle = LogStore(tmp_path / "idle", EventHub(), durability=Durability.OS,
+    idle = store_type(tmp_path / "idle", EventHub(), durability=Durability.OS,
                     checkpoint_interval=3600, wal_limit=limit)  # fmt: skip
     idle_wal = Path(f"{tmp_path / 'idle' / LOG_NAME}-wal")
     await idle.start()
@@ -156,7 +167,7 @@ async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bound
     await idle.aclose()
 
     # Running every 10 ms, it keeps the WAL within the limit by itself.
-    store = LogStore(tmp_path, EventHub(), durability=Durability.OS, checkpoint_interval=0.01,
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS, checkpoint_interval=0.01,
                      wal_limit=limit)  # fmt: skip
     await store.start()
     await write(store)

@@ -22,7 +22,7 @@ from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.server.harness import free_port
 from tests.server.terminal_client import TerminalClient
-from tests.server.test_serve_command import serving
+from tests.server.test_serve_command import clean_environment, serving
 from tests.timeouts import HANG_GUARD
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +58,13 @@ def stored_locations_up_to(data_dir: Path) -> int:
         return int(db.execute("SELECT max(seq) FROM events WHERE kind = 0").fetchone()[0] or 0)
 
 
-async def test_every_acknowledged_report_survives_sigkill_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+async def test_every_acknowledged_report_survives_sigkill_exactly_once(
+    tmp_path: Path, writer: str
+) -> None:
+    # Either writer (``JT808_LOG_WRITER``): a writer process outlives its gateway by at most
+    # the commit it was in, and the restarted gateway's writer waits for the file's lock.
+    environment = clean_environment(JT808_LOG_WRITER=writer)
     data_dir = tmp_path / "data"
     address = HostPort("127.0.0.1", free_port())
     grpc_address = f"127.0.0.1:{free_port()}"
@@ -67,7 +73,10 @@ async def test_every_acknowledged_report_survives_sigkill_exactly_once(tmp_path:
             "--durability", "fsync")  # fmt: skip
     acked: Acked = {}
     with anyio.fail_after(HANG_GUARD * 2):
-        async with serving(*args) as server, anyio.create_task_group() as terminals:
+        async with (
+            serving(*args, environment=environment) as server,
+            anyio.create_task_group() as terminals,
+        ):
             for index in range(TERMINALS):
                 terminals.start_soon(report_until_killed, address, index, acked)
             await anyio.sleep(LOAD_S)
@@ -75,7 +84,10 @@ async def test_every_acknowledged_report_survives_sigkill_exactly_once(tmp_path:
             await server.process.wait()
         assert len(acked) > TERMINALS  # the terminals were reporting when it died
 
-        async with serving(*args) as server, grpc.aio.insecure_channel(grpc_address) as channel:
+        async with (
+            serving(*args, environment=environment) as server,
+            grpc.aio.insecure_channel(grpc_address) as channel,
+        ):
             last = stored_locations_up_to(data_dir)
             stub = api_grpc.GatewayServiceStub(channel)
             call = stub.StreamLocations(api.StreamLocationsRequest(after_sequence=0, max_batch=500))

@@ -1,0 +1,274 @@
+"""The event log's writer, a process of its own: ``python -m gateway.store.writer FD``.
+
+The loop sends it sealed batches over the socket pair ``FD`` (``channel``); it writes every
+batch waiting in one transaction (group commit: while it commits, the next batches gather in
+the socket), numbers them after the last sequence, and answers "stored up to batch N, numbered
+after S" or "not stored, because ...". Its own interpreter, so its own GIL: binding a commit's
+parameters and stepping SQLite never waits for the event loop, nor the loop for it, and the
+answer is an ordinary readable socket on the loop (no thread hand-off). It loads SQLite and
+``sqlite_log`` only, not the protocol core.
+
+Commit timing, retention, faults and the high-water mark are those of the writer thread it
+replaced (``log``): writes begin at least the commit window apart unless ``FULL_COMMIT`` events
+wait; a failed write stores nothing of its batches and the next one tries again; retention
+runs a short step at a time between commits. When the loop's end of the socket closes
+(the gateway died), the writer stops at once without marking the log cleanly closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from . import channel
+from .base import Durability, StoreUnavailableError
+from .retention import Retention
+from .schema import LOCATION_WIDTH, EventRow
+from .sqlite_log import SqliteLog, _is_damage
+
+#: How often the writer looks at retention and sends its figures when idle (seconds).
+MAINTENANCE_INTERVAL: Final = 1.0
+#: A write that already holds this many events begins at once, window or not: sharing its
+#: commit with more saves little per event, and the wait would be all latency.
+FULL_COMMIT: Final = 64
+#: Retention steps one idle maintenance tick takes at most (it stops early when appends wait).
+IDLE_RETENTION_STEPS: Final = 64
+_RECEIVE: Final = 1 << 20
+
+#: A sealed batch as received: its id, its locations' parameters (flat) and its other events'
+#: rows, each ``seq`` the event's place in the batch.
+Batch = tuple[int, list[object], list[EventRow]]
+
+
+class Writer:
+    def __init__(self, sock: socket.socket, settings: channel.Message) -> None:
+        _, data_dir, durability, wal_limit, age, size, step, window = settings
+        self.retention = Retention(None if age is None else _number(age),
+                                   None if size is None else int(_number(size)),
+                                   int(_number(step)))  # fmt: skip
+        self.commit_window = _number(window)
+        self.sock = sock
+        self.log = SqliteLog(Path(str(data_dir)), Durability(str(durability)),
+                             wal_limit=int(_number(wal_limit)))  # fmt: skip
+        self._unframer = channel.Unframer()
+        self.last = 0
+        self.commits = 0
+        self._drill: bool | None = None
+        self._stopping = False
+        self._lost = False  # the loop's end closed: stop without a clean close
+        #: Messages received and not handled yet.
+        self._inbox: list[channel.Message] = []
+
+    # ----------------------------------------------------------------------------------------
+
+    def open(self) -> bool:
+        try:
+            self.last = self.log.open()
+        except StoreUnavailableError as error:
+            self._send((channel.UNAVAILABLE, str(error)))
+            return False
+        except (sqlite3.Error, OSError) as error:  # as the thread writer's start raised them
+            self._send((channel.UNAVAILABLE, f"cannot open {self.log.path.name}: {error}"))
+            return False
+        self._send((channel.READY, self.last, self.log.repaired))
+        self._send_figures()
+        return True
+
+    def run(self) -> None:
+        next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        began = 0.0  # when the last write began
+        while not self._stopping:
+            batches = self._take(max(0.0, next_maintenance - time.monotonic()))
+            if batches and not self._stopping:
+                # A write began less than a window ago: gather what arrives until the window
+                # ends, so that many terminals share one commit (one fsync) under a steady load;
+                # a lone report after a quiet spell is written at once.
+                wait = began + self.commit_window - time.monotonic()
+                if wait > 0 and _events(batches) < FULL_COMMIT:
+                    time.sleep(wait)
+                    batches += self._take(0.0)
+            if batches:
+                began = time.monotonic()
+                stored = self._write(batches)
+                if self.retention.trimming and stored:
+                    self._retain(steps=1)  # under load: a step a commit, while some is due
+            if self._stopping or time.monotonic() >= next_maintenance:
+                if self._lost:
+                    break
+                self._maintain()
+                next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        self._close()
+
+    def _take(self, timeout: float) -> list[Batch]:
+        """Every batch received by now, waiting up to ``timeout`` for the first message;
+        a ``DRILL`` or ``STOP`` among them ends the list (what came before is written first)."""
+        if not self._inbox:
+            self._receive(timeout)
+        batches: list[Batch] = []
+        inbox = self._inbox
+        while inbox:
+            message = inbox[0]
+            kind = message[0]
+            if kind == channel.BATCH:
+                del inbox[0]
+                batches.append((int(_number(message[1])), _list(message[2]), _list(message[3])))
+                continue
+            if batches:
+                break  # the drill applies to the batches after it
+            del inbox[0]
+            if kind == channel.DRILL:
+                self._drill = bool(message[1])
+            elif kind == channel.STOP:
+                self._stopping = True
+            break
+        return batches
+
+    def _receive(self, timeout: float) -> None:
+        """Read what has arrived (waiting up to ``timeout`` for something)."""
+        sock = self.sock
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if not ready:
+            return
+        while True:
+            try:
+                data = sock.recv(_RECEIVE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:  # reset: the gateway is gone as surely as with an end of file
+                data = b""
+            if not data:
+                self._lost = self._stopping = True
+                return
+            self._inbox += self._unframer.feed(data)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _write(self, batches: list[Batch]) -> bool:
+        drill, self._drill = self._drill, None
+        if drill is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.log.refuse_writes(drill)
+        last_batch = batches[-1][0]
+        locations: list[object] = []
+        events: list[EventRow] = []
+        sequence = self.last
+        for _, batch_locations, batch_events in batches:
+            if batch_locations:
+                places: list[Any] = batch_locations[0::LOCATION_WIDTH]
+                batch_locations[0::LOCATION_WIDTH] = [sequence + int(p) for p in places]
+                locations += batch_locations
+            for row in batch_events:
+                events.append((sequence + row[0], *row[1:]))
+            sequence += len(batch_locations) // LOCATION_WIDTH + len(batch_events)
+        if sequence == self.last:
+            self._send((channel.COMMITTED, last_batch, self.last))
+            return True
+        try:
+            self.log.append(locations, events)
+        except Exception as error:  # a bug must not stop the writer either
+            self._failed(error)
+            self._send((channel.FAILED, last_batch, f"{error}"))
+            return False
+        base, self.last = self.last, sequence
+        self.commits += 1
+        self._send((channel.COMMITTED, last_batch, base))
+        return True
+
+    def _failed(self, error: Exception) -> None:
+        if isinstance(error, sqlite3.DatabaseError) and _is_damage(error):
+            # Not a passing fault: this file will not take writes again. A new log continues.
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.last = max(self.last, self.log.replace_damaged(str(error)))
+                self._send((channel.REPAIRED, self.log.repaired or str(error)))
+
+    def _maintain(self) -> None:
+        """Retention, the high-water mark and the figures (between batches)."""
+        try:
+            self._retain(steps=IDLE_RETENTION_STEPS)
+            self.log.write_floor(self.last)
+            self._send_figures()
+        except (sqlite3.Error, OSError):
+            pass  # a failing disk is reported by the appends
+
+    def _retain(self, *, steps: int) -> None:
+        self.retention.run(self.log, steps=steps, appends_wait=self._waiting)
+
+    def _waiting(self) -> bool:
+        if self._inbox:
+            return True
+        ready, _, _ = select.select([self.sock], [], [], 0)
+        return bool(ready)
+
+    def _send_figures(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            oldest, newest = self.log.bounds()
+            retention = self.retention
+            self._send((channel.FIGURES, self.log.size_bytes(), oldest, max(newest, self.last),
+                        self.commits, retention.trimmed, retention.largest_step))  # fmt: skip
+
+    def _close(self) -> None:
+        self.log.write_floor(self.last)
+        if self._lost:  # the gateway is gone: the next start checks the log
+            self.log.close()
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self.log.checkpoint()
+        self.log.close(clean=True)
+        self._send((channel.CLOSED, self.last, self.commits))
+
+    def _send(self, message: channel.Message) -> None:
+        if self._lost:
+            return
+        try:
+            self.sock.sendall(channel.frame(message))
+        except OSError:
+            self._lost = self._stopping = True
+
+
+def _events(batches: list[Batch]) -> int:
+    return sum(len(b[1]) // LOCATION_WIDTH + len(b[2]) for b in batches)
+
+
+def _list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise channel.ChannelError(f"a list expected, not {type(value).__name__}")
+    return value
+
+
+def _number(value: object) -> float:
+    if not isinstance(value, int | float):
+        raise channel.ChannelError(f"a number expected, not {type(value).__name__}")
+    return float(value)
+
+
+def main(argv: list[str]) -> int:
+    sock = socket.socket(fileno=int(argv[1]))
+    # Blocking sends (answers are small; the loop reads them at once); reads wait in select.
+    sock.setblocking(True)
+    reading = channel.Unframer()
+    first: list[channel.Message] = []
+    while not first:
+        data = sock.recv(_RECEIVE)
+        if not data:
+            return 0
+        first = reading.feed(data)
+    settings, rest = first[0], first[1:]
+    if settings[0] != channel.OPEN:
+        return 2
+    writer = Writer(sock, settings)
+    writer._unframer = reading
+    writer._inbox += rest
+    if not writer.open():
+        return 1
+    writer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
