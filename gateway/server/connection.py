@@ -102,6 +102,11 @@ CLOSE_GRACE: Final = 1.0
 _DECISIONS: Final = frozenset({RegistrationReceived, AuthenticationReceived, LogoutReceived})
 T = TypeVar("T")
 log = get_logger()
+#: What a terminal is answered when the backend gave no decision, or its certificate does not
+#: match: refusals, told apart by identity for the log lines (made once, not per handshake).
+_NO_REGISTRATION: Final = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
+_NO_AUTHENTICATION: Final = AuthenticationDecision(False)
+_CERTIFICATE_MISMATCH: Final = AuthenticationDecision(False)
 
 
 @dataclass(slots=True)
@@ -731,7 +736,7 @@ class TerminalConnection(asyncio.Protocol):
             device_online_since=since.device_online_since,
             device_online_phone=since.device_online_phone,
         )
-        no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
+        no_decision = _NO_REGISTRATION
         if tls_terminals.registration_refused(self, request):
             decision, result = no_decision, "CERTIFICATE_MISMATCH"
         else:
@@ -761,7 +766,7 @@ class TerminalConnection(asyncio.Protocol):
             certificate=tls_terminals.certificate_of(self),
             phone_online_since=self.gateway.sessions.online_since(event.header.phone),
         )
-        no_decision, mismatch = AuthenticationDecision(False), AuthenticationDecision(False)
+        no_decision, mismatch = _NO_AUTHENTICATION, _CERTIFICATE_MISMATCH
         if tls_terminals.authentication_refused(self, request.phone, None):
             decision = mismatch
         else:

@@ -94,9 +94,14 @@ class LogfmtFormatter(_EventFormatter):
     def line(self, created: float, level: str, event: str, fields: dict[str, object]) -> str:
         """What ``format`` makes of a record of ``event`` at ``level`` (a lower-case level
         name) with ``fields`` as its extra, created at ``created``, without the record."""
+        quoted = _EVENTS.get(event)
+        if quoted is None:
+            quoted = _quote(bounded(event))
+            if len(_EVENTS) < MAX_EVENTS:
+                _EVENTS[event] = quoted
         head = (
             f"{self._timestamp(created, int((created - int(created)) * 1000))} level={level} "
-            f"event={_quote(bounded(event))}"
+            f"event={quoted}"
         )
         pairs = _plain_pairs(fields)
         if pairs is not None:
@@ -111,6 +116,11 @@ class LogfmtFormatter(_EventFormatter):
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(created))
             self._second = second
         return f"ts={self._second_text}.{msecs:03d}"
+
+
+#: Events as ``line`` writes them (a handful of fixed names, quoted once).
+_EVENTS: dict[str, str] = {}
+MAX_EVENTS: Final = 256
 
 
 def _append_pairs(parts: list[str], items: Iterable[tuple[str, object]]) -> None:
