@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 from gateway.auth.base import (
     AuthBackendUnavailableError,
@@ -102,6 +102,19 @@ CLOSE_GRACE: Final = 1.0
 _DECISIONS: Final = frozenset({RegistrationReceived, AuthenticationReceived, LogoutReceived})
 T = TypeVar("T")
 log = get_logger()
+#: What a terminal is answered when the backend gave no decision, or its certificate does not
+#: match: refusals, told apart by identity for the log lines (made once, not per handshake).
+_NO_REGISTRATION: Final = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
+_NO_AUTHENTICATION: Final = AuthenticationDecision(False)
+_CERTIFICATE_MISMATCH: Final = AuthenticationDecision(False)
+
+
+@dataclass(slots=True)
+class _Rest(Generic[T]):
+    """A backend call that suspended in its first step (``_ask``), and when it was put."""
+
+    suspended: eager.Suspended[T]
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +135,7 @@ class TerminalConnection(asyncio.Protocol):
         "_closed",
         "_decision",
         "_dropped",
+        "_finished",
         "_held",
         "_held_bytes",
         "_held_out",
@@ -165,7 +179,10 @@ class TerminalConnection(asyncio.Protocol):
         self._announced = False
         #: Given a slot by admission (a refused connection has no session to report on).
         self._admitted = False
+        #: Made only when someone waits for the close (``close``): most connections end
+        #: without anyone waiting, and a future each would cost every handshake.
         self._closed: asyncio.Future[None] | None = None
+        self._finished = False
         #: The store batch holding this step's events (0: none; -1: the store refused one).
         self._batch = 0
         #: Replies waiting for their batch to be stored: (batch, bytes, needs it stored).
@@ -193,11 +210,10 @@ class TerminalConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = self.session.remote_address = _address(peer)
         gateway = self.gateway
-        self._closed = asyncio.get_running_loop().create_future()
         if not gateway.admit(self, _host(peer)):
             # Counted and logged (once a burst) as a limit hit, not as a session that ended:
             # its closing is ours, and no disconnection is reported for it.
-            self._closed.set_result(None)
+            self._finished = True
             transport.close()
             return
         self._admitted = True
@@ -357,9 +373,11 @@ class TerminalConnection(asyncio.Protocol):
         """Close from outside (a newer connection, DisconnectSession, shutdown): the terminal
         gets what is queued for it, within ``CLOSE_GRACE``."""
         self.close_now(reason)
-        closed = self._closed
-        if closed is None or closed.done():
+        if self._finished or self.transport is None:
             return
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(asyncio.shield(closed), CLOSE_GRACE)
         except TimeoutError:
@@ -400,6 +418,7 @@ class TerminalConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         gateway.release(self)
+        self._finished = True
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
@@ -507,7 +526,7 @@ class TerminalConnection(asyncio.Protocol):
             if self._reading_paused:  # a write filled the buffer meanwhile: recompute
                 self._update_reading()
             return events
-        # Suspended at _ask's hand-over: the rest runs in a task.
+        # Suspended at _ask_rest's hand-over: the rest runs in a task.
         self._update_reading()
         self.gateway.spawn(self._finish_decision(suspended))
         return None
@@ -717,11 +736,15 @@ class TerminalConnection(asyncio.Protocol):
             device_online_since=since.device_online_since,
             device_online_phone=since.device_online_phone,
         )
-        no_decision = RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
+        no_decision = _NO_REGISTRATION
         if tls_terminals.registration_refused(self, request):
             decision, result = no_decision, "CERTIFICATE_MISMATCH"
         else:
-            decision = await self._ask("register", self.gateway.auth.register(request), no_decision)
+            asked = self._ask("register", self.gateway.auth.register(request), no_decision)
+            if isinstance(asked, _Rest):
+                decision = await self._ask_rest("register", asked, no_decision)
+            else:
+                decision = asked
             # Without a decision the terminal is refused all the same, but the log says why.
             result = "NO_DECISION" if decision is no_decision else decision.result.name
         logs.info(log, "registration", self._fields(device=device_name, result=result))
@@ -743,13 +766,15 @@ class TerminalConnection(asyncio.Protocol):
             certificate=tls_terminals.certificate_of(self),
             phone_online_since=self.gateway.sessions.online_since(event.header.phone),
         )
-        no_decision, mismatch = AuthenticationDecision(False), AuthenticationDecision(False)
+        no_decision, mismatch = _NO_AUTHENTICATION, _CERTIFICATE_MISMATCH
         if tls_terminals.authentication_refused(self, request.phone, None):
             decision = mismatch
         else:
-            decision = await self._ask(
-                "authenticate", self.gateway.auth.authenticate(request), no_decision
-            )
+            asked = self._ask("authenticate", self.gateway.auth.authenticate(request), no_decision)
+            if isinstance(asked, _Rest):
+                decision = await self._ask_rest("authenticate", asked, no_decision)
+            else:
+                decision = asked
             if tls_terminals.authentication_refused(self, request.phone, decision):
                 decision = mismatch
         if not decision.accepted:
@@ -761,48 +786,73 @@ class TerminalConnection(asyncio.Protocol):
         )
 
     async def _logout(self, event: LogoutReceived) -> list[SessionEvent]:
-        revoked = await self._ask("logout", self._revoke(event.header.phone), False)
+        revoked = self._ask("logout", self._revoke(event.header.phone), False)
+        if isinstance(revoked, _Rest):
+            revoked = await self._ask_rest("logout", revoked, False)
         return self.session.answer_logout(event, self.gateway.clock(), revoked=revoked)
 
     async def _revoke(self, phone: str) -> bool:
         await self.gateway.auth.logout(phone)
         return True
 
-    async def _ask(self, operation: str, call: Awaitable[T], failure: T) -> T:
-        """Await a backend call within the deadline; on any failure return ``failure``.
+    def _ask(self, operation: str, call: Awaitable[T], failure: T) -> T | _Rest[T]:
+        """Put a call to the backend: its answer, or ``failure`` when it failed, when it
+        answered within its first step; else the rest of it, for ``_ask_rest``.
 
-        The call's first step runs at once: a backend that answers without suspending costs
-        no timer (and the decision no task: see ``_start_decision``). One that suspends is
-        handed over to a task, where the rest of it runs within ``auth_timeout``."""
-        gateway = self.gateway
-        started = gateway.clock()
-        outcome = "ok"
+        A backend that answers without suspending (most do) costs no timer, no task (see
+        ``_start_decision``) and no coroutine around it. One that suspends is handed over to
+        a task, where the rest of it runs within ``auth_timeout``."""
+        started = self.gateway.clock()
         try:
             result, suspended = eager.start(call)
-            if suspended is None:
-                return cast(T, result)
+        except Exception as error:
+            return self._no_decision(operation, started, error, failure)
+        if suspended is not None:
+            return _Rest(suspended, started)
+        self._observe(operation, "ok", started)
+        return cast(T, result)
+
+    async def _ask_rest(self, operation: str, rest: _Rest[T], failure: T) -> T:
+        """Await the rest of a call ``_ask`` started, within the deadline (``failure`` when it
+        fails or runs past it)."""
+        suspended = rest.suspended
+        try:
             try:
                 await eager.hand_over()  # from here on in a task (_finish_decision)
-                async with asyncio.timeout(gateway.config.auth_timeout):
-                    return await eager.resume(suspended)
+                async with asyncio.timeout(self.gateway.config.auth_timeout):
+                    result = await eager.resume(suspended)
             except BaseException:
                 suspended.steps.close()  # cancelled or timed out: the call is abandoned
                 raise
-        except TimeoutError:
+        except Exception as error:
+            return self._no_decision(operation, rest.started, error, failure)
+        self._observe(operation, "ok", rest.started)
+        return result
+
+    def _no_decision(self, operation: str, started: float, error: Exception, failure: T) -> T:
+        """A backend call that failed or timed out: logged, counted, and ``failure``."""
+        if isinstance(error, TimeoutError):
             outcome = "timeout"
-        except AuthBackendUnavailableError as error:
+        elif isinstance(error, AuthBackendUnavailableError):
             outcome = "unavailable"
             log.warning("auth backend unavailable", extra=self._fields(error=str(error)))
-        except Exception:
+        else:
             outcome = "error"
-            log.exception("auth backend failed", extra=self._fields(operation=operation))
-        finally:
-            gateway.metrics.auth_observer(operation, outcome)(gateway.clock() - started)
+            log.error(
+                "auth backend failed",
+                exc_info=(type(error), error, error.__traceback__),
+                extra=self._fields(operation=operation),
+            )
+        self._observe(operation, outcome, started)
         log.warning(
             "auth backend gave no decision; refusing",
             extra=self._fields(operation=operation, outcome=outcome),
         )
         return failure
+
+    def _observe(self, operation: str, outcome: str, started: float) -> None:
+        gateway = self.gateway
+        gateway.metrics.auth_observer(operation, outcome)(gateway.clock() - started)
 
     # ----------------------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable
 from typing import Any, Final, cast
 
+from .logbatch import BatchedStreamHandler
+
 LOGGER_NAME: Final = "jt808"
 _RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
@@ -92,11 +94,19 @@ class LogfmtFormatter(_EventFormatter):
     def line(self, created: float, level: str, event: str, fields: dict[str, object]) -> str:
         """What ``format`` makes of a record of ``event`` at ``level`` (a lower-case level
         name) with ``fields`` as its extra, created at ``created``, without the record."""
-        parts = [
-            self._timestamp(created, int((created - int(created)) * 1000)),
-            f"level={level}",
-            f"event={_quote(bounded(event))}",
-        ]
+        quoted = _EVENTS.get(event)
+        if quoted is None:
+            quoted = _quote(bounded(event))
+            if len(_EVENTS) < MAX_EVENTS:
+                _EVENTS[event] = quoted
+        head = (
+            f"{self._timestamp(created, int((created - int(created)) * 1000))} level={level} "
+            f"event={quoted}"
+        )
+        pairs = _plain_pairs(fields)
+        if pairs is not None:
+            return head + pairs
+        parts = [head]
         _append_pairs(parts, fields.items())
         return " ".join(parts)
 
@@ -108,6 +118,11 @@ class LogfmtFormatter(_EventFormatter):
         return f"ts={self._second_text}.{msecs:03d}"
 
 
+#: Events as ``line`` writes them (a handful of fixed names, quoted once).
+_EVENTS: dict[str, str] = {}
+MAX_EVENTS: Final = 256
+
+
 def _append_pairs(parts: list[str], items: Iterable[tuple[str, object]]) -> None:
     for key, value in items:
         text = cast(str, bounded(value)) if isinstance(value, str) else str(value)
@@ -115,6 +130,27 @@ def _append_pairs(parts: list[str], items: Iterable[tuple[str, object]]) -> None
             parts.append(f"{key}={text}")
         else:
             parts.append(f'{key}="{text.translate(_ESCAPES)}"')
+
+
+def _plain_pairs(fields: dict[str, object]) -> str | None:
+    """`` key=value`` for each field, when every value is an int or text that needs neither
+    quotes nor cutting (the fields of a connection's lines: one search for all of them instead
+    of one per value); None otherwise (``_append_pairs`` then writes them)."""
+    pairs: list[str] = []
+    texts: list[str] = []
+    for key, value in fields.items():
+        kind = type(value)
+        if kind is str:
+            text = cast(str, value)
+            if not text or len(text) > MAX_VALUE_CHARS:
+                return None
+            texts.append(text)
+        elif kind is not int:  # bool, enums, ...: written as ``_append_pairs`` writes them
+            return None
+        pairs.append(f" {key}={value}")
+    if _UNSAFE.search("".join(texts)):
+        return None
+    return "".join(pairs)
 
 
 _LEVELS: Final = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
@@ -147,27 +183,31 @@ def configure(level: str = "info", log_format: str = "logfmt") -> logging.Logger
     logger = logging.getLogger(LOGGER_NAME)
     handler = next((h for h in logger.handlers if isinstance(h.formatter, _EventFormatter)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = BatchedStreamHandler(sys.stderr)
         logger.addHandler(handler)
         logger.propagate = False
+    if isinstance(handler, BatchedStreamHandler):
+        handler.write_pending()  # in the format they were logged in
     handler.setFormatter(FORMATTERS[log_format]())
     global _direct  # noqa: PLW0603 (one logging set-up per process)
-    direct = log_format == "logfmt" and isinstance(handler, logging.StreamHandler)
-    _direct = cast("logging.StreamHandler[Any]", handler) if direct else None
+    _direct = None
+    if log_format == "logfmt" and isinstance(handler, BatchedStreamHandler):
+        _direct = handler
     logger.setLevel(level.upper())
     return logger
 
 
 #: The handler ``configure`` set up when it writes logfmt (the one ``info`` may write to itself).
-_direct: logging.StreamHandler[Any] | None = None
+_direct: BatchedStreamHandler | None = None
 
 
 def info(logger: logging.Logger, event: str, fields: dict[str, object]) -> None:
     """``logger.info(event, extra=fields)``, the same line for less work: when the logger
     writes logfmt through ``configure``'s handler alone, the line is made from ``fields``
     and written without a ``LogRecord`` and the handler chain (a few lines per connection
-    are on the connect path). In any other set-up (JSON, handlers or filters added, as tests
-    do), through ``logging`` as usual."""
+    are on the connect path), with the other such lines of this loop iteration
+    (``gateway.server.logbatch``). In any other set-up (JSON, handlers or filters added, as
+    tests do), through ``logging`` as usual."""
     handler = _direct
     if (
         handler is None
@@ -181,16 +221,7 @@ def info(logger: logging.Logger, event: str, fields: dict[str, object]) -> None:
     ):
         logger.info(event, extra=fields)
         return
-    line = cast(LogfmtFormatter, handler.formatter).line(time.time(), "info", event, fields)
-    handler.acquire()
-    try:
-        stream = handler.stream
-        stream.write(line + handler.terminator)
-        stream.flush()
-    except Exception:
-        handler.handleError(logging.makeLogRecord({"msg": event, "args": None}))
-    finally:
-        handler.release()
+    handler.add(time.time(), event, fields)
 
 
 def get_logger() -> logging.Logger:

@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
 from gateway.server import logs
@@ -165,3 +166,40 @@ def test_info_goes_through_logging_in_any_other_set_up(captured: io.StringIO) ->
         logger.filters.clear()
     assert [r.getMessage() for r in seen] == ["disconnected"]
     assert captured.getvalue().splitlines()[-1].endswith("phone=013800000001 reason=peer_closed")
+
+
+@pytest.mark.anyio
+async def test_info_lines_of_a_loop_iteration_are_written_together_in_call_order(
+    captured: io.StringIO,
+) -> None:
+    """On the event loop, ``logs.info`` lines wait for the end of the iteration (one write for
+    all of them); a record logged the usual way meanwhile writes them first, so the order of
+    lines is the order of calls."""
+    logger = logging.getLogger(LOGGER_NAME)
+    configure("info")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(logger, "handlers", logger.handlers[:1])  # pytest's capture handlers
+        logs.info(logger, "registration", {"phone": "013800000001", "result": "SUCCESS"})
+        logs.info(logger, "authenticated", {"phone": "013800000001", "version": 1})
+        assert captured.getvalue() == ""  # still this iteration
+        logger.warning("auth backend unavailable", extra={"phone": "013800000002"})
+        logs.info(logger, "disconnected", {"phone": "013800000001", "reason": "peer_closed"})
+    events = [
+        line.split(" event=")[1].split(" phone=")[0] for line in captured.getvalue().splitlines()
+    ]
+    assert events == ["registration", "authenticated", '"auth backend unavailable"']
+    await anyio.sleep(0)  # the iteration ends
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].endswith("phone=013800000001 reason=peer_closed")
+
+
+@pytest.mark.anyio
+async def test_pending_info_lines_are_written_by_a_flush(captured: io.StringIO) -> None:
+    """``logging.shutdown`` flushes every handler at exit: no pending line is lost."""
+    logger = logging.getLogger(LOGGER_NAME)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(logger, "handlers", logger.handlers[:1])  # pytest's capture handlers
+        logs.info(logger, "disconnected", {"phone": "013800000001", "reason": "server_shutdown"})
+        assert captured.getvalue() == ""
+        logger.handlers[0].flush()
+    assert captured.getvalue().endswith("phone=013800000001 reason=server_shutdown\n")
