@@ -10,7 +10,6 @@ like any other tripped limit.
 
 from __future__ import annotations
 
-import contextlib
 import resource
 from dataclasses import dataclass
 from typing import Final
@@ -47,6 +46,4 @@ def raise_for(max_connections: int) -> OpenFiles:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted.limit, hard))
     except (ValueError, OSError):
         return plan(max_connections, soft, soft)  # kept the old limit: bound by it
-    with contextlib.suppress(ValueError, OSError):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return plan(max_connections, soft, hard)
+    return wanted  # the plan already is what the raised limit allows
