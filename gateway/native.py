@@ -39,7 +39,8 @@ NATIVE_MODULES: Final = (
     # What the hub carries (one LocationReported per report).
     "gateway.events",
     "gateway.hub",
-    # The event log writer's loop over every report (it holds the GIL the event loop needs).
+    # The event log's blob format and its packer (every report, once, on the loop).
+    "gateway.store.blob",
     "gateway.store.rows",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",

@@ -1,12 +1,14 @@
 """The durable ``EventStore``: the event loop hands batches to one writer thread.
 
 On the loop, ``append`` only adds the event to the open batch (``gateway.store.batching``:
-one batch per loop iteration, bounded by ``max_pending``). The writer thread takes every sealed
-batch that is waiting (group commit: while it commits, the next batches gather), numbers their
-events, writes them in one transaction, and hands the outcome back with one
-``call_soon_threadsafe``. Back on the loop, the stored events go to the hub's subscribers and
-then every waiting connection releases its acknowledgements (or withholds them, when the write
-failed).
+one batch per loop iteration, bounded by ``max_pending``); a sealed batch is packed into a
+segment of the log's blob format (``rows.pack``, compiled) and queued. The writer thread takes
+every sealed batch that is waiting (group commit: while it commits, the next batches gather),
+writes their segments as one row, one transaction (``commit.Committer``, shared with the writer
+process), and hands the outcome back with one ``call_soon_threadsafe``. Back on the loop, the
+events are numbered as the commit numbered them, the stored ones go to the hub's subscribers
+and then every waiting connection releases its acknowledgements (or withholds them, when the
+write failed).
 
 Faults: a failed write stores nothing of its batches; the next batch tries again, so the store
 recovers by itself when the disk does. The change between working and failing is logged once
@@ -35,22 +37,23 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import anyio.to_thread
 
-from gateway.events import TerminalEvent
 from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
 
 from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
+from .blob import DamagedBlobError, Segment
 from .checkpoint import Checkpointer
-from .records import event_of, event_row, microseconds
+from .commit import Committer
+from .records import event_of, microseconds
 from .retention import Retention
-from .rows import number_events
-from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog, _is_damage
+from .rows import pack, renumber
+from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog
 from .writer import FULL_COMMIT, IDLE_RETENTION_STEPS, MAINTENANCE_INTERVAL
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
@@ -66,6 +69,8 @@ log = get_logger()
 
 #: Told (on the loop) when the store starts or stops working: healthy, and why not.
 HealthListener = Callable[[bool, str], None]
+#: A sealed batch and its packed events (None: it has none), as the writer takes it.
+Packed = tuple[Batch, Segment | None]
 
 
 class LogStore(BatchingStore):
@@ -103,17 +108,16 @@ class LogStore(BatchingStore):
             self._log.checkpoint_connection, interval=checkpoint_interval, limit=wal_limit
         )
         self._reader = LogReader(self._log.path)
-        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Packed | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
-        #: Written by the writer thread only.
+        #: The writer thread's (``_run``); retention there says whether more may be due.
+        self._retention = Retention(retention_age, retention_bytes, retention_step)
+        self._committer = Committer(self._log, self._retention, self._repaired_on_writer)
+        #: The last sequence stored and the commits made, as the loop knows them.
         self._last = 0
         self.commits = 0
-        #: The last retention step deleted rows: more may be due (see ``_run``).
-        self._retention = Retention(retention_age, retention_bytes, retention_step)
         self._healthy = True
         self._status = StoreStatus()
-        self._drill: bool | None = None
 
     # ----------------------------------------------------------------------------------------
     # Life cycle
@@ -123,7 +127,7 @@ class LogStore(BatchingStore):
         last = await anyio.to_thread.run_sync(self._log.open)
         if self._log.repaired is not None:
             self._log_repaired(self._log.repaired)
-        self._last = last
+        self._last = self._committer.last = last
         self._refresh_status()
         self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
         self._thread.start()
@@ -149,7 +153,38 @@ class LogStore(BatchingStore):
     # The loop side
 
     def _hand_over(self, batch: Batch) -> None:
-        self._queue.put(batch)
+        segment = self._pack(batch)
+        if segment is not False:
+            self._queue.put((batch, segment))
+
+    def _pack(self, batch: Batch) -> Segment | Literal[False] | None:
+        """``batch``'s events packed; False (the batch settled not stored) if they cannot be."""
+        try:
+            return pack(batch.events)
+        except Exception as error:  # a bug: its terminals resend, the rest goes on
+            log.exception("event log: a batch could not be packed")
+            self._committed([batch], None, f"cannot pack: {error!r}")
+            return False
+
+    def _committed(self, batches: list[Batch], base: int | None, error: str) -> None:
+        """Back on the loop: ``batches`` are stored, numbered after ``base``, or not stored
+        (``base`` None) because of ``error``."""
+        if base is None:
+            if self._healthy:
+                self._healthy = False
+                self._health_changed(False, error)
+            self._settled(batches, False)
+            return
+        last = base
+        for batch in batches:
+            last = renumber(batch.events, last)
+        if last > self._last:
+            self._last = last
+            self.commits += 1
+        if not self._healthy and last > base:  # a write that stored something
+            self._healthy = True
+            self._health_changed(True, "")
+        self._settled(batches, True)
 
     def _health_changed(self, healthy: bool, reason: str) -> None:
         if healthy:
@@ -170,7 +205,10 @@ class LogStore(BatchingStore):
         rows, last, oldest, more = await anyio.to_thread.run_sync(
             self._reader.read, after, limit, only
         )
-        events = [event_of(row) for row in rows]
+        try:
+            events = [event_of(row) for row in rows]
+        except (KeyError, ValueError) as error:  # a row no gateway wrote: a damaged file
+            raise DamagedBlobError(f"a record of the log is damaged: {error!r}") from None
         if only.phone_keys:
             keys = only.phone_keys
             events = [e for e in events if phone_key(e.phone) in keys]
@@ -201,7 +239,7 @@ class LogStore(BatchingStore):
     def fail_writes(self, failing: bool) -> None:
         """Fault drills: SQLite refuses every write (as for a read-only data dir) until
         called with False. Applied by the writer before its next batch."""
-        self._drill = failing
+        self._committer.drill(failing)
 
     # ----------------------------------------------------------------------------------------
     # The writer thread
@@ -217,40 +255,39 @@ class LogStore(BatchingStore):
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
                 first = _IDLE
-            batches: list[Batch] = []
+            taken: list[Packed] = []
             if first is None:
                 stopping = True
             elif first is not _IDLE:
-                batches.append(first)
-                stopping = self._take(batches)
+                taken.append(first)
+                stopping = self._take(taken)
                 # A write began less than a window ago: gather what arrives until the window
                 # ends, so that many terminals share one commit (one fsync) under a steady
                 # load; a lone report after a quiet spell is written at once.
                 wait = began + window - time.monotonic()
-                if wait > 0 and not stopping and not _holds(batches, FULL_COMMIT):
+                if wait > 0 and not stopping and not _holds(taken, FULL_COMMIT):
                     time.sleep(wait)
-                    stopping = self._take(batches)
-            if batches:
+                    stopping = self._take(taken)
+            if taken:
                 began = time.monotonic()
-                try:
-                    stored = self._write(batches)
-                except Exception:  # a bug must not stop the writer: the batch is not stored
-                    log.exception("event log writer failed")
-                    stored = False
-                self._call(self._settled, batches, stored)
+                stored = self._write(taken)
                 if self._retention.trimming and stored:
-                    self._retain(steps=1)  # under load: a step a commit, while some is due
+                    self._committer.retain(steps=1, appends_wait=self._appends_wait)
             if stopping or time.monotonic() >= next_maintenance:
-                self._maintain()
+                self._committer.maintain(steps=IDLE_RETENTION_STEPS,
+                                         appends_wait=self._appends_wait)  # fmt: skip
+                self._refresh_status()
                 next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+        last = self._committer.last
         self.checkpointer.stop()
-        self._log.write_floor(self._last)
+        self._log.write_floor(last)
         with contextlib.suppress(sqlite3.Error):
             self._log.checkpoint()
         self._log.close(clean=True)
-        log.info("event log closed", extra={"last_sequence": self._last, "commits": self.commits})
+        log.info("event log closed",
+                 extra={"last_sequence": last, "commits": self._committer.commits})  # fmt: skip
 
-    def _take(self, batches: list[Batch]) -> bool:
+    def _take(self, taken: list[Packed]) -> bool:
         """Group commit: add every batch sealed meanwhile; True when told to stop."""
         get = self._queue.get_nowait
         while True:
@@ -260,57 +297,27 @@ class LogStore(BatchingStore):
                 return False
             if more is None:
                 return True
-            batches.append(more)
+            taken.append(more)
 
-    def _write(self, batches: list[Batch]) -> bool:
-        drill, self._drill = self._drill, None
-        if drill is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._log.refuse_writes(drill)
-        locations: list[object] = []
-        others: list[TerminalEvent] = []
-        sequence = number_events([batch.events for batch in batches], self._last, locations,
-                                 others)  # fmt: skip
-        if sequence == self._last:
-            return True
-        events = [event_row(event) for event in others]
+    def _write(self, taken: list[Packed]) -> bool:
+        """One commit of ``taken``; the outcome goes to the loop (``_committed``)."""
+        batches = [batch for batch, _ in taken]
         try:
-            self._log.append(locations, events)
-        except (sqlite3.Error, OSError) as error:
-            self._failed(error)
+            base = self._committer.write([segment for _, segment in taken if segment])
+        except Exception as error:  # a bug must not stop the writer: the batch is not stored
+            if not isinstance(error, sqlite3.Error | OSError):
+                log.exception("event log writer failed")
+            self._call(self._committed, batches, None, str(error))
             return False
-        self._last = sequence
-        self.commits += 1
-        if not self._healthy:
-            self._healthy = True
-            self._call(self._health_changed, True, "")
+        self._call(self._committed, batches, base, "")
         return True
 
-    def _failed(self, error: Exception) -> None:
-        if isinstance(error, sqlite3.DatabaseError) and _is_damage(error):
-            # Not a passing fault: this file will not take writes again. A new log continues.
-            with contextlib.suppress(sqlite3.Error, OSError):
-                self._last = max(self._last, self._log.replace_damaged(str(error)))
-                self._call(self._log_repaired, self._log.repaired or str(error))
-        if self._healthy:
-            self._healthy = False
-            self._call(self._health_changed, False, str(error))
+    def _repaired_on_writer(self, detail: str) -> None:
+        self._call(self._log_repaired, detail)
 
     def _log_repaired(self, detail: str) -> None:
         log.error("event log was damaged and has been replaced",
                   extra={"path": str(self._log.path), "detail": detail})  # fmt: skip
-
-    def _maintain(self) -> None:
-        """Retention, the high-water mark and the figures (between batches)."""
-        try:
-            self._retain(steps=IDLE_RETENTION_STEPS)
-            self._log.write_floor(self._last)
-            self._refresh_status()
-        except (sqlite3.Error, OSError):
-            pass  # a failing disk is reported by the appends
-
-    def _retain(self, *, steps: int) -> None:
-        self._retention.run(self._log, steps=steps, appends_wait=self._appends_wait)
 
     def _appends_wait(self) -> bool:
         return not self._queue.empty()
@@ -319,7 +326,7 @@ class LogStore(BatchingStore):
         with contextlib.suppress(sqlite3.Error):
             oldest, newest = self._log.bounds()
             self._status = StoreStatus(
-                self._healthy, self._log.size_bytes(), oldest, max(newest, self._last)
+                self._healthy, self._log.size_bytes(), oldest, max(newest, self._committer.last)
             )
 
     def _call(self, callback: Callable[..., None], *args: object) -> None:
@@ -330,12 +337,12 @@ class LogStore(BatchingStore):
             loop.call_soon_threadsafe(callback, *args)
 
 
-def _holds(batches: list[Batch], events: int) -> bool:
-    for batch in batches:
+def _holds(taken: list[Packed], events: int) -> bool:
+    for batch, _ in taken:
         events -= len(batch.events)
         if events <= 0:
             return True
     return False
 
 
-_IDLE: Final = Batch(0)
+_IDLE: Final = (Batch(0), None)

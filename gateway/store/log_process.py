@@ -4,11 +4,11 @@ The writer thread of ``log.LogStore`` shares the GIL with the event loop: every 
 it back several times (binding each row's parameters, after each SQLite step, to hand the
 outcome back), and under a saturating load the loop holds it most of the time, so the commits
 (and the acknowledgements waiting for them) are slowed by waits for the GIL, not by the disk.
-Here the loop packs each sealed batch (``rows.number_events``, ``channel.frame``: C code,
-a few microseconds a batch) and writes it to a socket pair; the writer process, with its own
-GIL, commits and answers on the same socket, which the loop reads like any connection. On the
-answer the loop numbers the batch's events as the writer did (``rows.renumber``), delivers them
-and releases the acknowledgements.
+Here the loop packs each sealed batch (``rows.pack``, as for the thread, then
+``channel.frame``) and writes it to a socket pair; the writer process, with its own GIL, joins
+the segments of a commit into one blob, commits and answers on the same socket, which the loop
+reads like any connection. On the answer the loop numbers the batch's events as the writer did
+(``LogStore._committed``), delivers them and releases the acknowledgements.
 
 Reads (stream replays) and the WAL checkpoints stay in this process, on connections of their
 own: SQLite's WAL lets readers and a checkpointer work beside a writer in another process.
@@ -31,7 +31,6 @@ from typing import Any, Final
 
 import anyio.to_thread
 
-from gateway.events import TerminalEvent
 from gateway.hub import EventHub
 from gateway.server.logs import get_logger
 
@@ -41,8 +40,6 @@ from .batching import Batch
 from .log import (
     LogStore,
 )
-from .records import event_row
-from .rows import number_events, renumber
 
 #: Bytes of batches sent to the writer and not yet answered, at most: past it a batch is
 #: refused (not acknowledged) rather than queued, so a writer stalled on its disk holds a
@@ -162,13 +159,12 @@ class ProcessLogStore(LogStore):
         if writer is None or self._in_flight_bytes > self.max_in_flight_bytes:
             self._settled([batch], False)  # no writer now, or it is far behind: not stored
             return
-        locations: list[object] = []
-        others: list[TerminalEvent] = []
-        # Each event's place in the batch, from 1, where its sequence goes: the writer adds
-        # the last sequence before the batch.
-        number_events([batch.events], 0, locations, others)
-        message = channel.frame((channel.BATCH, batch.id, locations,
-                                 [event_row(event) for event in others]))  # fmt: skip
+        # Packed here, the writer joins the segments of a commit without unpacking them; the
+        # events are numbered when the answer says after which sequence they were stored.
+        segment = self._pack(batch)
+        if segment is False:
+            return
+        message = channel.frame((channel.BATCH, batch.id, segment))
         self._in_flight.append((batch, len(message)))
         self._in_flight_bytes += len(message)
         writer.write(message)
@@ -223,22 +219,7 @@ class ProcessLogStore(LogStore):
             batch, size = in_flight.popleft()
             self._in_flight_bytes -= size
             batches.append(batch)
-        if base is None:
-            if self._healthy:
-                self._healthy = False
-                self._health_changed(False, error)
-            self._settled(batches, False)
-            return
-        last = base
-        for batch in batches:
-            last = renumber(batch.events, last)
-        if last > self._last:
-            self._last = last
-            self.commits += 1
-        if not self._healthy:
-            self._healthy = True
-            self._health_changed(True, "")
-        self._settled(batches, True)
+        self._committed(batches, base, error)
 
     def _lost(self, why: str) -> None:
         """The writer's socket closed: at a stop, expected; else the writer died."""

@@ -20,21 +20,9 @@ from gateway.protocol.ids import MessageId
 from gateway.protocol.message import Message, encode_body, encode_message_body
 from gateway.protocol.versions import V2013, ProtocolVersion
 
-from .schema import (
-    EVENT_COLUMNS,
-    LOCATION_COLUMNS,
-    LOCATION_KIND,
-    NO_BATCH,
-    SELECT_COLUMNS,
-    EventRow,
-    LocationRow,
-    Row,
-)
+from .schema import LOCATION_KIND, SELECT_COLUMNS, EventRow, LocationRow, Row
 
-__all__ = [
-    "EVENT_COLUMNS", "LOCATION_COLUMNS", "LOCATION_KIND", "NO_BATCH", "SELECT_COLUMNS",
-    "EventRow", "LocationRow", "Row",
-]  # fmt: skip
+__all__ = ["LOCATION_KIND", "SELECT_COLUMNS", "EventRow", "LocationRow", "Row"]
 
 KIND_CODES: Final = {kind: code for code, kind in enumerate(EventKind, start=1)}
 KIND_OF_CODE: Final = {code: kind for kind, code in KIND_CODES.items()}

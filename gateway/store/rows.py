@@ -1,74 +1,121 @@
-"""The event log writer's inner loop: number a commit's events and lay its locations out as
-the flat parameters of the log's INSERT (``sqlite_log``), without a tuple a row.
+"""Hub events packed into a segment of the event log's blob format (``blob``), and their
+sequences given once the commit is stored.
 
 Compiled with mypyc with the protocol core (``gateway.native``): this runs once per report on
-the writer thread, holding the GIL the event loop needs, so every microsecond here is one the
-loop waits. Compiled, reading a ``LocationReported``'s fields is a C struct access and the
-list grows in C; as Python the same loop costs several times more.
+the event loop, so every microsecond here is one the loop and the writer both wait for. The
+columns are lists of objects the events already hold (a location's ``at`` is one int a chunk,
+its body the bytes received, a phone the same str each report), so packing allocates little
+more than the lists and the segment's bytes.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
-from gateway.events import HubEvent, LocationReported, TerminalEvent
+from gateway.events import HubEvent, LocationReported
 from gateway.protocol.bodies.location import LazyLocationReport
 
-from .records import NO_BATCH, microseconds, report_bytes
+from .blob import (
+    NULL_BATCH,
+    NULL_BODY,
+    NULL_MSG_ID,
+    NULL_SERIAL,
+    NULL_VERSION,
+    Segment,
+    pack_segment,
+)
+from .records import event_row, microseconds, report_bytes
 
-_LOCATION_KIND: Final = 0  # ``records.LOCATION_KIND`` (a literal: mypyc folds it)
 
-
-def number_events(
-    batches: list[list[HubEvent]],
-    last: int,
-    locations: list[object],
-    others: list[TerminalEvent],
-) -> int:
-    """Give every event of ``batches`` the next sequence after ``last``, in order. Each
-    location's parameters go to ``locations`` (``schema.LOCATION_WIDTH`` of them, in the order of
-    ``records.LOCATION_COLUMNS``, ``NO_BATCH`` for a NULL batch), each terminal event to
-    ``others``. Returns the last sequence given."""
-    sequence = last
+def pack(events: list[HubEvent]) -> Segment | None:
+    """``events`` as one segment (None when there are none), in order."""
+    if not events:
+        return None
+    ats: list[int] = []
+    kinds: list[int] = []
+    nulls: list[int] = []
+    phones: list[int] = []
+    devices: list[int] = []
+    msg_ids: list[int] = []
+    serials: list[int] = []
+    batches: list[int] = []
+    bodies: list[bytes] = []
+    remotes: list[int] = []
+    reasons: list[int] = []
+    versions: list[int] = []
+    protocol_versions: list[int] = []
+    encryptions: list[int] = []
+    #: Every string once (phones, devices, remote addresses, reasons): its index.
+    texts: dict[str, int] = {}
     received: datetime | None = None
     at = 0
-    add = locations.append
-    for events in batches:
-        for event in events:
-            sequence += 1
-            event.sequence = sequence
-            if isinstance(event, LocationReported):
-                moment = event.received_at
-                if moment is not received:  # one time per chunk, mostly
-                    received = moment
-                    at = microseconds(moment)
-                batch = event.batch_type
-                report = event.location
-                # A report never decoded (the usual case) keeps its body: no call to look it up.
-                body = (
-                    report.body_bytes()
-                    if type(report) is LazyLocationReport
-                    else report_bytes(report)
-                )
-                add(sequence)
-                add(at)
-                add(_LOCATION_KIND)
-                add(event.phone)
-                add(event.device_name)
-                add(event.msg_id)
-                add(event.serial)
-                add(NO_BATCH if batch is None else batch)
-                # A bytearray, not bytes: sqlite3 binds it without looking an adapter up.
-                add(bytearray(body))
-            else:
-                others.append(event)
-    return sequence
+    earliest = latest = -1
+    for event in events:
+        if isinstance(event, LocationReported):
+            moment = event.received_at
+            if moment is not received:  # one time per chunk, mostly
+                received = moment
+                at = microseconds(moment)
+            ats.append(at)
+            kinds.append(0)
+            phones.append(_index(texts, event.phone))
+            devices.append(_index(texts, event.device_name))
+            msg_ids.append(event.msg_id)
+            serials.append(event.serial)
+            batch = event.batch_type
+            nulls.append(NULL_BATCH if batch is None else 0)
+            batches.append(0 if batch is None else batch)
+            report = event.location
+            # A report never decoded (the usual case) keeps the bytes received: no copy.
+            bodies.append(
+                report.body_bytes() if type(report) is LazyLocationReport else report_bytes(report)
+            )
+        else:
+            (_, at, kind, phone, device, msg_id, serial, body, remote, reason, version,
+             protocol_version, encryption) = event_row(event)  # fmt: skip
+            received = None
+            ats.append(at)
+            kinds.append(kind)
+            phones.append(_index(texts, phone))
+            devices.append(_index(texts, device))
+            null = 0
+            if msg_id is None:
+                null |= NULL_MSG_ID
+            if serial is None:
+                null |= NULL_SERIAL
+            if body is None:
+                null |= NULL_BODY
+            if version is None:
+                null |= NULL_VERSION
+            nulls.append(null | NULL_BATCH)
+            msg_ids.append(msg_id or 0)
+            serials.append(serial or 0)
+            batches.append(0)
+            bodies.append(body or b"")
+            remotes.append(_index(texts, remote))
+            reasons.append(_index(texts, reason))
+            versions.append(version or 0)
+            protocol_versions.append(protocol_version)
+            encryptions.append(encryption)
+        if at < earliest or earliest < 0:
+            earliest = at
+        latest = max(at, latest)
+    data = pack_segment(ats, kinds, nulls, phones, devices, msg_ids, serials, batches, bodies,
+                        remotes, reasons, versions, protocol_versions, encryptions,
+                        list(texts))  # fmt: skip
+    return data, len(events), earliest, latest
+
+
+def _index(texts: dict[str, int], text: str) -> int:
+    index = texts.get(text)
+    if index is None:
+        index = texts[text] = len(texts)
+    return index
 
 
 def renumber(events: list[HubEvent], last: int) -> int:
-    """Give ``events`` the sequences after ``last``, in order (the writer process numbered
-    them so when it committed them); returns the last one given."""
+    """Give ``events`` the sequences after ``last``, in order (the writer numbered them so
+    when it committed them); returns the last one given."""
     for event in events:
         last += 1
         event.sequence = last

@@ -1,9 +1,16 @@
-"""The event log file: SQLite in WAL mode, one table keyed by sequence.
+"""The event log file: SQLite in WAL mode, one row per commit keyed by its first sequence.
 
-Written by one thread only (``log.LogWriter``): each batch is one transaction, so one fsync
-(``--durability fsync``: ``synchronous=FULL``) or none (``os``: ``synchronous=NORMAL``, which in
-WAL mode loses nothing when the process dies, only when the machine does). Readers open their
-own connections and see committed batches only.
+A commit's records are packed in one blob (``blob``: a documented, versioned layout) in the
+table ``commits`` (first and last sequence, earliest and latest receive time, the records):
+SQLite then binds and steps one row a commit instead of one a record. The table ``events``,
+one row a record, is the format before it: a data dir written by an older gateway keeps its
+rows readable (they are older than any commit) until retention deletes them; nothing new is
+written there.
+
+Written by one thread only (the writer thread or process): each commit is one transaction, so
+one fsync (``--durability fsync``: ``synchronous=FULL``) or none (``os``:
+``synchronous=NORMAL``, which in WAL mode loses nothing when the process dies, only when the
+machine does). Readers open their own connections and see committed batches only.
 
 Crash repair: a torn WAL tail is dropped by SQLite itself when the file is next opened (frames
 are checksummed). After an unclean stop the file is also checked (``quick_check``); a file that
@@ -16,27 +23,16 @@ the same jump follows every unclean stop: a power loss may have taken batches al
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from itertools import chain
 from pathlib import Path
 from typing import Final
 
+from . import blob
 from .base import Durability, ReadFilter, StoreUnavailableError
-from .schema import (
-    EVENT_COLUMNS,
-    EVENT_WIDTH,
-    LOCATION_COLUMNS,
-    LOCATION_KIND,
-    LOCATION_WIDTH,
-    NO_BATCH,
-    SELECT_COLUMNS,
-    EventRow,
-    Row,
-)
+from .schema import LOCATION_KIND, SELECT_COLUMNS, Row
 
 LOG_NAME: Final = "events.sqlite3"
 #: Holds the highest sequence written, refreshed now and then (see the module docstring).
@@ -67,22 +63,26 @@ CREATE TABLE IF NOT EXISTS events (
     version INTEGER,
     protocol_version INTEGER,
     encryption INTEGER
+);
+CREATE TABLE IF NOT EXISTS commits (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    records BLOB NOT NULL
 )
 """
-#: Rows one INSERT writes at most. A batch is written by as few statements as it can be:
-#: ``executemany`` steps into SQLite once a row, letting go of the GIL and waiting to take it back
-#: from the busy event loop each time; one statement does it once for the whole batch.
-MAX_ROWS: Final = 1024
-#: What an INSERT selects from its VALUES: a location's ``batch`` comes as ``NO_BATCH`` for NULL
-#: (``rows.number_events``); an event row binds its NULLs as they are (events are few).
-_LOCATION_SELECT: Final = (
-    f"column1, column2, column3, column4, column5, column6, column7, "
-    f"nullif(column8, {NO_BATCH}), column9"
+#: The oldest and newest sequence: lookups at the ends of the keys. (``min(seq), max(seq)`` in
+#: one SELECT is not optimized: SQLite reads the whole table.) Rows of ``events`` (the format
+#: before ``commits``) are all older than any commit: new commits go to ``commits`` only.
+_OLDEST: Final = (
+    "SELECT coalesce((SELECT min(seq) FROM events), (SELECT min(first) FROM commits), 0)"
 )
-_EVENT_SELECT: Final = "*"
-#: The oldest and newest sequence: two lookups at the ends of the key. (``min(seq), max(seq)``
-#: in one SELECT is not optimized: SQLite reads the whole table.)
-_BOUNDS: Final = "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
+_NEWEST: Final = (
+    "SELECT coalesce((SELECT last FROM commits WHERE first = (SELECT max(first) FROM commits)),"
+    " (SELECT max(seq) FROM events), 0)"
+)
+_INSERT: Final = "INSERT INTO commits (first, last, first_at, last_at, records) VALUES (?,?,?,?,?)"
 
 
 def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Connection:
@@ -147,21 +147,19 @@ class SqliteLog:
         db = self._db = _connect(self.path, self.durability, self.wal_limit)
         if db.execute("PRAGMA page_count").fetchone()[0] == 0:
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # freed pages go back to the disk
-        db.execute(_SCHEMA)
+        db.executescript(_SCHEMA)
         if check:
             verdict = db.execute("PRAGMA quick_check(1)").fetchone()[0]
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {verdict}")
-        row = db.execute("SELECT max(seq) FROM events").fetchone()
-        return int(row[0] or 0)
+        return int(db.execute(_NEWEST).fetchone()[0])
 
     def replace_damaged(self, why: str) -> int:
         """Move the damaged file aside and start an empty log; returns the sequence floor."""
         floor = self.read_floor()
         with contextlib.suppress(sqlite3.Error):  # what can still be read of the old one
             if self._db is not None:
-                row = self._db.execute("SELECT max(seq) FROM events").fetchone()
-                floor = max(floor, int(row[0] or 0))
+                floor = max(floor, int(self._db.execute(_NEWEST).fetchone()[0]))
         self.close()
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for suffix in ("", "-wal", "-shm"):
@@ -206,27 +204,11 @@ class SqliteLog:
     # ----------------------------------------------------------------------------------------
     # Writing (the writer thread)
 
-    def append(self, locations: list[object], events: list[EventRow]) -> None:
-        """One transaction for the whole batch; on failure nothing of it is stored.
-        ``locations`` are the locations' parameters, flat (``rows.number_events``); the list
-        is padded in place."""
-        statements = [
-            *_inserts(LOCATION_COLUMNS, _LOCATION_SELECT, LOCATION_WIDTH, locations),
-            *_inserts(EVENT_COLUMNS, _EVENT_SELECT, EVENT_WIDTH, list(chain.from_iterable(events))),
-        ]
-        db = self.db
-        if len(statements) == 1:  # one statement is a transaction of its own
-            db.execute(*statements[0])
-            return
-        db.execute("BEGIN")
-        try:
-            for statement in statements:
-                db.execute(*statement)
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
+    def append(self, first: int, last: int, first_at: int, last_at: int, records: bytes) -> None:
+        """One commit: the records ``first``-``last`` packed in one blob (``blob``), received
+        between ``first_at`` and ``last_at`` (µs). One statement, so one transaction: on
+        failure nothing of it is stored."""
+        self.db.execute(_INSERT, (first, last, first_at, last_at, records))
 
     def refuse_writes(self, refuse: bool) -> None:
         """Fault drills: SQLite itself refuses every write (SQLITE_READONLY) while set."""
@@ -235,36 +217,75 @@ class SqliteLog:
     def trim(
         self, *, before_at: int | None, max_bytes: int | None, step: int = RETENTION_STEP
     ) -> int:
-        """One step of retention: delete the oldest rows older than ``before_at`` (µs) or past
-        ``max_bytes``, ``step`` rows at most (their sequences lie below ``oldest + step``);
-        returns how many were deleted (0: nothing is due). The newest row always stays: it
-        tells a reader how far the numbering went (and so how much is gone)."""
-        db = self.db
+        """One step of retention: delete the oldest records older than ``before_at`` (µs) or
+        past ``max_bytes``, about ``step`` records at most; returns how many were deleted (0:
+        nothing is due). Commits go whole: a step deletes those that begin below
+        ``oldest + step``, so at least the oldest one, however many records it holds. Rows of
+        the format before (``events``) are the oldest and go first, row by row. The newest
+        record always stays: it tells a reader how far the numbering went (and so how much is
+        gone)."""
         oldest, newest = self.bounds()
         if not oldest:
             return 0
+        if self.db.execute("SELECT min(seq) FROM events").fetchone()[0] is not None:
+            deleted = self._trim_rows(oldest, newest, before_at, max_bytes, step)
+        else:
+            deleted = self._trim_commits(oldest, newest, before_at, max_bytes, step)
+        if deleted:
+            self.db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
+        return deleted
+
+    def _trim_rows(
+        self, oldest: int, newest: int, before_at: int | None, max_bytes: int | None, step: int
+    ) -> int:
+        db = self.db
         deleted = 0
         if before_at is not None and self._at(oldest) < before_at:
             deleted = db.execute(
                 "DELETE FROM events WHERE seq < ? AND at < ?",
                 (min(oldest + step, newest), before_at),
             ).rowcount
-        size = self.size_bytes() if max_bytes is not None and not deleted else 0
-        if max_bytes is not None and size > max_bytes:
-            # As many of the oldest as the excess holds at the average row size (sequences
-            # are dense), a step at a time.
-            rows = (size - max_bytes) * (newest - oldest + 1) // size + 1
+        excess = self._excess(oldest, newest, max_bytes) if not deleted else 0
+        if excess:
             deleted = db.execute(
-                "DELETE FROM events WHERE seq < ?",
-                (min(oldest + rows, oldest + step, newest),),
+                "DELETE FROM events WHERE seq < ?", (min(oldest + excess, oldest + step, newest),)
             ).rowcount
-        if deleted:
-            db.execute("PRAGMA incremental_vacuum").fetchall()  # each row is a step
         return int(deleted)
+
+    def _trim_commits(
+        self, oldest: int, newest: int, before_at: int | None, max_bytes: int | None, step: int
+    ) -> int:
+        db = self.db
+        deleted = 0
+        if before_at is not None:
+            row = db.execute("SELECT last, last_at FROM commits WHERE first = ?", (oldest,))
+            last, last_at = row.fetchone() or (newest, before_at)
+            if last < newest and last_at < before_at:
+                deleted = _deleted(db.execute(
+                    "DELETE FROM commits WHERE first < ? AND last_at < ? AND last < ? "
+                    "RETURNING last - first + 1", (oldest + step, before_at, newest),
+                ))  # fmt: skip
+        excess = self._excess(oldest, newest, max_bytes) if not deleted else 0
+        if excess:
+            deleted = _deleted(db.execute(
+                "DELETE FROM commits WHERE first < ? AND last < ? RETURNING last - first + 1",
+                (oldest + min(excess, step), newest),
+            ))  # fmt: skip
+        return deleted
 
     def _at(self, sequence: int) -> int:
         row = self.db.execute("SELECT at FROM events WHERE seq = ?", (sequence,)).fetchone()
         return int(row[0]) if row else 0
+
+    def _excess(self, oldest: int, newest: int, max_bytes: int | None) -> int:
+        """How many of the oldest records are past ``max_bytes``, at the average record size
+        (sequences are dense); 0 when the log is within it."""
+        if max_bytes is None:
+            return 0
+        size = self.size_bytes()
+        if size <= max_bytes:
+            return 0
+        return (size - max_bytes) * (newest - oldest + 1) // size + 1
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it (at a clean stop)."""
@@ -289,8 +310,8 @@ class SqliteLog:
 
     def bounds(self) -> tuple[int, int]:
         """The oldest and newest stored sequence (0, 0 when empty)."""
-        row = self.db.execute(_BOUNDS).fetchone()
-        return int(row[0] or 0), int(row[1] or 0)
+        db = self.db
+        return int(db.execute(_OLDEST).fetchone()[0]), int(db.execute(_NEWEST).fetchone()[0])
 
 
 class LogReader:
@@ -301,7 +322,8 @@ class LogReader:
 
     def read(self, after: int, limit: int, only: ReadFilter) -> tuple[list[Row], int, int, bool]:
         """Rows after ``after`` matching the kinds of ``only`` (phones are the caller's), the
-        last sequence looked at, the oldest stored sequence, and whether more rows follow."""
+        last sequence looked at, the oldest stored sequence, and whether more rows follow.
+        Raises ``blob.DamagedBlobError`` for a commit that cannot be unpacked."""
         with self._connection() as db:
             db.execute("BEGIN")  # one snapshot for every statement below
             where = "seq > ?"
@@ -309,35 +331,38 @@ class LogReader:
                 where += f" AND kind = {LOCATION_KIND}"
             elif not only.locations:
                 where += f" AND kind != {LOCATION_KIND}"
-            oldest = db.execute("SELECT min(seq) FROM events").fetchone()[0] or 0
+            oldest = db.execute(_OLDEST).fetchone()[0]
+            # The rows of the format before come first: every commit is newer than them.
             rows: list[Row] = db.execute(
                 f"SELECT {SELECT_COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
+            if len(rows) < limit:
+                rows += _unpacked(db, after, limit - len(rows), only)
             last = rows[-1][0] if rows else after
             more = len(rows) == limit
-            if not rows:  # nothing matched: look no further than the newest row
-                newest = db.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-                last = max(after, newest)
+            if not rows:  # nothing matched: look no further than the newest record
+                last = max(after, int(db.execute(_NEWEST).fetchone()[0]))
         return rows, last, int(oldest), more
 
     def first_at_or_after(self, at: int) -> int:
         """The sequence before the first event at or after ``at`` (µs), by bisection of the
-        sequence (times grow with it)."""
+        sequence (times grow with it); the newest sequence when every event is older."""
         with self._connection() as db:
-            low, high = db.execute(_BOUNDS).fetchone()
-            if low is None:
-                return 0
-            while low < high:
-                middle = (low + high) // 2
-                row = db.execute(
-                    "SELECT seq, at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (middle,)
-                ).fetchone()
-                if row[1] < at:
-                    low = row[0] + 1
-                else:
-                    high = middle
-            return int(low) - 1
+            db.execute("BEGIN")
+            newest_row = db.execute(
+                "SELECT seq, at FROM events WHERE seq = (SELECT max(seq) FROM events)"
+            ).fetchone()
+            if newest_row is not None and newest_row[1] >= at:
+                return _bisect_rows(db, at)
+            found = _bisect_commits(db, at)
+            if found is None:
+                return int(db.execute(_NEWEST).fetchone()[0])
+            first, data = found
+            for index, moment in enumerate(blob.times(data)):
+                if moment >= at:
+                    return first + index - 1
+            return int(db.execute(_NEWEST).fetchone()[0])
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -350,48 +375,72 @@ class LogReader:
             db.close()
 
 
-def _inserts(
-    columns: str, select: str, width: int, parameters: list[object]
-) -> Iterator[tuple[str, list[object]]]:
-    """INSERT statements (SQL, parameters) for the rows laid out flat in ``parameters``
-    (``width`` each), ``MAX_ROWS`` at most each. A statement takes a round number of rows
-    (``_rows_of``), the missing ones zeros and skipped, so that a few dozen prepared statements
-    (SQLite's statement cache keeps them) serve every batch size. Zeros, not NULLs: Python's
-    sqlite3 binds an int ten times faster than a None. ``parameters`` itself is padded and
-    bound when it fits one statement (a commit's usual case): no copy."""
-    rows = len(parameters) // width
-    for start in range(0, rows, MAX_ROWS):
-        count = min(MAX_ROWS, rows - start)
-        whole = count == rows
-        chunk = parameters if whole else parameters[start * width : (start + count) * width]
-        size = _rows_of(count)
-        chunk.extend(_ZEROS[: width * (size - count)])
-        yield _insert_sql(columns, select, width, size), chunk
-
-
-def _rows_of(count: int) -> int:
-    """The rows of the statement that writes ``count``: the next power of two up to 16, then
-    the next multiple of an eighth of ``count``'s power of two (200 → 208, 1000 → 1024), so
-    that at most an eighth of the rows bound and stepped are padding, and 8 sizes an octave
-    (about 50 in all) serve every count."""
-    if count <= 16:
-        return 1 << (count - 1).bit_length()
-    step = 1 << (count.bit_length() - 4)
-    return -(-count // step) * step
-
-
-@functools.cache
-def _insert_sql(columns: str, select: str, width: int, size: int) -> str:
-    row = "(" + ",".join("?" * width) + ")"
-    values = ",".join([row] * size)
-    # The padding rows have seq (column1) 0, and every sequence is at least 1: the WHERE
-    # leaves them out.
-    return (
-        f"INSERT INTO events ({columns}) SELECT {select} FROM (VALUES {values}) WHERE column1 > 0"
+def _unpacked(db: sqlite3.Connection, after: int, limit: int, only: ReadFilter) -> list[Row]:
+    """Up to ``limit`` records of ``commits`` after ``after`` of the kinds of ``only``."""
+    start = db.execute("SELECT max(first) FROM commits WHERE first <= ?", (after + 1,))
+    rows: list[Row] = []
+    cursor = db.execute(
+        "SELECT first, records FROM commits WHERE first >= ? ORDER BY first",
+        (start.fetchone()[0] or 0,),
     )
+    for first, data in cursor:
+        try:
+            rows += blob.records(data, first, after, locations=only.locations,
+                                 events=only.terminal_events)  # fmt: skip
+        except blob.DamagedBlobError as error:
+            why = f"the commit from sequence {first} is damaged: {error}"
+            raise blob.DamagedBlobError(why) from None
+        if len(rows) >= limit:
+            del rows[limit:]
+            break
+    return rows
 
 
-_ZEROS: Final = (0,) * (MAX_ROWS * 16)
+def _bisect_rows(db: sqlite3.Connection, at: int) -> int:
+    """The sequence before the first row of ``events`` at or after ``at`` (there is one)."""
+    low = db.execute("SELECT min(seq) FROM events").fetchone()[0]
+    high = db.execute("SELECT max(seq) FROM events").fetchone()[0]
+    while low < high:
+        middle = (low + high) // 2
+        row = db.execute(
+            "SELECT seq, at FROM events WHERE seq >= ? ORDER BY seq LIMIT 1", (middle,)
+        ).fetchone()
+        if row[1] < at:
+            low = row[0] + 1
+        else:
+            high = middle
+    return int(low) - 1
+
+
+def _bisect_commits(db: sqlite3.Connection, at: int) -> tuple[int, bytes] | None:
+    """The first commit holding an event at or after ``at`` (its first sequence and records),
+    None when there is none."""
+    low = db.execute("SELECT min(first) FROM commits").fetchone()[0]
+    high = db.execute("SELECT max(first) FROM commits").fetchone()[0]
+    if low is None:
+        return None
+    while low < high:
+        middle = (low + high) // 2
+        first, last_at = db.execute(
+            "SELECT first, last_at FROM commits WHERE first >= ? ORDER BY first LIMIT 1",
+            (middle,),
+        ).fetchone()
+        if last_at < at:
+            low = first + 1
+        else:
+            high = middle
+    row = db.execute(
+        "SELECT first, last_at, records FROM commits WHERE first >= ? ORDER BY first LIMIT 1",
+        (low,),
+    ).fetchone()
+    if row is None or row[1] < at:
+        return None
+    return int(row[0]), bytes(row[2])
+
+
+def _deleted(cursor: sqlite3.Cursor) -> int:
+    """The records of the commits a ``DELETE ... RETURNING last - first + 1`` deleted."""
+    return sum(count for (count,) in cursor.fetchall())
 
 
 def _is_damage(error: sqlite3.Error) -> bool:

@@ -1,10 +1,11 @@
 """The event log's writer, a process of its own: ``python -m gateway.store.writer FD``.
 
-The loop sends it sealed batches over the socket pair ``FD`` (``channel``); it writes every
-batch waiting in one transaction (group commit: while it commits, the next batches gather in
-the socket), numbers them after the last sequence, and answers "stored up to batch N, numbered
-after S" or "not stored, because ...". Its own interpreter, so its own GIL: binding a commit's
-parameters and stepping SQLite never waits for the event loop, nor the loop for it, and the
+The loop sends it sealed batches over the socket pair ``FD`` (``channel``), each packed in a
+segment of the log's blob format; it writes every batch waiting as one commit, one row
+(``commit.Committer``, as the writer thread does; group commit: while it commits, the next
+batches gather in the socket), numbered after the last sequence, and answers "stored up to
+batch N, numbered after S" or "not stored, because ...". Its own interpreter, so its own GIL:
+writing a commit and stepping SQLite never waits for the event loop, nor the loop for it, and the
 answer is an ordinary readable socket on the loop (no thread hand-off). It loads SQLite and
 ``sqlite_log`` only, not the protocol core.
 
@@ -24,13 +25,14 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from . import channel
 from .base import Durability, StoreUnavailableError
+from .blob import Segment
+from .commit import Committer
 from .retention import Retention
-from .schema import LOCATION_WIDTH, EventRow
-from .sqlite_log import SqliteLog, _is_damage
+from .sqlite_log import SqliteLog
 
 #: How often the writer looks at retention and sends its figures when idle (seconds).
 MAINTENANCE_INTERVAL: Final = 1.0
@@ -41,9 +43,8 @@ FULL_COMMIT: Final = 64
 IDLE_RETENTION_STEPS: Final = 64
 _RECEIVE: Final = 1 << 20
 
-#: A sealed batch as received: its id, its locations' parameters (flat) and its other events'
-#: rows, each ``seq`` the event's place in the batch.
-Batch = tuple[int, list[object], list[EventRow]]
+#: A sealed batch as received: its id and its events packed (None: it has none).
+Batch = tuple[int, Segment | None]
 
 
 class Writer:
@@ -56,10 +57,8 @@ class Writer:
         self.sock = sock
         self.log = SqliteLog(Path(str(data_dir)), Durability(str(durability)),
                              wal_limit=int(_number(wal_limit)))  # fmt: skip
+        self.committer = Committer(self.log, self.retention, self._repaired)
         self._unframer = channel.Unframer()
-        self.last = 0
-        self.commits = 0
-        self._drill: bool | None = None
         self._stopping = False
         self._lost = False  # the loop's end closed: stop without a clean close
         #: Messages received and not handled yet.
@@ -69,14 +68,14 @@ class Writer:
 
     def open(self) -> bool:
         try:
-            self.last = self.log.open()
+            self.committer.last = self.log.open()
         except StoreUnavailableError as error:
             self._send((channel.UNAVAILABLE, str(error)))
             return False
         except (sqlite3.Error, OSError) as error:  # as the thread writer's start raised them
             self._send((channel.UNAVAILABLE, f"cannot open {self.log.path.name}: {error}"))
             return False
-        self._send((channel.READY, self.last, self.log.repaired))
+        self._send((channel.READY, self.committer.last, self.log.repaired))
         self._send_figures()
         return True
 
@@ -97,7 +96,8 @@ class Writer:
                 began = time.monotonic()
                 stored = self._write(batches)
                 if self.retention.trimming and stored:
-                    self._retain(steps=1)  # under load: a step a commit, while some is due
+                    # Under load: a step a commit, while some is due.
+                    self.committer.retain(steps=1, appends_wait=self._waiting)
             if self._stopping or time.monotonic() >= next_maintenance:
                 if self._lost:
                     break
@@ -117,13 +117,13 @@ class Writer:
             kind = message[0]
             if kind == channel.BATCH:
                 del inbox[0]
-                batches.append((int(_number(message[1])), _list(message[2]), _list(message[3])))
+                batches.append((int(_number(message[1])), _segment(message[2])))
                 continue
             if batches:
                 break  # the drill applies to the batches after it
             del inbox[0]
             if kind == channel.DRILL:
-                self._drill = bool(message[1])
+                self.committer.drill(bool(message[1]))
             elif kind == channel.STOP:
                 self._stopping = True
             break
@@ -150,54 +150,22 @@ class Writer:
     # ----------------------------------------------------------------------------------------
 
     def _write(self, batches: list[Batch]) -> bool:
-        drill, self._drill = self._drill, None
-        if drill is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self.log.refuse_writes(drill)
         last_batch = batches[-1][0]
-        locations: list[object] = []
-        events: list[EventRow] = []
-        sequence = self.last
-        for _, batch_locations, batch_events in batches:
-            if batch_locations:
-                places: list[Any] = batch_locations[0::LOCATION_WIDTH]
-                batch_locations[0::LOCATION_WIDTH] = [sequence + int(p) for p in places]
-                locations += batch_locations
-            for row in batch_events:
-                events.append((sequence + row[0], *row[1:]))
-            sequence += len(batch_locations) // LOCATION_WIDTH + len(batch_events)
-        if sequence == self.last:
-            self._send((channel.COMMITTED, last_batch, self.last))
-            return True
         try:
-            self.log.append(locations, events)
+            base = self.committer.write([segment for _, segment in batches if segment])
         except Exception as error:  # a bug must not stop the writer either
-            self._failed(error)
             self._send((channel.FAILED, last_batch, f"{error}"))
             return False
-        base, self.last = self.last, sequence
-        self.commits += 1
         self._send((channel.COMMITTED, last_batch, base))
         return True
 
-    def _failed(self, error: Exception) -> None:
-        if isinstance(error, sqlite3.DatabaseError) and _is_damage(error):
-            # Not a passing fault: this file will not take writes again. A new log continues.
-            with contextlib.suppress(sqlite3.Error, OSError):
-                self.last = max(self.last, self.log.replace_damaged(str(error)))
-                self._send((channel.REPAIRED, self.log.repaired or str(error)))
+    def _repaired(self, detail: str) -> None:
+        self._send((channel.REPAIRED, detail))
 
     def _maintain(self) -> None:
         """Retention, the high-water mark and the figures (between batches)."""
-        try:
-            self._retain(steps=IDLE_RETENTION_STEPS)
-            self.log.write_floor(self.last)
-            self._send_figures()
-        except (sqlite3.Error, OSError):
-            pass  # a failing disk is reported by the appends
-
-    def _retain(self, *, steps: int) -> None:
-        self.retention.run(self.log, steps=steps, appends_wait=self._waiting)
+        self.committer.maintain(steps=IDLE_RETENTION_STEPS, appends_wait=self._waiting)
+        self._send_figures()
 
     def _waiting(self) -> bool:
         if self._inbox:
@@ -209,18 +177,21 @@ class Writer:
         with contextlib.suppress(sqlite3.Error):
             oldest, newest = self.log.bounds()
             retention = self.retention
-            self._send((channel.FIGURES, self.log.size_bytes(), oldest, max(newest, self.last),
-                        self.commits, retention.trimmed, retention.largest_step))  # fmt: skip
+            committer = self.committer
+            self._send((channel.FIGURES, self.log.size_bytes(), oldest,
+                        max(newest, committer.last), committer.commits, retention.trimmed,
+                        retention.largest_step))  # fmt: skip
 
     def _close(self) -> None:
-        self.log.write_floor(self.last)
+        last = self.committer.last
+        self.log.write_floor(last)
         if self._lost:  # the gateway is gone: the next start checks the log
             self.log.close()
             return
         with contextlib.suppress(sqlite3.Error):
             self.log.checkpoint()
         self.log.close(clean=True)
-        self._send((channel.CLOSED, self.last, self.commits))
+        self._send((channel.CLOSED, last, self.committer.commits))
 
     def _send(self, message: channel.Message) -> None:
         if self._lost:
@@ -232,13 +203,21 @@ class Writer:
 
 
 def _events(batches: list[Batch]) -> int:
-    return sum(len(b[1]) // LOCATION_WIDTH + len(b[2]) for b in batches)
+    return sum(segment[1] for _, segment in batches if segment)
 
 
-def _list(value: object) -> list[Any]:
-    if not isinstance(value, list):
-        raise channel.ChannelError(f"a list expected, not {type(value).__name__}")
-    return value
+def _segment(value: object) -> Segment | None:
+    """A packed batch as the loop sends it (``rows.pack``)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, tuple)
+        and len(value) == 4
+        and isinstance(value[0], bytes)
+        and all(isinstance(v, int) for v in value[1:])
+    ):
+        return value[0], value[1], value[2], value[3]
+    raise channel.ChannelError(f"a packed batch expected, not {type(value).__name__}")
 
 
 def _number(value: object) -> float:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from gateway.store.base import StoreUnavailableError
 from gateway.store.log import LogStore
 from gateway.store.sqlite_log import LOG_NAME
 from tests.protocol.null_modem import location
+from tests.store.stored import stored_locations
 from tests.timeouts import HANG_GUARD
 
 from .harness import StartGateway, address_of, connection_of, drain, metric
@@ -39,8 +39,7 @@ SILENCE_S = 0.5
 
 
 def stored_serials(gateway: Gateway) -> list[int]:
-    with sqlite3.connect(gateway.config.data_dir / LOG_NAME) as db:
-        return [row[0] for row in db.execute("SELECT serial FROM events WHERE kind = 0")]
+    return [int(row[6] or 0) for row in stored_locations(gateway.config.data_dir)]
 
 
 async def test_a_report_is_in_the_log_when_its_acknowledgement_arrives(gateway: Gateway) -> None:

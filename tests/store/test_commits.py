@@ -1,5 +1,5 @@
-"""How the writer commits: a batch of any size and mix is one transaction written by few
-statements, batches that arrive within the commit window share one commit, and no
+"""How the writer commits: a batch of any size and mix is one transaction, one row of packed
+records, batches that arrive within the commit window share one commit, and no
 acknowledgement is released before its batch can be read back from the file."""
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import pytest
 
 from gateway.events import EventKind, HubEvent
 from gateway.hub import EventHub
+from gateway.store import blob
 from gateway.store.base import Durability
 from gateway.store.log import LogStore
 from gateway.store.log_process import ProcessLogStore
-from gateway.store.sqlite_log import LOG_NAME, MAX_ROWS, _rows_of
+from gateway.store.sqlite_log import LOG_NAME
 from gateway.store.writer import FULL_COMMIT
 from tests.store.test_log_store import ALICE, BOB, Waiter, append, happened, position, read_all
 from tests.timeouts import HANG_GUARD
@@ -40,17 +41,18 @@ class ReadingWaiter(Waiter):
 
     def batch_done(self, batch: int, stored: bool) -> None:
         with sqlite3.connect(self.path) as db:
-            self.stored_then[batch] = db.execute("SELECT count(*) FROM events").fetchone()[0]
+            records = db.execute("SELECT coalesce(sum(last - first + 1), 0) FROM commits")
+            self.stored_then[batch] = records.fetchone()[0]
         super().batch_done(batch, stored)
 
 
-async def test_a_batch_larger_than_one_statement_and_mixed_comes_back_whole(
+async def test_a_large_mixed_batch_comes_back_whole(
     tmp_path: Path, store_type: type[LogStore]
 ) -> None:
     store = store_type(tmp_path, EventHub(), durability=Durability.OS)
     await store.start()
     events: list[HubEvent] = []
-    for serial in range(2 * MAX_ROWS + 3):
+    for serial in range(2051):
         events.append(position(ALICE if serial % 2 else BOB, serial & 0xFFFF))
         if serial % 700 == 0:
             events.append(happened(BOB, EventKind.MESSAGE))
@@ -59,28 +61,18 @@ async def test_a_batch_larger_than_one_statement_and_mixed_comes_back_whole(
     assert store.commits == commits + 1
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     assert await read_all(store) == events
-    # Batches of every size below one statement's (each padded to a round size).
-    for size in (1, 2, 3, 5, 17, MAX_ROWS - 1, MAX_ROWS):
+    for size in (1, 2, 3, 5, 17, 1023, 1024):
         assert await append(store, *(position(serial=i) for i in range(size)))
-    assert len(await read_all(store)) == len(events) + sum((1, 2, 3, 5, 17, 2 * MAX_ROWS - 1))
+    assert len(await read_all(store)) == len(events) + sum((1, 2, 3, 5, 17, 1023, 1024))
     await store.aclose()
 
 
-def test_statements_pad_little_and_come_in_few_sizes() -> None:
-    # Padding rows are bound and stepped for nothing; each size is a statement SQLite prepares
-    # and keeps (Python's sqlite3 caches 128).
-    sizes = {_rows_of(count) for count in range(1, MAX_ROWS + 1)}
-    assert len(sizes) <= 64
-    for count in range(17, MAX_ROWS + 1):
-        assert count <= _rows_of(count) <= min(MAX_ROWS, count + count // 8)
-
-
-async def test_rows_are_bound_without_nulls_yet_stored_as_the_schema_says(
+async def test_a_commit_is_one_row_whose_records_keep_their_nulls(
     tmp_path: Path, store_type: type[LogStore]
 ) -> None:
-    # Locations are bound with a stand-in for a NULL batch and their bodies as bytearrays
-    # (cheaper for Python's sqlite3 to bind): the file still holds NULL and BLOBs, and the
-    # padding rows of a statement (3 rows: padded to 4) are not stored.
+    # One row a commit, keyed by its first sequence, with its receive times; unpacked, the
+    # records hold NULL where the schema says (a location without a 0x0704 batch type, a
+    # terminal event's batch and its missing body).
     store = store_type(tmp_path, EventHub(), durability=Durability.OS)
     await store.start()
     normal, resent = position(serial=2), position(serial=3)
@@ -91,8 +83,15 @@ async def test_rows_are_bound_without_nulls_yet_stored_as_the_schema_says(
     assert await append(store, *events)
     assert await read_all(store) == events
     with sqlite3.connect(tmp_path / LOG_NAME) as db:
-        rows = db.execute("SELECT seq, batch, typeof(body) FROM events ORDER BY seq").fetchall()
-    assert rows == [(1, None, "blob"), (2, 0, "blob"), (3, 1, "blob"), (4, None, "null")]
+        rows = db.execute("SELECT first, last, first_at, last_at, records FROM commits").fetchall()
+        assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    [(first, last, first_at, last_at, data)] = rows
+    assert (first, last) == (1, 4)
+    assert first_at <= last_at
+    records = blob.records(data, first, 0)
+    assert [(r[0], r[7], r[8] is None) for r in records] == [
+        (1, None, False), (2, 0, False), (3, 1, False), (4, None, True)
+    ]  # fmt: skip
     await store.aclose()
 
 
@@ -144,7 +143,7 @@ async def test_a_full_commit_does_not_wait_for_the_window(
 async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bounded(
     tmp_path: Path, store_type: type[LogStore]
 ) -> None:
-    limit = 256 * 1024
+    limit = 64 * 1024  # a few commits of 300 packed records
 
     async def write(store: LogStore) -> None:
         for round_ in range(30):

@@ -5,7 +5,6 @@ resumed with ``after_sequence``."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Final
 
@@ -17,12 +16,12 @@ from gateway.protocol.bodies.general import PlatformGeneralResponse
 from gateway.protocol.ids import MessageId
 from gateway.protocol.versions import V2013
 from gateway.server.config import HostPort
-from gateway.store.sqlite_log import LOG_NAME
 from jt808.gateway.v1 import gateway_service_pb2 as api
 from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.server.harness import free_port
 from tests.server.terminal_client import TerminalClient
 from tests.server.test_serve_command import clean_environment, serving
+from tests.store.stored import stored_locations
 from tests.timeouts import HANG_GUARD
 
 pytestmark = pytest.mark.anyio
@@ -54,8 +53,8 @@ async def report_until_killed(address: HostPort, index: int, acked: Acked) -> No
 
 
 def stored_locations_up_to(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / LOG_NAME) as db:
-        return int(db.execute("SELECT max(seq) FROM events WHERE kind = 0").fetchone()[0] or 0)
+    rows = stored_locations(data_dir)
+    return rows[-1][0] if rows else 0
 
 
 @pytest.mark.parametrize("writer", ["thread", "process"])

@@ -263,7 +263,8 @@ async def test_retention_catching_up_goes_a_bounded_step_at_a_time(tmp_path: Pat
     store = open_store(tmp_path, retention_age=3600.0, retention_step=25)
     await store.start()
     old = NOW - timedelta(hours=2)
-    assert await append(store, *(position(serial=s, at=old) for s in range(1, 301)))
+    for first in range(1, 301, 25):  # twelve commits of 25 (a step deletes whole commits)
+        assert await append(store, *(position(serial=s, at=old) for s in range(first, first + 25)))
     assert await append(store, position(serial=301))
     with anyio.fail_after(HANG_GUARD):
         while store.status().oldest_sequence != 301:

@@ -22,6 +22,7 @@ from gateway.store import channel
 from gateway.store.base import Durability
 from gateway.store.log import LogStore
 from gateway.store.log_process import ProcessLogStore, log_store_type
+from gateway.store.rows import pack
 from gateway.store.sqlite_log import OPEN_MARK
 from tests.store.test_log_store import Waiter, append, open_store, position, read_all
 from tests.timeouts import HANG_GUARD
@@ -148,8 +149,7 @@ async def test_a_writer_whose_gateway_died_stops_and_leaves_the_log_to_be_checke
         while not received:
             received += unframer.feed(await anyio.to_thread.run_sync(ours.recv, 65536))
     assert received[0][0] == channel.READY
-    ours.sendall(channel.frame((channel.BATCH, 1, [1, 10, 0, "013900000001", "d", 512, 1, -1,
-                                                   b"\x00"], [])))  # fmt: skip
+    ours.sendall(channel.frame((channel.BATCH, 1, pack([position(serial=1)]))))
     ours.close()  # as when the gateway is killed
     with anyio.fail_after(HANG_GUARD):
         assert await anyio.to_thread.run_sync(process.wait) == 0

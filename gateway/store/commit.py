@@ -1,0 +1,83 @@
+"""What both log writers do with the log (the thread of ``log``, the process of ``writer``):
+write a commit of packed segments after the last sequence, apply fault drills, replace a
+damaged file, and keep retention and the high-water mark between commits.
+
+Loaded by the writer process: imports nothing of the protocol core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+
+from . import blob
+from .retention import Retention
+from .sqlite_log import SqliteLog, _is_damage
+
+
+class Committer:
+    """The writing side of one open ``SqliteLog`` (one thread uses it)."""
+
+    def __init__(
+        self, log: SqliteLog, retention: Retention, on_repaired: Callable[[str], None]
+    ) -> None:
+        self.log = log
+        self.retention = retention
+        #: Told (on the writer's side) when a damaged log was moved aside and replaced.
+        self.on_repaired = on_repaired
+        #: The last sequence stored, and commits since start.
+        self.last = 0
+        self.commits = 0
+        self._drill: bool | None = None
+
+    def drill(self, failing: bool) -> None:
+        """Fault drills: SQLite refuses every write until called with False (applied before
+        the next commit)."""
+        self._drill = failing
+
+    def write(self, segments: list[blob.Segment]) -> int:
+        """Store ``segments`` as one commit numbered after the last sequence; returns the
+        sequence before them. Raises what the write raised, nothing of it stored (after
+        replacing a damaged file, which a later commit then writes to)."""
+        drill, self._drill = self._drill, None
+        if drill is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.log.refuse_writes(drill)
+        base = self.last
+        if not segments:
+            return base
+        count = 0
+        first_at = segments[0][2]
+        last_at = segments[0][3]
+        for _, records, earliest, latest in segments:
+            count += records
+            first_at = min(first_at, earliest)
+            last_at = max(last_at, latest)
+        data = blob.join([segment[0] for segment in segments])
+        try:
+            self.log.append(base + 1, base + count, first_at, last_at, data)
+        except sqlite3.DatabaseError as error:
+            if _is_damage(error):
+                self._replace(str(error))
+            raise
+        self.last = base + count
+        self.commits += 1
+        return base
+
+    def _replace(self, why: str) -> None:
+        # Not a passing fault: this file will not take writes again. A new log continues.
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self.last = max(self.last, self.log.replace_damaged(why))
+            self.on_repaired(self.log.repaired or why)
+
+    def maintain(self, *, steps: int, appends_wait: Callable[[], bool]) -> None:
+        """Retention (up to ``steps`` steps) and the high-water mark, between commits."""
+        try:
+            self.retain(steps=steps, appends_wait=appends_wait)
+            self.log.write_floor(self.last)
+        except (sqlite3.Error, OSError):
+            pass  # a failing disk is reported by the appends
+
+    def retain(self, *, steps: int, appends_wait: Callable[[], bool]) -> None:
+        self.retention.run(self.log, steps=steps, appends_wait=appends_wait)
