@@ -5,8 +5,9 @@ read back by these rules only (no ``marshal``, no ``pickle``). Little-endian; in
 unsigned unless said::
 
     blob     = "J8" version:u8 (=1) reserved:u8 (=0) segment+
-    segment  = count:u32 events:u32 strings:u32 text_bytes:u32 body_bytes:u32
-               at:i64[count]        receive time, µs since the Unix epoch (UTC)
+    segment  = count:u32 events:u32 times:u32 strings:u32 text_bytes:u32 body_bytes:u32
+               time:i64[times]      receive times, µs since the Unix epoch (UTC), each once
+               at:u32[count]        the record's receive time: index into ``time``
                kind:u8[count]       0 a location, else the terminal event's kind code
                nulls:u8[count]      the NULL columns of the record (``NULL_*`` bits)
                phone:u32[count]     index into the segment's strings
@@ -36,16 +37,13 @@ from typing import Final
 MAGIC: Final = b"J8"
 VERSION: Final = 1
 HEADER: Final = MAGIC + bytes((VERSION, 0))
-_SEGMENT: Final = struct.Struct("<5I")
+_SEGMENT: Final = struct.Struct("<6I")
 #: Bits of ``nulls``: which of the record's columns are NULL.
 NULL_MSG_ID: Final = 1
 NULL_SERIAL: Final = 2
 NULL_BATCH: Final = 4
 NULL_BODY: Final = 8
 NULL_VERSION: Final = 16
-#: Bytes a record takes in the fixed columns, and a terminal event in its own.
-RECORD_BYTES: Final = 8 + 1 + 1 + 4 + 4 + 2 + 2 + 1 + 4
-EVENT_BYTES: Final = 4 + 4 + 2 + 1 + 2
 _TEXT: Final = "utf-8"
 _TEXT_ERRORS: Final = "surrogatepass"
 
@@ -63,51 +61,42 @@ class DamagedBlobError(ValueError):
     """A stored blob does not follow the layout (a damaged file): what is wrong, and where."""
 
 
-def pack_segment(  # noqa: PLR0917 - one argument a column
-    ats: list[int],
-    kinds: list[int],
-    nulls: list[int],
-    phones: list[int],
-    devices: list[int],
-    msg_ids: list[int],
-    serials: list[int],
-    batches: list[int],
-    bodies: list[bytes],
-    remotes: list[int],
-    reasons: list[int],
-    versions: list[int],
-    protocol_versions: list[int],
-    encryptions: list[int],
+def pack_segment(
+    times: list[int],
+    columns: list[list[int]],
+    event_columns: list[list[int]],
     texts: list[str],
+    bodies: list[bytes],
 ) -> bytes:
-    """One segment from its columns (each a list of the same length, ``bodies`` as bytes;
-    the terminal events' columns one entry per event)."""
-    count = len(ats)
-    events = len(remotes)
-    encoded = [text.encode(_TEXT, _TEXT_ERRORS) for text in texts]
+    """One segment: ``columns`` are the records' fixed columns in the layout's order (at,
+    kind, nulls, phone, device, msg_id, serial, batch, body_len), ``event_columns`` the terminal
+    events' (remote, reason, version, protocol_version, encryption), ``times`` the receive
+    times ``at`` points into, ``texts`` the strings the indices point into. One ``struct``
+    call for every number: its cost is per segment, not per column."""
+    n = len(bodies)
+    e = len(event_columns[0])
+    joined = "".join(texts)
+    if joined.isascii():  # phones and devices, mostly: one encode, lengths as they are
+        text = joined.encode("ascii")
+        text_lengths = [len(t) for t in texts]
+    else:
+        encoded = [t.encode(_TEXT, _TEXT_ERRORS) for t in texts]
+        text = b"".join(encoded)
+        text_lengths = [len(t) for t in encoded]
     body = b"".join(bodies)
-    text = b"".join(encoded)
-    lengths = [len(b) for b in bodies]
-    return b"".join((
-        _SEGMENT.pack(count, events, len(texts), len(text), len(body)),
-        struct.pack(f"<{count}q", *ats),
-        bytes(kinds),
-        bytes(nulls),
-        struct.pack(f"<{count}I", *phones),
-        struct.pack(f"<{count}I", *devices),
-        struct.pack(f"<{count}H", *msg_ids),
-        struct.pack(f"<{count}H", *serials),
-        bytes(batches),
-        struct.pack(f"<{count}I", *lengths),
-        struct.pack(f"<{events}I", *remotes),
-        struct.pack(f"<{events}I", *reasons),
-        struct.pack(f"<{events}H", *versions),
-        bytes(protocol_versions),
-        struct.pack(f"<{events}H", *encryptions),
-        struct.pack(f"<{len(texts)}I", *[len(e) for e in encoded]),
-        text,
-        body,
-    ))  # fmt: skip
+    numbers = [n, e, len(times), len(texts), len(text), len(body)]
+    numbers += times
+    for column in columns:
+        numbers += column
+    for column in event_columns:
+        numbers += column
+    numbers += text_lengths
+    return b"".join((struct.pack(_layout(n, e, len(times), len(texts)), *numbers), text, body))
+
+
+def _layout(n: int, e: int, times: int, strings: int) -> str:
+    """The ``struct`` format of a segment's header and columns."""
+    return f"<6I{times}q{n}I{n}B{n}B{n}I{n}I{n}H{n}H{n}B{n}I{e}I{e}I{e}H{e}B{e}H{strings}I"
 
 
 def join(segments: list[bytes]) -> bytes:
@@ -155,16 +144,20 @@ class _Segment:
     def __init__(self, data: bytes, start: int) -> None:
         if len(data) - start < _SEGMENT.size:
             raise DamagedBlobError(f"a segment header cut short at byte {start}")
-        count, events, strings, text_bytes, body_bytes = _SEGMENT.unpack_from(data, start)
+        count, events, times, strings, text_bytes, body_bytes = _SEGMENT.unpack_from(data, start)
         if events > count:
             raise DamagedBlobError(f"{events} terminal events in a segment of {count} records")
+        if times > count:
+            raise DamagedBlobError(f"{times} receive times in a segment of {count} records")
         self.data = data
+        self.start = start
         self.count = count
         self.events = events
+        self.times = times
         self.strings = strings
-        self.columns = start + _SEGMENT.size
-        self.texts_at = self.columns + count * RECORD_BYTES + events * EVENT_BYTES
-        self.bodies_at = self.texts_at + 4 * strings + text_bytes
+        self.layout = _layout(count, events, times, strings)
+        self.texts_at = start + struct.calcsize(self.layout)
+        self.bodies_at = self.texts_at + text_bytes
         self.end = self.bodies_at + body_bytes
         if self.end > len(data):
             raise DamagedBlobError(
@@ -172,29 +165,36 @@ class _Segment:
                 f"{len(data) - start} are left"
             )
 
-    def ats(self) -> tuple[int, ...]:
-        return struct.unpack_from(f"<{self.count}q", self.data, self.columns)
+    def ats(self) -> list[int]:
+        numbers = struct.unpack_from(self.layout, self.data, self.start)
+        n, t = self.count, self.times
+        times = numbers[6 : 6 + t]
+        try:
+            return [times[i] for i in numbers[6 + t : 6 + t + n]]
+        except IndexError:
+            raise DamagedBlobError("a receive time index past the segment's times") from None
 
     def records(self, first: int, after: int, *, locations: bool, events: bool) -> list[Record]:
-        data, n = self.data, self.count
-        at = self.columns
-        ats = self.ats()
-        kinds = data[at + 8 * n : at + 9 * n]
-        nulls = data[at + 9 * n : at + 10 * n]
-        phones = struct.unpack_from(f"<{n}I", data, at + 10 * n)
-        devices = struct.unpack_from(f"<{n}I", data, at + 14 * n)
-        msg_ids = struct.unpack_from(f"<{n}H", data, at + 18 * n)
-        serials = struct.unpack_from(f"<{n}H", data, at + 20 * n)
-        batches = data[at + 22 * n : at + 23 * n]
-        lengths = struct.unpack_from(f"<{n}I", data, at + 23 * n)
-        e = self.events
-        at += RECORD_BYTES * n
-        remotes = struct.unpack_from(f"<{e}I", data, at)
-        reasons = struct.unpack_from(f"<{e}I", data, at + 4 * e)
-        versions = struct.unpack_from(f"<{e}H", data, at + 8 * e)
-        protocol_versions = data[at + 10 * e : at + 11 * e]
-        encryptions = struct.unpack_from(f"<{e}H", data, at + 11 * e)
-        texts = self._texts()
+        numbers = struct.unpack_from(self.layout, self.data, self.start)
+        n, e, t = self.count, self.events, self.times
+        times = numbers[6 : 6 + t]
+        column = 6 + t
+        ats = numbers[column : column + n]
+        kinds = numbers[column + n : column + 2 * n]
+        nulls = numbers[column + 2 * n : column + 3 * n]
+        phones = numbers[column + 3 * n : column + 4 * n]
+        devices = numbers[column + 4 * n : column + 5 * n]
+        msg_ids = numbers[column + 5 * n : column + 6 * n]
+        serials = numbers[column + 6 * n : column + 7 * n]
+        batches = numbers[column + 7 * n : column + 8 * n]
+        lengths = numbers[column + 8 * n : column + 9 * n]
+        column += 9 * n
+        remotes = numbers[column : column + e]
+        reasons = numbers[column + e : column + 2 * e]
+        versions = numbers[column + 2 * e : column + 3 * e]
+        protocol_versions = numbers[column + 3 * e : column + 4 * e]
+        encryptions = numbers[column + 4 * e : column + 5 * e]
+        texts = self._texts(numbers[column + 5 * e :])
         bodies = self._bodies(lengths)
         out: list[Record] = []
         event = 0
@@ -210,7 +210,7 @@ class _Segment:
                     null = nulls[i]
                     version = None if null & NULL_VERSION else versions[j]
                     out.append((
-                        sequence, ats[i], kind, texts[phones[i]], texts[devices[i]],
+                        sequence, times[ats[i]], kind, texts[phones[i]], texts[devices[i]],
                         None if null & NULL_MSG_ID else msg_ids[i],
                         None if null & NULL_SERIAL else serials[i],
                         None, None if null & NULL_BODY else bodies[i],
@@ -219,20 +219,18 @@ class _Segment:
                     ))  # fmt: skip
                 elif locations and sequence > after:
                     out.append((
-                        sequence, ats[i], 0, texts[phones[i]], texts[devices[i]], msg_ids[i],
-                        serials[i], None if nulls[i] & NULL_BATCH else batches[i], bodies[i],
-                        None, None, None, None, None,
+                        sequence, times[ats[i]], 0, texts[phones[i]], texts[devices[i]],
+                        msg_ids[i], serials[i], None if nulls[i] & NULL_BATCH else batches[i],
+                        bodies[i], None, None, None, None, None,
                     ))  # fmt: skip
         except IndexError:
-            raise DamagedBlobError("a string index past the segment's strings") from None
+            raise DamagedBlobError("an index past the segment's strings or times") from None
         if event != e:
             raise DamagedBlobError(f"{event} terminal events in a segment that says {e}")
         return out
 
-    def _texts(self) -> list[str]:
+    def _texts(self, lengths: tuple[int, ...]) -> list[str]:
         data, at = self.data, self.texts_at
-        lengths = struct.unpack_from(f"<{self.strings}I", data, at)
-        at += 4 * self.strings
         texts: list[str] = []
         try:
             for length in lengths:
