@@ -1,11 +1,11 @@
 """The durable ``EventStore``: the event loop hands batches to one writer thread.
 
 On the loop, ``append`` only adds the event to the open batch (``gateway.store.batching``:
-one batch per loop iteration, bounded by ``max_pending``); a sealed batch is packed into a
-segment of the log's blob format (``rows.pack``, compiled) and queued. The writer thread takes
-every sealed batch that is waiting (group commit: while it commits, the next batches gather),
-writes their segments as one row, one transaction (``commit.Committer``, shared with the writer
-process), and hands the outcome back with one ``call_soon_threadsafe``. Back on the loop, the
+one batch per loop iteration, bounded by ``max_pending``). The writer thread takes every sealed
+batch that is waiting (group commit: while it commits, the next batches gather), packs their
+events in the log's blob format (``rows.pack``, compiled) and writes them as one row, one
+transaction (``commit.Committer``, shared with the writer process), and hands the outcome back
+with one ``call_soon_threadsafe``. Back on the loop, the
 events are numbered as the commit numbered them, the stored ones go to the hub's subscribers
 and then every waiting connection releases its acknowledgements (or withholds them, when the
 write failed).
@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 import anyio.to_thread
 
@@ -47,7 +47,7 @@ from gateway.server.logs import get_logger
 
 from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
-from .blob import DamagedBlobError, Segment
+from .blob import DamagedBlobError
 from .checkpoint import Checkpointer
 from .commit import Committer
 from .records import event_of, microseconds
@@ -69,8 +69,6 @@ log = get_logger()
 
 #: Told (on the loop) when the store starts or stops working: healthy, and why not.
 HealthListener = Callable[[bool, str], None]
-#: A sealed batch and its packed events (None: it has none), as the writer takes it.
-Packed = tuple[Batch, Segment | None]
 
 
 class LogStore(BatchingStore):
@@ -108,7 +106,7 @@ class LogStore(BatchingStore):
             self._log.checkpoint_connection, interval=checkpoint_interval, limit=wal_limit
         )
         self._reader = LogReader(self._log.path)
-        self._queue: queue.SimpleQueue[Packed | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         #: The writer thread's (``_run``); retention there says whether more may be due.
         self._retention = Retention(retention_age, retention_bytes, retention_step)
@@ -153,18 +151,7 @@ class LogStore(BatchingStore):
     # The loop side
 
     def _hand_over(self, batch: Batch) -> None:
-        segment = self._pack(batch)
-        if segment is not False:
-            self._queue.put((batch, segment))
-
-    def _pack(self, batch: Batch) -> Segment | Literal[False] | None:
-        """``batch``'s events packed; False (the batch settled not stored) if they cannot be."""
-        try:
-            return pack(batch.events)
-        except Exception as error:  # a bug: its terminals resend, the rest goes on
-            log.exception("event log: a batch could not be packed")
-            self._committed([batch], None, f"cannot pack: {error!r}")
-            return False
+        self._queue.put(batch)
 
     def _committed(self, batches: list[Batch], base: int | None, error: str) -> None:
         """Back on the loop: ``batches`` are stored, numbered after ``base``, or not stored
@@ -255,7 +242,7 @@ class LogStore(BatchingStore):
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
                 first = _IDLE
-            taken: list[Packed] = []
+            taken: list[Batch] = []
             if first is None:
                 stopping = True
             elif first is not _IDLE:
@@ -287,7 +274,7 @@ class LogStore(BatchingStore):
         log.info("event log closed",
                  extra={"last_sequence": last, "commits": self._committer.commits})  # fmt: skip
 
-    def _take(self, taken: list[Packed]) -> bool:
+    def _take(self, taken: list[Batch]) -> bool:
         """Group commit: add every batch sealed meanwhile; True when told to stop."""
         get = self._queue.get_nowait
         while True:
@@ -299,11 +286,13 @@ class LogStore(BatchingStore):
                 return True
             taken.append(more)
 
-    def _write(self, taken: list[Packed]) -> bool:
-        """One commit of ``taken``; the outcome goes to the loop (``_committed``)."""
-        batches = [batch for batch, _ in taken]
+    def _write(self, batches: list[Batch]) -> bool:
+        """One commit of ``batches``, packed here (one segment for all: the packing's cost a
+        segment is paid once a commit, and it runs while the loop waits in its selector as
+        often as not); the outcome goes to the loop (``_committed``)."""
         try:
-            base = self._committer.write([segment for _, segment in taken if segment])
+            segment = pack([batch.events for batch in batches])
+            base = self._committer.write([segment] if segment else [])
         except Exception as error:  # a bug must not stop the writer: the batch is not stored
             if not isinstance(error, sqlite3.Error | OSError):
                 log.exception("event log writer failed")
@@ -337,12 +326,12 @@ class LogStore(BatchingStore):
             loop.call_soon_threadsafe(callback, *args)
 
 
-def _holds(taken: list[Packed], events: int) -> bool:
-    for batch, _ in taken:
+def _holds(batches: list[Batch], events: int) -> bool:
+    for batch in batches:
         events -= len(batch.events)
         if events <= 0:
             return True
     return False
 
 
-_IDLE: Final = (Batch(0), None)
+_IDLE: Final = Batch(0)

@@ -37,9 +37,8 @@ from gateway.server.logs import get_logger
 from . import channel
 from .base import StoreStatus, StoreUnavailableError
 from .batching import Batch
-from .log import (
-    LogStore,
-)
+from .log import LogStore
+from .rows import pack
 
 #: Bytes of batches sent to the writer and not yet answered, at most: past it a batch is
 #: refused (not acknowledged) rather than queued, so a writer stalled on its disk holds a
@@ -161,8 +160,11 @@ class ProcessLogStore(LogStore):
             return
         # Packed here, the writer joins the segments of a commit without unpacking them; the
         # events are numbered when the answer says after which sequence they were stored.
-        segment = self._pack(batch)
-        if segment is False:
+        try:
+            segment = pack([batch.events])
+        except Exception as error:  # a bug: these terminals resend, the rest goes on
+            log.exception("event log: a batch could not be packed")
+            self._committed([batch], None, f"cannot pack: {error!r}")
             return
         message = channel.frame((channel.BATCH, batch.id, segment))
         self._in_flight.append((batch, len(message)))

@@ -149,7 +149,7 @@ async def test_a_writer_whose_gateway_died_stops_and_leaves_the_log_to_be_checke
         while not received:
             received += unframer.feed(await anyio.to_thread.run_sync(ours.recv, 65536))
     assert received[0][0] == channel.READY
-    ours.sendall(channel.frame((channel.BATCH, 1, pack([position(serial=1)]))))
+    ours.sendall(channel.frame((channel.BATCH, 1, pack([[position(serial=1)]]))))
     ours.close()  # as when the gateway is killed
     with anyio.fail_after(HANG_GUARD):
         assert await anyio.to_thread.run_sync(process.wait) == 0
