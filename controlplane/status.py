@@ -18,6 +18,7 @@ from gateway.protocol.commands import CommandFailed, CommandFailure, TooManyPend
 from gateway.protocol.errors import EncodeError, shown
 from gateway.protocol.ids import message_name
 from gateway.protocol.session import SessionNotReadyError
+from gateway.store.blob import DamagedBlobError
 
 #: Trailing metadata key telling how a command without a reply ended.
 COMMAND_OUTCOME_KEY: Final = "jt808-command-outcome"
@@ -119,6 +120,8 @@ def api_error_of(error: Exception, *, phone: str = "", msg_id: int = 0) -> ApiEr
         )
     if isinstance(error, SessionNotReadyError):
         return ApiError(grpc.StatusCode.UNAVAILABLE, f"terminal {phone}: {error}")
+    if isinstance(error, DamagedBlobError):  # a replay met a damaged part of the event log
+        return ApiError(grpc.StatusCode.DATA_LOSS, f"event log: {error}")
     return None
 
 

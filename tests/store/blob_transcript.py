@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from datetime import UTC, datetime
 
 from gateway import native
 from gateway.store import blob
@@ -18,7 +19,7 @@ from tests.store.test_blob_format import every_kind_of_event
 
 
 def main() -> int:
-    segment = pack([every_kind_of_event()])
+    segment = pack([every_kind_of_event(datetime(2026, 12, 6, 5, 30, 1, 250_000, tzinfo=UTC))])
     assert segment is not None
     data = blob.join([segment[0]])
     records = blob.records(data, 1, 0)

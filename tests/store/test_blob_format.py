@@ -11,11 +11,13 @@ import random
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import grpc
 import pytest
 
+from controlplane.status import api_error_of
 from gateway import native
 from gateway.events import EventKind, HubEvent, LocationReported, TerminalEvent
 from gateway.hub import EventHub
@@ -39,13 +41,13 @@ pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def every_kind_of_event() -> list[HubEvent]:
+def every_kind_of_event(now: datetime = NOW) -> list[HubEvent]:
     """Locations with and without a batch type, non-ASCII phones and devices, terminal events
     with and without a message, a raw body and an empty reason."""
-    normal, resent = position("013900000002", 2), position("013900000002", 3)
+    normal, resent = position("013900000002", 2, at=now), position("013900000002", 3, at=now)
     normal.batch_type, resent.batch_type = 0, 1
     return [
-        position(serial=1),
+        position(serial=1, at=now),
         normal,
         resent,
         LocationReported(
@@ -55,14 +57,14 @@ def every_kind_of_event() -> list[HubEvent]:
             0x0201,
             65535,
             None,
-            NOW + timedelta(microseconds=7),
+            now + timedelta(microseconds=7),
         ),
-        TerminalEvent(EventKind.AUTHENTICATED, "013900000001", "dev", NOW, "10.0.0.1:4000"),
+        TerminalEvent(EventKind.AUTHENTICATED, "013900000001", "dev", now, "10.0.0.1:4000"),
         TerminalEvent(
             EventKind.TRANSPARENT_DATA,
             "终端-1",
             "设备 ü",
-            NOW,
+            now,
             "",
             "",
             Message(
@@ -74,13 +76,13 @@ def every_kind_of_event() -> list[HubEvent]:
             EventKind.MESSAGE,
             "013900000002",
             "b",
-            NOW,
+            now,
             "",
             "",
             Message(Header(0x0F0F, "013900000002", 8, V2013, 0, 1), RawBody(raw=b"\xff\x00")),
         ),
-        TerminalEvent(EventKind.DISCONNECTED, "013900000001", "a", NOW, "", "idle_timeout"),
-        position("013900000001", 9, at=NOW - timedelta(seconds=3)),
+        TerminalEvent(EventKind.DISCONNECTED, "013900000001", "a", now, "", "idle_timeout"),
+        position("013900000001", 9, at=now - timedelta(seconds=3)),
     ]
 
 
@@ -189,9 +191,16 @@ async def test_a_replay_over_a_damaged_commit_says_which(tmp_path: Path) -> None
     assert await append(store, position(serial=1), position(serial=2))
     with sqlite3.connect(tmp_path / LOG_NAME) as db:
         db.execute("UPDATE commits SET records = substr(records, 1, 30)")
-    with pytest.raises(blob.DamagedBlobError, match="the commit from sequence 1 is damaged"):
+    with pytest.raises(
+        blob.DamagedBlobError, match="the commit from sequence 1 is damaged"
+    ) as caught:
         await read_all(store)
     await store.aclose()
+    # A stream that meets it ends with DATA_LOSS and the reason, not UNKNOWN.
+    status = api_error_of(caught.value)
+    assert status is not None
+    assert status.code == grpc.StatusCode.DATA_LOSS
+    assert "sequence 1" in status.details
 
 
 # --------------------------------------------------------------------------------------------
