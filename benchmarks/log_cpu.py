@@ -22,22 +22,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.event_log import BODY
 from gateway.events import LocationReported
 from gateway.hub import EventHub
-from gateway.protocol.bodies.location import AdditionalInfo, LocationReport
+from gateway.protocol.bodies.location import LocationReport
 from gateway.protocol.body import decode_body
-from gateway.protocol.message import encode_body
 from gateway.protocol.versions import V2013
 from gateway.store.base import Durability
 from gateway.store.log import LogStore
 
-REPORT = LocationReport(
-    alarm=0, status=2, latitude=22.543096, longitude=114.057865, altitude=12, speed=60.0,
-    direction=90, time=datetime(2026, 12, 5, 8, 0, tzinfo=UTC),
-    extras=[AdditionalInfo(0x01, b"\x00\x00\x01\x00"), AdditionalInfo(0x30, b"\x1f"),
-            AdditionalInfo(0x31, b"\x0c")],
-)  # fmt: skip
-BODY = encode_body(REPORT, V2013)
 _TICK = os.sysconf("SC_CLK_TCK")
 
 

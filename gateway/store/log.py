@@ -19,9 +19,9 @@ window joins the next write, so many terminals share one commit (one fsync); a l
 a quiet spell is written at once. Checkpoints of the WAL run beside the writer
 (``checkpoint.Checkpointer``), never inside its commits.
 
-Retention runs on the writer thread between batches, a short transaction at a time
-(``RETENTION_STEP`` rows at most): when idle, steps follow each other until nothing is due or
-appends wait; under load, while more is due, one step follows each commit, after its
+Retention runs on the writer thread between batches, a short transaction at a time (about
+``RETENTION_STEP`` records, in whole commits): when idle, steps follow each other until nothing
+is due or appends wait; under load, while more is due, one step follows each commit, after its
 acknowledgements are on their way. So a step holds the next commit up for about a millisecond
 at most, and retention still outpaces any rate of appends.
 """
@@ -208,12 +208,12 @@ class LogStore(BatchingStore):
 
     @property
     def trimmed(self) -> int:
-        """Rows retention deleted since start."""
+        """Records retention deleted since start."""
         return self._retention.trimmed
 
     @property
     def largest_step(self) -> int:
-        """The most rows one retention step deleted."""
+        """The most records one retention step deleted."""
         return self._retention.largest_step
 
     def status(self) -> StoreStatus:

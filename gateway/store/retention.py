@@ -12,8 +12,8 @@ from .sqlite_log import SqliteLog
 
 @dataclass(slots=True)
 class Retention:
-    """Deletes what ``age`` (seconds) and ``max_bytes`` no longer keep, ``step`` rows at most
-    at a time, and counts it."""
+    """Deletes what ``age`` (seconds) and ``max_bytes`` no longer keep, about ``step`` records
+    (whole commits) at a time, and counts it."""
 
     age: float | None
     max_bytes: int | None

@@ -43,9 +43,10 @@ FLOOR_MARGIN: Final = 1 << 24
 #: The WAL is started over once it grows past this (``checkpoint.Checkpointer``), and its file
 #: truncated back to it.
 WAL_LIMIT: Final = 16 * 1024 * 1024
-#: Rows one retention step deletes at most: a short transaction on the writer thread, so the
-#: commit (and the acknowledgements) waiting behind it are held up for little (a step of
-#: 1,000 rows takes about a millisecond; one of 20,000 held every ack for tens of them).
+#: Records one retention step deletes, about (whole commits: at least the oldest one): a short
+#: transaction on the writer thread, so the commit (and the acknowledgements) waiting behind it
+#: are held up for little (a step of 1,000 rows took about a millisecond; one of 20,000 held
+#: every ack for tens of them; a commit's records are one row, so a step is cheaper now).
 RETENTION_STEP: Final = 1_000
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS events (
