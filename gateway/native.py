@@ -43,6 +43,8 @@ NATIVE_MODULES: Final = (
     "gateway.store.rows",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",
+    # The terminal edge's connection: every chunk read and every handshake runs through it.
+    "gateway.server.connection",
 )
 #: The mypyc runtime shared by the compiled modules (a module of its own).
 NATIVE_GROUP: Final = "gateway.protocol._native"
