@@ -36,6 +36,8 @@ NATIVE_MODULES: Final = (
     "gateway.protocol.subpackage",
     "gateway.protocol.message",
     "gateway.protocol.session",
+    # What a handshake asks the auth backend, and its answer (one each per handshake).
+    "gateway.auth.base",
     # What the hub carries (one LocationReported per report).
     "gateway.events",
     "gateway.hub",
