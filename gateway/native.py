@@ -36,6 +36,8 @@ NATIVE_MODULES: Final = (
     "gateway.protocol.subpackage",
     "gateway.protocol.message",
     "gateway.protocol.session",
+    # What a handshake asks the auth backend, and its answer (one each per handshake).
+    "gateway.auth.base",
     # What the hub carries (one LocationReported per report).
     "gateway.events",
     "gateway.hub",
@@ -44,6 +46,8 @@ NATIVE_MODULES: Final = (
     "gateway.store.rows",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",
+    # The terminal edge's connection: every chunk read and every handshake runs through it.
+    "gateway.server.connection",
 )
 #: The mypyc runtime shared by the compiled modules (a module of its own).
 NATIVE_GROUP: Final = "gateway.protocol._native"

@@ -23,6 +23,7 @@ from gateway.protocol.framing import FrameDecoder, NeedData, checksum, escape
 from gateway.protocol.message import encode_message
 from gateway.protocol.session import SessionEvent
 
+from .native_connection import connection_transcript
 from .protocol.null_modem import NullModem, Terminal, corrupt, location, with_bad_checksum
 from .protocol.real_frames import real_frames
 
@@ -79,6 +80,8 @@ def transcript() -> Iterator[str]:
         while not isinstance(event := decoder.next_event(), NeedData):
             yield repr(event)
     yield repr(location())
+    # The terminal edge's connection (compiled with the core).
+    yield from connection_transcript()
 
 
 def _frames() -> list[dict[str, str]]:

@@ -150,15 +150,23 @@ class SessionLimits:
 # Events
 
 
-@dataclass(frozen=True, slots=True)
+# The events of every handshake write their ``__init__`` out (``init=False``): compiled, a
+# dataclass-generated one runs interpreted (frozen: each field set once, as the dataclass would).
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class RegistrationReceived:
     """0x0100 arrived: decide with ``TerminalSession.answer_registration``."""
 
     header: Header
     body: TerminalRegister
 
+    def __init__(self, header: Header, body: TerminalRegister) -> None:
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "body", body)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class AuthenticationReceived:
     """0x0102 arrived: decide with ``TerminalSession.answer_authentication``."""
 
@@ -166,6 +174,12 @@ class AuthenticationReceived:
     auth_code: str
     imei: str
     software_version: str
+
+    def __init__(self, header: Header, auth_code: str, imei: str, software_version: str) -> None:
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "auth_code", auth_code)
+        object.__setattr__(self, "imei", imei)
+        object.__setattr__(self, "software_version", software_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,17 +189,26 @@ class LogoutReceived:
     header: Header
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TerminalRegistered:
     phone: str
     device_name: str
 
+    def __init__(self, phone: str, device_name: str) -> None:
+        object.__setattr__(self, "phone", phone)
+        object.__setattr__(self, "device_name", device_name)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class TerminalAuthenticated:
     phone: str
     version: ProtocolVersion
     device_name: str
+
+    def __init__(self, phone: str, version: ProtocolVersion, device_name: str) -> None:
+        object.__setattr__(self, "phone", phone)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "device_name", device_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +223,7 @@ class MessageReceived:
     message: Message
 
     def __init__(self, message: Message) -> None:
-        # One per report: written out so that, compiled, it runs natively (frozen: set once).
+        # One per report (see above).
         object.__setattr__(self, "message", message)
 
 
@@ -249,7 +272,7 @@ class SessionNotReadyError(ProtocolError):
     result_code = ResultCode.FAILURE
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SessionStats:
     """Counters of one session; the server turns them into metrics."""
 
@@ -261,6 +284,12 @@ class SessionStats:
     refused: int = 0
     messages_in: dict[int, int] = field(default_factory=dict)
     messages_out: dict[int, int] = field(default_factory=dict)
+
+    def __init__(self) -> None:  # one per connection (see the events above)
+        self.bytes_in = self.bytes_out = self.frames_in = self.frames_out = 0
+        self.rejected = self.refused = 0
+        self.messages_in = {}
+        self.messages_out = {}
 
 
 def _utc_now() -> datetime:

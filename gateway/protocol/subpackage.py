@@ -166,7 +166,7 @@ class PartialMessageDropped:
 ReassemblyEvent = RetransmissionRequested | PartialMessageDropped
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ReassemblyStats:
     """Counters of one ``Reassembler`` (every packet not used is counted somewhere)."""
 
@@ -183,6 +183,13 @@ class ReassemblyStats:
     rejected: int = 0
     retransmission_requests: int = 0
     dropped: int = 0
+
+    def __init__(self) -> None:
+        # One per connection: written out, as compiled a dataclass-generated one runs
+        # interpreted (gateway.protocol.session).
+        self.completed = self.duplicates = self.conflicting_duplicates = 0
+        self.late_duplicates = self.gap_joins = self.rejected = 0
+        self.retransmission_requests = self.dropped = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,7 +660,7 @@ def encode_split(
     return SplitMessage(header.msg_id, tuple(serials), tuple(frames))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SentCacheStats:
     evicted: int = 0
     #: Messages larger than the whole cache, not kept.
@@ -661,6 +668,9 @@ class SentCacheStats:
     resent_packets: int = 0
     #: Requests naming a first serial the cache does not hold (evicted or never sent).
     unknown_requests: int = 0
+
+    def __init__(self) -> None:  # one per connection (see ReassemblyStats)
+        self.evicted = self.too_large = self.resent_packets = self.unknown_requests = 0
 
 
 class SentCache:

@@ -1,4 +1,4 @@
-"""One terminal connection: an ``asyncio.Protocol`` around a sans-I/O ``TerminalSession``.
+"""One terminal connection: a stream protocol around a sans-I/O ``TerminalSession``.
 
 ``data_received`` runs the session synchronously on the chunk it was given, publishes what the
 terminal reported, and writes every reply the chunk produced in one ``transport.write``. Nothing
@@ -18,6 +18,11 @@ passes its high-water mark, ``pause_writing`` stops reading from that terminal t
 buffer has not drained within ``send_timeout`` the connection is dropped. Timers (idle and
 authentication deadlines, retransmissions, reassembly) live in the gateway's one deadline queue,
 not in a task per connection. No exception from one terminal escapes this module.
+
+This module is compiled with the protocol core (``gateway.native``): every handshake and every
+chunk read runs through it. A compiled class cannot subclass ``asyncio.Protocol``, so
+``TerminalConnection`` does not: it has the protocol's methods, which is all uvloop and asyncio
+call (``gateway.server.gateway.as_protocol`` hands it to them).
 """
 
 from __future__ import annotations
@@ -109,12 +114,12 @@ _NO_AUTHENTICATION: Final = AuthenticationDecision(False)
 _CERTIFICATE_MISMATCH: Final = AuthenticationDecision(False)
 
 
-@dataclass(slots=True)
 class _Rest(Generic[T]):
     """A backend call that suspended in its first step (``_ask``), and when it was put."""
 
-    suspended: eager.Suspended[T]
-    started: float
+    def __init__(self, suspended: eager.Suspended[T], started: float) -> None:
+        self.suspended = suspended
+        self.started = started
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,7 @@ class CommandResult:
     retransmissions: int
 
 
-class TerminalConnection(asyncio.Protocol):
+class TerminalConnection:
     __slots__ = (
         "_admitted",
         "_announced",
@@ -549,7 +554,7 @@ class TerminalConnection(asyncio.Protocol):
             self._received_at = None
             self._dispatch(events)  # may start the next decision
             self._after_io()
-            if self._decision is None:
+            if not self._deciding():
                 self._update_reading()
                 self._replay_held()
         except Exception:
@@ -557,6 +562,12 @@ class TerminalConnection(asyncio.Protocol):
             self._failed()
         finally:
             self._received_at = None
+
+    def _deciding(self) -> bool:
+        """A decision is pending. A method, not ``self._decision`` read in place: a caller that
+        set it to None and then dispatched would have it narrowed to None, and compiled code
+        checks that narrowing (``_dispatch`` may have started the next decision)."""
+        return self._decision is not None
 
     def _replay_held(self) -> None:
         if self._held and self.session.state is not SessionState.CLOSED:

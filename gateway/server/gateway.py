@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import anyio
 import anyio.abc
@@ -52,6 +52,13 @@ log = get_logger()
 #: Pending connections the kernel may queue (it caps this at net.core.somaxconn): terminals of
 #: a whole fleet reconnect at once after a restart.
 LISTEN_BACKLOG: Final = 4096
+
+
+def as_protocol(connection: TerminalConnection) -> asyncio.Protocol:
+    """``connection`` as the event loop takes it. It has the methods of ``asyncio.Protocol``
+    without subclassing it (the compiled class cannot, see ``gateway.native``); uvloop and
+    asyncio only call them."""
+    return cast(asyncio.Protocol, connection)
 
 
 class SessionObserver(Protocol):
@@ -250,7 +257,7 @@ class Gateway:
         self.store = store
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: TerminalConnection(self),
+            lambda: as_protocol(TerminalConnection(self)),
             config.listen.host,
             config.listen.port,
             backlog=LISTEN_BACKLOG,
@@ -279,8 +286,9 @@ class Gateway:
 
     async def attach(self, sock: socket.socket) -> TerminalConnection:
         """Serve a terminal on an already connected socket (tests, socket activation)."""
-        _, connection = await asyncio.get_running_loop().connect_accepted_socket(
-            lambda: TerminalConnection(self), sock
+        connection = TerminalConnection(self)
+        await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: as_protocol(connection), sock
         )
         return connection
 

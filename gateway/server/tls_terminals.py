@@ -18,6 +18,8 @@ from .config import HostPort
 from .logs import get_logger
 
 if TYPE_CHECKING:
+    import asyncio
+
     from gateway.auth.base import AuthenticationDecision, RegistrationRequest
     from gateway.tls.identity import CertificateIdentity
     from gateway.tls.server import TlsPeer, TlsServer
@@ -42,14 +44,14 @@ async def serve_tls_terminals(
     from gateway.tls.listener import TlsListener  # noqa: PLC0415
 
     from .connection import TerminalConnection  # noqa: PLC0415
-    from .gateway import LISTEN_BACKLOG  # noqa: PLC0415
+    from .gateway import LISTEN_BACKLOG, as_protocol  # noqa: PLC0415
 
     config = gateway.config
 
-    def connection_for(peer: TlsPeer) -> TerminalConnection:
+    def connection_for(peer: TlsPeer) -> asyncio.Protocol:
         connection = TerminalConnection(gateway)
         connection.tls_peer = peer
-        return connection
+        return as_protocol(connection)
 
     def admit(remote: str) -> bool:
         # Before the handshake: no TLS work for a connection admission would refuse. One it

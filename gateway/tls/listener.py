@@ -37,7 +37,9 @@ from .server import TlsPeer, TlsRefusedError, TlsServer
 
 log = get_logger()
 
-ProtocolFactory = Callable[[TlsPeer], asyncio.BaseProtocol]
+#: The edge's protocols are stream ones. The compiled ``TerminalConnection`` has the methods of
+#: ``asyncio.Protocol`` without subclassing it, so anything not buffered is taken as that.
+ProtocolFactory = Callable[[TlsPeer], asyncio.Protocol | asyncio.BufferedProtocol]
 #: Bytes the gate keeps if the peer's data arrives before the hand-over (it should not).
 MAX_GATE_BUFFER: Final = 64 * 1024
 DEFAULT_BACKLOG: Final = 4096
@@ -186,7 +188,7 @@ class _Gate(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
 
-    def hand_over(self, protocol: asyncio.BaseProtocol) -> None:
+    def hand_over(self, protocol: asyncio.Protocol | asyncio.BufferedProtocol) -> None:
         """Give the transport to ``protocol``: resume reading first (delivery is scheduled, not
         immediate, so a protocol that pauses in ``connection_made`` stays paused), then tell it
         it is connected, then replay anything the gate was given meanwhile."""
@@ -198,11 +200,11 @@ class _Gate(asyncio.Protocol):
         if self.buffer:
             _deliver(protocol, bytes(self.buffer))
             self.buffer.clear()
-        if self.eof and isinstance(protocol, asyncio.Protocol | asyncio.BufferedProtocol):
+        if self.eof:
             protocol.eof_received()
 
 
-def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+def _deliver(protocol: asyncio.Protocol | asyncio.BufferedProtocol, data: bytes) -> None:
     if isinstance(protocol, asyncio.BufferedProtocol):
         view = memoryview(data)
         while view:
@@ -211,7 +213,7 @@ def _deliver(protocol: asyncio.BaseProtocol, data: bytes) -> None:
             buffer[:size] = view[:size]
             protocol.buffer_updated(size)
             view = view[size:]
-    elif isinstance(protocol, asyncio.Protocol):
+    else:
         protocol.data_received(data)
 
 
