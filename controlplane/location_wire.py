@@ -489,7 +489,10 @@ class _LastReceived:
 
     def update(self, moment: datetime) -> None:
         if moment.tzinfo is not UTC:  # a time made by hand: the general way
-            field = _timestamp_field(0x72, moment)
+            # A receive time is the gateway's clock: naive means UTC, as the library reads it
+            # (``locations.location_message``), not GMT+8 as for a terminal's report time.
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            field = _timestamp_field(0x72, aware)
         else:
             delta = moment - self.anchor
             if delta.days or delta.seconds:  # another second

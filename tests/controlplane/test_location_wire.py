@@ -45,6 +45,13 @@ TEXT = st.text(max_size=12) | st.sampled_from(["", "HB808_X1_T01", "\udc81bad", 
 RECEIVED = st.datetimes(
     min_value=datetime(1960, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
+#: Receive times as the gateway makes them (UTC) and as a caller might: naive (read as UTC by
+#: the library) or in another zone.
+ANY_RECEIVED = RECEIVED | st.datetimes(
+    min_value=datetime(1960, 1, 2),
+    max_value=datetime(2099, 12, 31),
+    timezones=st.sampled_from([None, timezone(timedelta(hours=8))]),
+)
 
 
 @st.composite
@@ -58,7 +65,7 @@ def events(draw: st.DrawFn) -> LocationReported:
         msg_id=draw(st.sampled_from([0, 0x0200, 0x0201, 0x0704])),
         serial=draw(st.integers(0, 0xFFFF)),
         batch_type=draw(st.none() | st.integers(0, 2)),
-        received_at=draw(RECEIVED),
+        received_at=draw(ANY_RECEIVED),
         sequence=draw(st.integers(0, 2**64 - 1)),
     )
 
