@@ -75,7 +75,7 @@ $(CHROMIUM):
 ## on the compiled core and compares it with the pure-Python one (tests/test_native.py).
 NATIVE := gateway/protocol/native-manifest.json
 $(NATIVE): $(wildcard gateway/protocol/*.py) gateway/events.py gateway/hub.py gateway/store/blob.py gateway/store/rows.py \
-		controlplane/location_wire.py \
+		controlplane/location_wire.py gateway/server/connection.py gateway/auth/base.py \
 		gateway/native.py scripts/build_native.py | $(BIN)/.installed
 	$(BIN)/python scripts/build_native.py
 
