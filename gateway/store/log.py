@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import sqlite3
 import threading
@@ -234,7 +235,9 @@ class LogStore(BatchingStore):
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
         window = self.commit_window
-        began = 0.0  # when the last write began
+        # When the last write began: none yet. Not 0.0: the monotonic clock counts from boot,
+        # so on a machine up for less than a window the first write would wait.
+        began = -math.inf
         stopping = False
         while not stopping:
             timeout = max(0.0, next_maintenance - time.monotonic())

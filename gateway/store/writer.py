@@ -19,6 +19,7 @@ runs a short step at a time between commits. When the loop's end of the socket c
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import socket
 import sqlite3
@@ -81,7 +82,9 @@ class Writer:
 
     def run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
-        began = 0.0  # when the last write began
+        # When the last write began: none yet. Not 0.0: the monotonic clock counts from boot,
+        # so on a machine up for less than a window the first write would wait.
+        began = -math.inf
         while not self._stopping:
             batches = self._take(max(0.0, next_maintenance - time.monotonic()))
             if batches and not self._stopping:
