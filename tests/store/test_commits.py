@@ -5,6 +5,7 @@ acknowledgement is released before its batch can be read back from the file."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import anyio
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(params=[ProcessLogStore, LogStore], ids=["process", "thread"])
 def store_type(request: pytest.FixtureRequest) -> type[LogStore]:
-    """Both writers commit alike: in a process of its own (the default) or on a thread."""
+    """Both writers commit alike: on a thread (the default) or in a process of its own."""
     kind: type[LogStore] = request.param
     return kind
 
@@ -137,6 +138,19 @@ async def test_a_full_commit_does_not_wait_for_the_window(
     with anyio.fail_after(HANG_GUARD):
         assert await append(store, *full)
     assert [e.sequence for e in full] == list(range(2, FULL_COMMIT + 2))
+    await store.aclose()
+
+
+async def test_the_first_write_begins_at_once_however_long_the_window(
+    tmp_path: Path, store_type: type[LogStore]
+) -> None:
+    # A window longer than the machine has been up (the monotonic clock counts from boot): no
+    # write has begun yet, so none is waited for.
+    window = time.monotonic() + 3600.0
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS, commit_window=window)
+    await store.start()
+    with anyio.fail_after(HANG_GUARD):
+        assert await append(store, position(serial=1))
     await store.aclose()
 
 
