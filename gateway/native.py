@@ -46,9 +46,6 @@ NATIVE_MODULES: Final = (
     "gateway.store.rows",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",
-    # Admission and the one deadline queue: every connection passes through both.
-    "gateway.server.admission",
-    "gateway.server.timers",
     # The text of the log lines a handshake writes (two per handshake, made once per loop
     # iteration by the batching handler).
     "gateway.server.logline",

@@ -10,14 +10,13 @@ backend is shed to make room. Slow-loris connections age and go first; a termina
 authenticates within ``shed_after`` of connecting is never shed; authenticated terminals are
 never shed. Only when nothing can be shed is a newcomer refused.
 
-Pure bookkeeping: the gateway closes the connections this hands back. Every connection is
-admitted here and every handshake leaves the budget here, so this module is compiled with the
-protocol core (``gateway.native``).
+Pure bookkeeping: the gateway closes the connections this hands back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from .limitlog import LimitLog
@@ -30,13 +29,10 @@ PER_ADDRESS: Final = "max_unauthenticated_per_address"
 C = TypeVar("C", bound=Hashable)
 
 
+@dataclass(slots=True)
 class _Pending:
-    """An unauthenticated connection's address and when it came (an ``__init__`` of its own:
-    compiled, a dataclass's would run interpreted)."""
-
-    def __init__(self, host: str, since: float) -> None:
-        self.host = host
-        self.since = since
+    host: str
+    since: float
 
 
 class Admission(Generic[C]):

@@ -82,10 +82,6 @@ def plain_pairs(fields: dict[str, object]) -> str | None:
     return "".join(parts)
 
 
-#: ``.000`` to ``.999``: the end of a stamp, made once (a format spec per line is not free).
-_MILLISECONDS: Final = tuple(f".{msecs:03d}" for msecs in range(1000))
-
-
 class Stamps:
     """The ``ts=`` of lines: the date and time as ``converter`` gives them (local time, as
     ``logging`` does), made once a second, and the milliseconds."""
@@ -100,8 +96,8 @@ class Stamps:
         if second != self._second:  # the date and time change once a second, not per line
             self._text = "ts=" + time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(created))
             self._second = second
-        if 0 <= msecs < 1000:
-            return self._text + _MILLISECONDS[msecs]
+        if 0 <= msecs < 1000:  # ".042" without a format spec (parsed per call, not free)
+            return self._text + "." + str(1000 + msecs)[1:]
         return f"{self._text}.{msecs:03d}"  # before 1970
 
 

@@ -9,9 +9,6 @@ entry comes due the owner checks what is really due and schedules its next deadl
 Only an *earlier* deadline (a command sent, a sub-package started) adds an entry.
 
 ``LoopTimer`` drives one queue from an asyncio loop with a single ``call_at`` handle.
-
-Every connection is scheduled here when it comes, and again as its deadlines move, so this
-module is compiled with the protocol core (``gateway.native``).
 """
 
 from __future__ import annotations
