@@ -263,7 +263,9 @@ class Gateway:
         self.store = store
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: as_protocol(TerminalConnection(self)),
+            # The connection's class called with the gateway: no Python function in between
+            # (``as_protocol`` says why the cast; one call per accepted connection).
+            cast(Callable[[], asyncio.Protocol], functools.partial(TerminalConnection, self)),
             config.listen.host,
             config.listen.port,
             backlog=LISTEN_BACKLOG,
