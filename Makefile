@@ -76,6 +76,7 @@ $(CHROMIUM):
 NATIVE := gateway/protocol/native-manifest.json
 $(NATIVE): $(wildcard gateway/protocol/*.py) gateway/events.py gateway/hub.py gateway/store/blob.py gateway/store/rows.py \
 		controlplane/location_wire.py gateway/server/connection.py gateway/auth/base.py \
+		gateway/server/logline.py \
 		gateway/native.py scripts/build_native.py | $(BIN)/.installed
 	$(BIN)/python scripts/build_native.py
 

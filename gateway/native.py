@@ -46,6 +46,9 @@ NATIVE_MODULES: Final = (
     "gateway.store.rows",
     # The stream's encoder of locations (every report, once): the one module above the core.
     "controlplane.location_wire",
+    # The text of the log lines a handshake writes (two per handshake, made once per loop
+    # iteration by the batching handler).
+    "gateway.server.logline",
     # The terminal edge's connection: every chunk read and every handshake runs through it.
     "gateway.server.connection",
 )

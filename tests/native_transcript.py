@@ -24,6 +24,7 @@ from gateway.protocol.message import encode_message
 from gateway.protocol.session import SessionEvent
 
 from .native_connection import connection_transcript
+from .native_edge import logline_transcript
 from .protocol.null_modem import NullModem, Terminal, corrupt, location, with_bad_checksum
 from .protocol.real_frames import real_frames
 
@@ -82,6 +83,8 @@ def transcript() -> Iterator[str]:
     yield repr(location())
     # The terminal edge's connection (compiled with the core).
     yield from connection_transcript()
+    # The text of the edge's log lines (compiled with the core).
+    yield from logline_transcript()
 
 
 def _frames() -> list[dict[str, str]]:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Protocol, TextIO, cast
 
 
 class LineFormatter(Protocol):
-    def line(self, created: float, level: str, event: str, fields: dict[str, object]) -> str: ...
+    def lines(
+        self, level: str, pending: list[tuple[float, str, dict[str, object]]], terminator: str
+    ) -> str: ...
 
 
 class BatchedStreamHandler(logging.StreamHandler[TextIO]):
@@ -25,20 +28,37 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
         super().__init__(stream)
         #: Info lines not yet written: when each was logged, its event, its fields.
         self._pending: list[tuple[float, str, dict[str, object]]] = []
+        #: The loop that last took a write, and the thread it ran in (``_running_loop``).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
 
     def add(self, created: float, event: str, fields: dict[str, object]) -> None:
         """An info line of ``event`` with ``fields``: written at the end of this loop
         iteration (at once when no loop runs in this thread)."""
         pending = self._pending
         if not pending:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
+            loop = self._running_loop()
+            if loop is None:
                 pending.append((created, event, fields))
                 self.write_pending()
                 return
             loop.call_soon(self.write_pending)
         pending.append((created, event, fields))
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop running in this thread (None: none). The last one is remembered with its
+        thread: ``asyncio.get_running_loop`` makes a system call (``getpid``, a fork check)
+        each time, and this is asked once per loop iteration that logs."""
+        loop = self._loop
+        thread = threading.get_ident()
+        if loop is not None and thread == self._loop_thread and loop.is_running():
+            return loop
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        self._loop, self._loop_thread = loop, thread
+        return loop
 
     def write_pending(self) -> None:
         """Write the pending lines in one write (and flush)."""
@@ -48,10 +68,7 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
         try:
             pending, self._pending = self._pending, []
             formatter = cast(LineFormatter, self.formatter)
-            text = "".join(
-                formatter.line(created, "info", event, fields) + self.terminator
-                for created, event, fields in pending
-            )
+            text = formatter.lines("info", pending, self.terminator)
             stream = self.stream
             stream.write(text)
             stream.flush()

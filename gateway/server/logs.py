@@ -8,46 +8,25 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
-from collections.abc import Iterable
-from typing import Any, Final, cast
+from typing import Any, Final
 
+from . import logline
 from .logbatch import BatchedStreamHandler
+from .logline import bounded
 
 LOGGER_NAME: Final = "jt808"
 _RESERVED: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 
 
-#: What makes a logfmt value need quotes: separators, quotes, backslashes, control characters.
-_UNSAFE: Final = re.compile(r'[\s="\\\x00-\x1f\x7f-\x9f]')
-#: Control characters as escapes: a terminal's bytes must not forge lines or colours in a log.
-_ESCAPES: Final = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
-_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"'})
-
-
-#: The longest value a line carries (a traceback excepted): values can come from the wire.
-MAX_VALUE_CHARS: Final = 512
 #: What JSON leaves as it is but a terminal would act on (DEL and the C1 controls, CSI among
 #: them); the JSON writer escapes the rest of the control characters itself.
 _JSON_ESCAPES: Final = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
-
-
-def bounded(value: object) -> object:
-    """``value`` as it goes into a line: text longer than ``MAX_VALUE_CHARS`` is cut and says
-    how much was left out; other values unchanged."""
-    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
-        return f"{value[:MAX_VALUE_CHARS]}...(+{len(value) - MAX_VALUE_CHARS} chars)"
-    return value
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    if text == "" or _UNSAFE.search(text):
-        return '"' + text.translate(_ESCAPES) + '"'
-    return text
+#: The text of a logfmt line is made in ``logline`` (compiled: see there); these are its names.
+MAX_VALUE_CHARS: Final = logline.MAX_VALUE_CHARS
+_quote: Final = logline.quote
+_append_pairs: Final = logline.append_pairs
 
 
 class _EventFormatter(logging.Formatter):
@@ -75,11 +54,14 @@ class _EventFormatter(logging.Formatter):
 
 
 class LogfmtFormatter(_EventFormatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamps = logline.Stamps(self.converter)
+
     def format(self, record: logging.LogRecord) -> str:
-        # The fields of ``fields`` in one pass, without the dict (a line per registration and
-        # authentication: this is on the connect path).
+        # The fields of ``fields`` in one pass, without the dict.
         parts = [
-            self._timestamp(record.created, int(record.msecs)),
+            self._stamps.stamp(record.created, int(record.msecs)),
             f"level={_LEVELS.get(record.levelname) or _quote(record.levelname.lower())}",
             f"event={_quote(bounded(record.getMessage()))}",
         ]
@@ -94,63 +76,14 @@ class LogfmtFormatter(_EventFormatter):
     def line(self, created: float, level: str, event: str, fields: dict[str, object]) -> str:
         """What ``format`` makes of a record of ``event`` at ``level`` (a lower-case level
         name) with ``fields`` as its extra, created at ``created``, without the record."""
-        quoted = _EVENTS.get(event)
-        if quoted is None:
-            quoted = _quote(bounded(event))
-            if len(_EVENTS) < MAX_EVENTS:
-                _EVENTS[event] = quoted
-        head = (
-            f"{self._timestamp(created, int((created - int(created)) * 1000))} level={level} "
-            f"event={quoted}"
-        )
-        pairs = _plain_pairs(fields)
-        if pairs is not None:
-            return head + pairs
-        parts = [head]
-        _append_pairs(parts, fields.items())
-        return " ".join(parts)
+        return logline.line(self._stamps, created, level, event, fields)
 
-    def _timestamp(self, created: float, msecs: int) -> str:
-        second = int(created)
-        if second != self._second:  # the date and time change once a second, not per line
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(created))
-            self._second = second
-        return f"ts={self._second_text}.{msecs:03d}"
-
-
-#: Events as ``line`` writes them (a handful of fixed names, quoted once).
-_EVENTS: dict[str, str] = {}
-MAX_EVENTS: Final = 256
-
-
-def _append_pairs(parts: list[str], items: Iterable[tuple[str, object]]) -> None:
-    for key, value in items:
-        text = cast(str, bounded(value)) if isinstance(value, str) else str(value)
-        if text and not _UNSAFE.search(text):
-            parts.append(f"{key}={text}")
-        else:
-            parts.append(f'{key}="{text.translate(_ESCAPES)}"')
-
-
-def _plain_pairs(fields: dict[str, object]) -> str | None:
-    """`` key=value`` for each field, when every value is an int or text that needs neither
-    quotes nor cutting (the fields of a connection's lines: one search for all of them instead
-    of one per value); None otherwise (``_append_pairs`` then writes them)."""
-    pairs: list[str] = []
-    texts: list[str] = []
-    for key, value in fields.items():
-        kind = type(value)
-        if kind is str:
-            text = cast(str, value)
-            if not text or len(text) > MAX_VALUE_CHARS:
-                return None
-            texts.append(text)
-        elif kind is not int:  # bool, enums, ...: written as ``_append_pairs`` writes them
-            return None
-        pairs.append(f" {key}={value}")
-    if _UNSAFE.search("".join(texts)):
-        return None
-    return "".join(pairs)
+    def lines(
+        self, level: str, pending: list[tuple[float, str, dict[str, object]]], terminator: str
+    ) -> str:
+        """``line`` of each of ``pending`` (when, event, fields), each ended by
+        ``terminator``: one text, made in one call (``logbatch``: once per loop iteration)."""
+        return logline.lines(self._stamps, level, pending, terminator)
 
 
 _LEVELS: Final = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}

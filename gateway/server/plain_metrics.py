@@ -90,7 +90,7 @@ class PlainCounter(_Family[Value]):
     def inc(self, amount: float = 1.0) -> None:
         if amount < 0:
             raise ValueError("a counter only goes up")
-        self._only().inc(amount)
+        self._only().value += amount  # not Value.inc: one call fewer (one per connection)
 
 
 class PlainGauge(_Family[Value]):
