@@ -14,10 +14,12 @@ Faults: a failed write stores nothing of its batches; the next batch tries again
 recovers by itself when the disk does. The change between working and failing is logged once
 each way.
 
-Under a steady load, writes begin at least ``COMMIT_WINDOW`` apart: what arrives within the
-window joins the next write, so many terminals share one commit (one fsync); a lone report after
-a quiet spell is written at once. Checkpoints of the WAL run beside the writer
-(``checkpoint.Checkpointer``), never inside its commits.
+When a commit begins is ``commit.CommitSchedule``'s rule, shared with the writer process: at
+once when the last one began at least ``commit_window`` (2 ms) ago, when it already holds
+``FULL_COMMIT`` events, or after a quiet spell; else what arrives until the window ends joins
+it, so many terminals share one commit (one fsync). Under a saturating load the commits' own
+duration is longer than the window, so they follow each other without a pause. Checkpoints of
+the WAL run beside the writer (``checkpoint.Checkpointer``), never inside its commits.
 
 Retention runs on the writer thread between batches, a short transaction at a time (about
 ``RETENTION_STEP`` records, in whole commits): when idle, steps follow each other until nothing
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import queue
 import sqlite3
 import threading
@@ -50,19 +51,17 @@ from .base import Durability, ReadFilter, ReadResult, StoreStatus
 from .batching import Batch, BatchingStore
 from .blob import DamagedBlobError
 from .checkpoint import Checkpointer
-from .commit import Committer
+from .commit import COMMIT_WINDOW, CommitSchedule, Committer
 from .records import event_of, microseconds
 from .retention import Retention
 from .rows import pack, renumber
 from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog
-from .writer import FULL_COMMIT, IDLE_RETENTION_STEPS, MAINTENANCE_INTERVAL
+from .writer import IDLE_RETENTION_STEPS, MAINTENANCE_INTERVAL
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).
 MAX_PENDING: Final = 65_536
 #: How often the WAL is checkpointed (seconds; ``checkpoint.Checkpointer``).
 CHECKPOINT_INTERVAL: Final = 0.5
-#: Writes begin at least this far apart (seconds): see ``_run``.
-COMMIT_WINDOW: Final = 0.002
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
 log = get_logger()
@@ -234,10 +233,7 @@ class LogStore(BatchingStore):
 
     def _run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
-        window = self.commit_window
-        # When the last write began: none yet. Not 0.0: the monotonic clock counts from boot,
-        # so on a machine up for less than a window the first write would wait.
-        began = -math.inf
+        schedule = CommitSchedule(self.commit_window)
         stopping = False
         while not stopping:
             timeout = max(0.0, next_maintenance - time.monotonic())
@@ -251,15 +247,12 @@ class LogStore(BatchingStore):
             elif first is not _IDLE:
                 taken.append(first)
                 stopping = self._take(taken)
-                # A write began less than a window ago: gather what arrives until the window
-                # ends, so that many terminals share one commit (one fsync) under a steady
-                # load; a lone report after a quiet spell is written at once.
-                wait = began + window - time.monotonic()
-                if wait > 0 and not stopping and not _holds(taken, FULL_COMMIT):
+                wait = schedule.delay(time.monotonic(), _events(taken))
+                if wait > 0 and not stopping:
                     time.sleep(wait)
                     stopping = self._take(taken)
             if taken:
-                began = time.monotonic()
+                schedule.begin(time.monotonic())
                 stored = self._write(taken)
                 if self._retention.trimming and stored:
                     self._committer.retain(steps=1, appends_wait=self._appends_wait)
@@ -329,12 +322,8 @@ class LogStore(BatchingStore):
             loop.call_soon_threadsafe(callback, *args)
 
 
-def _holds(batches: list[Batch], events: int) -> bool:
-    for batch in batches:
-        events -= len(batch.events)
-        if events <= 0:
-            return True
-    return False
+def _events(batches: list[Batch]) -> int:
+    return sum([len(batch.events) for batch in batches])
 
 
 _IDLE: Final = Batch(0)

@@ -10,16 +10,16 @@ answer is an ordinary readable socket on the loop (no thread hand-off). It loads
 ``sqlite_log`` only, not the protocol core.
 
 Commit timing, retention, faults and the high-water mark are those of the writer thread it
-replaced (``log``): writes begin at least the commit window apart unless ``FULL_COMMIT`` events
-wait; a failed write stores nothing of its batches and the next one tries again; retention
-runs a short step at a time between commits. When the loop's end of the socket closes
+replaced (``log``): ``commit.CommitSchedule`` decides when a commit begins (at least the commit
+window after the last one began, unless ``FULL_COMMIT`` events wait); a failed write stores
+nothing of its batches and the next one tries again; retention runs a short step at a time
+between commits. When the loop's end of the socket closes
 (the gateway died), the writer stops at once without marking the log cleanly closed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import select
 import socket
 import sqlite3
@@ -31,15 +31,12 @@ from typing import Final
 from . import channel
 from .base import Durability, StoreUnavailableError
 from .blob import Segment
-from .commit import Committer
+from .commit import CommitSchedule, Committer
 from .retention import Retention
 from .sqlite_log import SqliteLog
 
 #: How often the writer looks at retention and sends its figures when idle (seconds).
 MAINTENANCE_INTERVAL: Final = 1.0
-#: A write that already holds this many events begins at once, window or not: sharing its
-#: commit with more saves little per event, and the wait would be all latency.
-FULL_COMMIT: Final = 64
 #: Retention steps one idle maintenance tick takes at most (it stops early when appends wait).
 IDLE_RETENTION_STEPS: Final = 64
 _RECEIVE: Final = 1 << 20
@@ -82,21 +79,16 @@ class Writer:
 
     def run(self) -> None:
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
-        # When the last write began: none yet. Not 0.0: the monotonic clock counts from boot,
-        # so on a machine up for less than a window the first write would wait.
-        began = -math.inf
+        schedule = CommitSchedule(self.commit_window)
         while not self._stopping:
             batches = self._take(max(0.0, next_maintenance - time.monotonic()))
             if batches and not self._stopping:
-                # A write began less than a window ago: gather what arrives until the window
-                # ends, so that many terminals share one commit (one fsync) under a steady load;
-                # a lone report after a quiet spell is written at once.
-                wait = began + self.commit_window - time.monotonic()
-                if wait > 0 and _events(batches) < FULL_COMMIT:
+                wait = schedule.delay(time.monotonic(), _events(batches))
+                if wait > 0:
                     time.sleep(wait)
                     batches += self._take(0.0)
             if batches:
-                began = time.monotonic()
+                schedule.begin(time.monotonic())
                 stored = self._write(batches)
                 if self.retention.trimming and stored:
                     # Under load: a step a commit, while some is due.

@@ -15,10 +15,10 @@ from gateway.events import EventKind, HubEvent
 from gateway.hub import EventHub
 from gateway.store import blob
 from gateway.store.base import Durability
+from gateway.store.commit import FULL_COMMIT
 from gateway.store.log import LogStore
 from gateway.store.log_process import ProcessLogStore
 from gateway.store.sqlite_log import LOG_NAME
-from gateway.store.writer import FULL_COMMIT
 from tests.store.test_log_store import ALICE, BOB, Waiter, append, happened, position, read_all
 from tests.timeouts import HANG_GUARD
 
