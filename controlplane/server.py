@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
@@ -71,7 +72,8 @@ class ControlPlane:
         """Serve until cancelled, then stop with a short grace period."""
         token = self.token
         interceptors = [] if token is None else [BearerTokenInterceptor(token)]
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc-sync") as pool:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grpc-sync")
+        try:
             server = grpc.aio.server(
                 interceptors=interceptors,
                 migration_thread_pool=pool,  # the registry service is synchronous SQLite
@@ -111,6 +113,9 @@ class ControlPlane:
                 with anyio.CancelScope(shield=True):
                     await self.health.enter_graceful_shutdown()
                     await server.stop(SHUTDOWN_GRACE)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stop_off_the_loop(pool)
 
     def _add_services(self, server: grpc.aio.Server) -> None:
         gateway = self.gateway
@@ -180,3 +185,11 @@ def _control_plane_tls(config: GatewayConfig) -> ControlPlaneTls | None:
     from .credentials import ControlPlaneTls  # noqa: PLC0415 (lazy: only TLS)
 
     return ControlPlaneTls.from_config(config)
+
+
+async def stop_off_the_loop(pool: ThreadPoolExecutor) -> None:
+    """Wait for the synchronous handlers' threads in a worker thread, never on the loop: a
+    handler still running may need the loop (grpc.aio runs a synchronous handler's
+    ``context.abort`` there and waits for it), so a loop blocked in ``shutdown`` and that
+    handler would wait for each other forever."""
+    await anyio.to_thread.run_sync(pool.shutdown)

@@ -11,6 +11,7 @@ import grpc.aio
 import pytest
 
 from controlplane.devices import DeviceRegistryServicer
+from controlplane.server import stop_off_the_loop
 from gateway.auth.base import AuthenticationRequest, RegistrationRequest
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.registry import DeviceRegistry
@@ -305,18 +306,20 @@ def authentication(phone: str, code: str) -> AuthenticationRequest:
 
 @pytest.fixture
 async def channel(registry: DeviceRegistry) -> AsyncIterator[grpc.aio.Channel]:
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        server = grpc.aio.server(migration_thread_pool=pool)
-        device_registry_service_pb2_grpc.add_DeviceRegistryServiceServicer_to_server(
-            DeviceRegistryServicer(registry, "local"), server
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as opened:
-                yield opened
-        finally:
-            await server.stop(grace=None)
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    server = grpc.aio.server(migration_thread_pool=pool)
+    device_registry_service_pb2_grpc.add_DeviceRegistryServiceServicer_to_server(
+        DeviceRegistryServicer(registry, "local"), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as opened:
+            yield opened
+    finally:
+        await server.stop(grace=None)
+        # As the gateway does: a handler that has not returned yet may need this loop.
+        await stop_off_the_loop(pool)
 
 
 @pytest.mark.anyio
