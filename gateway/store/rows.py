@@ -72,10 +72,9 @@ def pack(batches: list[list[HubEvent]]) -> Segment | None:
             nulls.append(NULL_BATCH if batch is None else 0)
             batch_types.append(0 if batch is None else batch)
             report = event.location
-            # A report never decoded (the usual case) keeps the bytes received: no copy.
-            body = (
-                report.body_bytes() if type(report) is LazyLocationReport else report_bytes(report)
-            )
+            # A report never decoded (the usual case) keeps the bytes received: no copy. Its
+            # slot is read directly: ``body_bytes()`` is an interpreted call, ~16 % of packing.
+            body = report._raw if type(report) is LazyLocationReport else report_bytes(report)
             bodies.append(body)
             lengths.append(len(body))
             continue
