@@ -83,8 +83,8 @@ def plain_pairs(fields: dict[str, object]) -> str | None:
 
 
 class Stamps:
-    """The ``ts=`` of lines: the date and time as ``converter`` gives them (local time, as
-    ``logging`` does), made once a second, and the milliseconds."""
+    """The time of lines (``ts``): the date and time as ``converter`` gives them (local time,
+    as ``logging`` does), made once a second, and the milliseconds."""
 
     def __init__(self, converter: Callable[[float | None], time.struct_time]) -> None:
         self.converter = converter
@@ -94,7 +94,7 @@ class Stamps:
     def stamp(self, created: float, msecs: int) -> str:
         second = int(created)
         if second != self._second:  # the date and time change once a second, not per line
-            self._text = "ts=" + time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(created))
+            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(created))
             self._second = second
         if 0 <= msecs < 1000:  # ".042" without a format spec (parsed per call, not free)
             return self._text + "." + str(1000 + msecs)[1:]
@@ -110,7 +110,7 @@ def line(stamps: Stamps, created: float, level: str, event: str, fields: dict[st
         if len(_EVENTS) < MAX_EVENTS:
             _EVENTS[event] = quoted
     msecs = int((created - int(created)) * 1000)
-    head = stamps.stamp(created, msecs) + " level=" + level + " event=" + quoted
+    head = "ts=" + stamps.stamp(created, msecs) + " level=" + level + " event=" + quoted
     pairs = plain_pairs(fields)
     if pairs is not None:
         return head + pairs

@@ -32,16 +32,13 @@ _append_pairs: Final = logline.append_pairs
 class _EventFormatter(logging.Formatter):
     """The fields of a record: time, level, event (the message), then its ``extra`` fields."""
 
-    _second = -1
-    _second_text = ""
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamps = logline.Stamps(self.converter)
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
-        second = int(record.created)
-        if second != self._second:  # the date and time change once a second, not per line
-            self._second_text = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
-            self._second = second
         fields: dict[str, Any] = {
-            "ts": f"{self._second_text}.{int(record.msecs):03d}",
+            "ts": self._stamps.stamp(record.created, int(record.msecs)),
             "level": record.levelname.lower(),
             "event": bounded(record.getMessage()),
         }
@@ -54,14 +51,10 @@ class _EventFormatter(logging.Formatter):
 
 
 class LogfmtFormatter(_EventFormatter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._stamps = logline.Stamps(self.converter)
-
     def format(self, record: logging.LogRecord) -> str:
         # The fields of ``fields`` in one pass, without the dict.
         parts = [
-            self._stamps.stamp(record.created, int(record.msecs)),
+            "ts=" + self._stamps.stamp(record.created, int(record.msecs)),
             f"level={_LEVELS.get(record.levelname) or _quote(record.levelname.lower())}",
             f"event={_quote(bounded(record.getMessage()))}",
         ]

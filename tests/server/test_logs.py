@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import anyio
@@ -60,6 +61,14 @@ def test_json_is_one_object_per_line_with_the_same_fields(captured: io.StringIO)
         "info", "registration", "ACME1_TK-1 T1",
     )  # fmt: skip
     assert second["event"] == "failed" and "ValueError: line one\nline two" in second["exception"]
+
+
+def test_both_formats_write_the_same_local_time_to_the_millisecond() -> None:
+    record = logging.LogRecord("jt808", logging.INFO, "", 0, "registration", None, None)
+    record.created, record.msecs = 1_700_000_000.0425, 42.5
+    expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(1_700_000_000)) + ".042"
+    assert json.loads(JsonFormatter().format(record))["ts"] == expected
+    assert LogfmtFormatter().format(record).startswith(f"ts={expected} level=info ")
 
 
 def test_configure_again_switches_the_format_without_a_second_handler(
