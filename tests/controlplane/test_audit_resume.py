@@ -24,7 +24,14 @@ from jt808.gateway.v1 import gateway_service_pb2_grpc as api_grpc
 from tests.store.test_log_store import append, position
 from tests.timeouts import HANG_GUARD
 
-from .harness import RunningApp, api_channel, fleet, read_items, running_app
+from .harness import (
+    RunningApp,
+    api_channel,
+    fleet,
+    read_items,
+    running_app,
+    wait_for_subscribers,
+)
 
 if TYPE_CHECKING:
     from jt808.gateway.v1.gateway_service_pb2_grpc import GatewayServiceAsyncStub
@@ -135,6 +142,18 @@ async def test_an_event_stream_dropped_and_resumed_misses_and_repeats_nothing(
         seen += await read_until(aiter(resumed), expected[-1])
         resumed.cancel()
     assert seen == expected
+
+
+async def test_without_after_sequence_a_stream_is_live_only(tmp_path: Path) -> None:
+    async with running_app(tmp_path / "data") as app, api_channel(app) as channel:
+        store = log_store_of(app)
+        assert await append(store, position(serial=1), position(serial=2))
+        call = stub_of(channel).StreamLocations(api.StreamLocationsRequest())
+        await wait_for_subscribers(app, 1)
+        assert await append(store, position(serial=3))
+        (first,) = await read_items(call, 1)
+        call.cancel()
+    assert (first.location.sequence, first.location.serial) == (3, 3)  # nothing stored before
 
 
 # --------------------------------------------------------------------------------------------
