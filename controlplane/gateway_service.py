@@ -44,6 +44,10 @@ if TYPE_CHECKING:  # the stubs are generic, the runtime classes are not
 
 #: Most locations one stream response carries (``StreamLocationsRequest.max_batch``).
 MAX_STREAM_BATCH: Final = 1000
+#: The largest ``after_sequence`` a stream accepts. The log keeps sequences as SQLite integers
+#: (signed 64-bit) and a replay asks for the one after it: a larger value would fail deep in
+#: the read instead of being refused here, and no gateway numbers anywhere near it.
+MAX_AFTER_SEQUENCE: Final = 2**63 - 2
 
 
 class GatewayServicer(api_grpc.GatewayServiceServicer):
@@ -163,7 +167,13 @@ class GatewayServicer(api_grpc.GatewayServiceServicer):
         """The sequence to replay after: ``after_sequence``, or the one ``start_time`` gives;
         None: live only."""
         if request.HasField("after_sequence"):
-            return request.after_sequence
+            after = request.after_sequence
+            if after > MAX_AFTER_SEQUENCE:
+                raise invalid(
+                    "after_sequence",
+                    f"{after} is beyond any sequence (at most {MAX_AFTER_SEQUENCE})",
+                )
+            return after
         if request.HasField("start_time"):
             try:
                 moment = request.start_time.ToDatetime(tzinfo=UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -122,6 +123,10 @@ def api_error_of(error: Exception, *, phone: str = "", msg_id: int = 0) -> ApiEr
         return ApiError(grpc.StatusCode.UNAVAILABLE, f"terminal {phone}: {error}")
     if isinstance(error, DamagedBlobError):  # a replay met a damaged part of the event log
         return ApiError(grpc.StatusCode.DATA_LOSS, f"event log: {error}")
+    if isinstance(error, sqlite3.Error):
+        # A replay could not read the event log (a failing disk, a file being replaced): a
+        # condition that passes, so the client may retry (the SDK's streams do, on UNAVAILABLE).
+        return ApiError(grpc.StatusCode.UNAVAILABLE, f"the event log cannot be read now: {error}")
     return None
 
 

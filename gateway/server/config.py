@@ -319,7 +319,8 @@ def _log_format(text: str) -> str:
 SETTINGS: Final = (
     Setting("listen", "terminal listener HOST:PORT", parse_listen_address,
             "HOST:PORT"),
-    Setting("data_dir", "directory of embedded state (device registry)", Path, "DIR"),
+    Setting("data_dir", "directory of embedded state: the event log (unless --durability "
+            "memory), the device registry, the platform RSA key", Path, "DIR"),
     Setting("auth", f"who authenticates terminals: {', '.join(AUTH_MODES)}", _auth_mode, "MODE"),
     Setting("reregistration", "--auth local: a registered terminal registers again only "
             "after its logout or `jt808 devices reset` (explicit), or also while neither its "
