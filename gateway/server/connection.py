@@ -138,6 +138,8 @@ class TerminalConnection:
         "_batch",
         "_close_when_sent",
         "_closed",
+        "_code_batch",
+        "_code_phone",
         "_decision",
         "_dropped",
         "_finished",
@@ -193,6 +195,10 @@ class TerminalConnection:
         #: Replies waiting for their batch to be stored: (batch, bytes, needs it stored).
         self._held_out: deque[tuple[int, bytes, bool]] = deque()
         self._close_when_sent = False
+        #: The batch of the REGISTERED event whose 0x8100 carries a new auth code (0: none).
+        #: Not stored, that reply is withheld, so the code is revoked (``_revoke_undelivered``).
+        self._code_batch = 0
+        self._code_phone = ""
         #: Per-frame event kinds already logged once on this connection (``_level_of``), and
         #: sub-packaged messages dropped.
         self._noted = 0
@@ -323,6 +329,8 @@ class TerminalConnection:
             held.append((batch, data, True))
         elif batch < 0:  # the store refused an event of this step: no acknowledgement
             self.gateway.metrics.acks_withheld.inc()
+            if self._code_batch:
+                self._revoke_undelivered()
         elif held:
             held.append((held[-1][0], data, False))  # in order, behind what is held
         else:
@@ -342,6 +350,12 @@ class TerminalConnection:
                 withheld += 1
         if withheld:
             self.gateway.metrics.acks_withheld.inc(withheld)
+        code_batch = self._code_batch
+        if code_batch and code_batch <= batch:
+            if stored:
+                self._code_batch = 0
+            else:
+                self._revoke_undelivered()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -607,6 +621,9 @@ class TerminalConnection:
         elif isinstance(event, TerminalRegistered):
             # Logged with its result in _register: one line per registration.
             self._publish(EventKind.REGISTERED, device_name=event.device_name)
+            if self.gateway.store.defers_acks:
+                self._code_batch = self._batch  # -1 (refused) is seen by _send
+                self._code_phone = event.phone
         elif isinstance(event, TerminalLoggedOut):
             log.info("logged out", extra=self._fields())
             gateway.sessions.unbind(self)
@@ -801,6 +818,24 @@ class TerminalConnection:
         if isinstance(revoked, _Rest):
             revoked = await self._ask_rest("logout", revoked, False)
         return self.session.answer_logout(event, self.gateway.clock(), revoked=revoked)
+
+    def _revoke_undelivered(self) -> None:
+        """The 0x8100 with a new auth code is withheld (its REGISTERED event was not stored):
+        revoke the code, or the registry would answer the terminal's next 0x0100 "already
+        registered" without one, and it could never authenticate. Its next registration, once
+        the store works again, gets a new code."""
+        self._code_batch = 0
+        phone = self._code_phone
+        log.warning("registration not answered: its event could not be stored; the new auth "
+                    "code is revoked", extra=self._fields())  # fmt: skip
+        self.gateway.spawn(self._revoke_quietly(phone))
+
+    async def _revoke_quietly(self, phone: str) -> None:
+        try:
+            await self.gateway.auth.logout(phone)
+        except Exception as error:  # the backend's fault: said, not raised in a task
+            log.error("revoking an undelivered auth code failed",
+                      extra=self._fields(error=repr(error)))  # fmt: skip
 
     async def _revoke(self, phone: str) -> bool:
         await self.gateway.auth.logout(phone)
