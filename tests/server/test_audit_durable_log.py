@@ -69,13 +69,6 @@ async def test_each_item_of_a_batch_upload_is_stored_before_its_acknowledgement(
     assert sequences == sorted(set(sequences))  # one sequence an item
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="found by the issue-10 audit: the registry issues the code before the log stores "
-    "the event; the 0x8100 is then withheld, and the re-sent 0x0100 gets result 3 (registered) "
-    "without a code, so the terminal is locked out until `jt808 devices reset`",
-)
 async def test_a_registration_is_not_answered_while_its_event_cannot_be_stored(
     gateway: Gateway,
 ) -> None:
