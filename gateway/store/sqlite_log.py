@@ -346,6 +346,16 @@ class LogReader:
                 last = max(after, int(db.execute(_NEWEST).fetchone()[0]))
         return rows, last, int(oldest), more
 
+    def count_between(self, after: int, upto: int) -> int:
+        """How many records are stored after ``after`` up to ``upto`` (whole commits)."""
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT coalesce(sum(last - first + 1), 0) FROM commits WHERE first > ? AND "
+                "last <= ?",
+                (after, upto),
+            )
+            return int(rows.fetchone()[0])
+
     def first_at_or_after(self, at: int) -> int:
         """The sequence before the first event at or after ``at`` (µs), by bisection of the
         sequence (times grow with it); the newest sequence when every event is older."""
