@@ -16,8 +16,9 @@ Crash repair: a torn WAL tail is dropped by SQLite itself when the file is next 
 are checksummed). After an unclean stop the file is also checked (``quick_check``); a file that
 is not a sound database is moved aside (``events.sqlite3.damaged-<time>``) and a new log begins,
 its sequences starting above anything the old one can have held (``FLOOR_MARGIN`` above the
-high-water mark written beside it), so that a sequence never repeats. With ``--durability os``
-the same jump follows every unclean stop: a power loss may have taken batches already numbered.
+high-water mark written beside it), so that a sequence never repeats. After an unclean stop of
+a run with ``--durability os`` (the open mark says which durability the run had) the same jump
+follows, whatever this run's: a power loss may have taken batches already numbered.
 """
 
 from __future__ import annotations
@@ -97,6 +98,27 @@ def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Conn
     return connection
 
 
+def _read_mark(mark: Path) -> str:
+    try:
+        return mark.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def _write_mark(mark: Path, durability: str) -> None:
+    """The open mark, holding this run's durability, on disk before the first commit (a power
+    loss must not leave an ``os`` run looking clean)."""
+    with mark.open("w", encoding="ascii") as file:
+        file.write(durability + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    directory = os.open(mark.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def _synchronous(durability: Durability) -> str:
     return "FULL" if durability is Durability.FSYNC else "NORMAL"
 
@@ -126,7 +148,11 @@ class SqliteLog:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreUnavailableError(f"cannot create it: {error.strerror or error}") from None
-        unclean = (self.data_dir / OPEN_MARK).exists()
+        mark = self.data_dir / OPEN_MARK
+        unclean = mark.exists()
+        # The run that did not close cleanly: its --durability, in the mark it left (empty: a
+        # gateway from before the mark said so, or one whose write of it was lost).
+        crashed_syncing = unclean and _read_mark(mark) == Durability.FSYNC.value
         try:
             last = self._open_checked(check=unclean)
         except sqlite3.DatabaseError as error:
@@ -134,13 +160,14 @@ class SqliteLog:
                 raise StoreUnavailableError(f"cannot open {self.path.name}: {error}") from None
             last = self.replace_damaged(str(error))
         try:
-            (self.data_dir / OPEN_MARK).touch()
+            _write_mark(mark, self.durability.value)
         except OSError as error:
             raise StoreUnavailableError(f"cannot write in it: {error.strerror or error}") from None
         last = max(last, self.read_floor())
-        if unclean and self.durability is Durability.OS:
-            # Without fsync, a power loss can take the newest batches, whose numbers someone
-            # may have seen: continue well above them.
+        if unclean and not crashed_syncing:
+            # That run did not sync each commit: a power loss can have taken its newest
+            # batches, whose numbers someone may have seen. Continue well above them (also when
+            # this run syncs: what matters is how the numbers were handed out).
             last += FLOOR_MARGIN
         return last
 

@@ -319,3 +319,26 @@ def test_the_log_is_sqlite_in_wal_mode(tmp_path: Path) -> None:
     log.close(clean=True)
     with sqlite3.connect(tmp_path / LOG_NAME) as db:
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+async def test_after_a_crash_of_a_run_without_fsync_numbers_jump_even_when_the_next_syncs(
+    tmp_path: Path,
+) -> None:
+    # What a power loss leaves of a --durability os run: its open mark. A restart with fsync
+    # must still continue above whatever that run may have handed out and lost.
+    unsynced = SqliteLog(tmp_path, Durability.OS)
+    assert unsynced.open() == 0
+    assert (tmp_path / OPEN_MARK).read_text().strip() == "os"
+    unsynced.close()  # not clean: the mark stays
+    syncing = SqliteLog(tmp_path, Durability.FSYNC)
+    assert syncing.open() >= FLOOR_MARGIN
+    syncing.close(clean=True)
+
+
+async def test_a_crash_of_a_run_with_fsync_costs_no_jump(tmp_path: Path) -> None:
+    first = SqliteLog(tmp_path, Durability.FSYNC)
+    assert first.open() == 0
+    first.close()  # not clean
+    again = SqliteLog(tmp_path, Durability.FSYNC)
+    assert again.open() == 0  # every number it handed out is on disk: none to skip
+    again.close(clean=True)
