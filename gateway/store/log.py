@@ -200,6 +200,10 @@ class LogStore(BatchingStore):
             keys = only.phone_keys
             events = [e for e in events if phone_key(e.phone) in keys]
         gone = max(0, oldest - 1 - after) if oldest else 0
+        if last < after:
+            log.warning("a stream resumed after a sequence this log never reached (a cursor "
+                        "from another data dir?): it continues from the newest",
+                        extra={"after_sequence": after, "newest": last})  # fmt: skip
         return ReadResult(events, last, gone, more)
 
     async def sequence_at(self, moment: datetime) -> int:

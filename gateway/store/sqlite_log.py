@@ -370,7 +370,9 @@ class LogReader:
             last = rows[-1][0] if rows else after
             more = len(rows) == limit
             if not rows:  # nothing matched: look no further than the newest record
-                last = max(after, int(db.execute(_NEWEST).fetchone()[0]))
+                # (``after`` beyond it is no position in this log: a cursor kept across a
+                # replaced data dir; the caller continues from the newest)
+                last = int(db.execute(_NEWEST).fetchone()[0])
         return rows, last, int(oldest), more
 
     def count_between(self, after: int, upto: int) -> int:
