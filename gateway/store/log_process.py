@@ -36,7 +36,7 @@ from gateway.hub import EventHub
 from gateway.server.logs import get_logger
 
 from . import channel
-from .base import StoreStatus, StoreUnavailableError
+from .base import StoreStatus, StoreUnavailableError, check_data_dir
 from .batching import Batch
 from .log import LogStore
 from .rows import pack
@@ -83,7 +83,7 @@ class ProcessLogStore(LogStore):
         self._restart: asyncio.Task[None] | None = None
         #: Writers that died (or broke the channel) and were replaced.
         self.writer_losses = 0
-        #: A writer is being started in place of one that died.
+        #: A writer is being started in place of one that died (not one that never started).
         self._replacing = False
 
     # ----------------------------------------------------------------------------------------
@@ -91,9 +91,18 @@ class ProcessLogStore(LogStore):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        last = await self._spawn()
-        self._last = last
+        check_data_dir(self._log.data_dir)
         self.checkpointer.start()
+        try:
+            last = await self._spawn()
+        except StoreUnavailableError as error:
+            # Not fatal: writers are started until one opens the log; meanwhile nothing is
+            # acknowledged (``_hand_over`` settles every batch not stored at once).
+            self._healthy = False
+            self._health_changed(False, f"cannot open the event log: {error}")
+            self._restart = asyncio.ensure_future(self._replace(str(error)))
+            return
+        self._last = last
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -208,6 +217,9 @@ class ProcessLogStore(LogStore):
             last = _int(message[1])
             if self._replacing and last > self._last:
                 self._undelivered(last)
+            if not self._healthy and not self.writer_losses:  # opened at last, after a start
+                self._healthy = True  # that could not open it
+                self._health_changed(True, "")
             _resolve(self._ready, last)
         elif kind == channel.UNAVAILABLE:
             if self._ready is not None and not self._ready.done():
@@ -251,6 +263,7 @@ class ProcessLogStore(LogStore):
             self._healthy = False
             self._health_changed(False, f"the log writer died: {why}")
         self._restart = asyncio.ensure_future(self._replace())
+        self._replacing = True
 
     def _undelivered(self, last: int) -> None:
         """A new writer found the log going up to ``last``, past what the loop was told: the
@@ -268,21 +281,25 @@ class ProcessLogStore(LogStore):
                         "read them back from the log", extra={"events": count})  # fmt: skip
             self.hub.skipped(count)
 
-    async def _replace(self) -> None:
-        """Start a new writer in place of one that died, until one opens the log."""
+    async def _replace(self, failed: str = "") -> None:
+        """Start a writer in place of one that died, or of the first when it could not open
+        the log (``failed``: why), until one opens the log. A reason is logged when it
+        changes, not every round."""
         await self._reap()
-        self._replacing = True
         try:
             while not self._stopping:
                 try:
                     self._last = max(self._last, await self._spawn())
                 except (StoreUnavailableError, OSError) as error:
-                    log.error("event log writer could not be restarted",
-                              extra={"path": str(self._log.path), "error": str(error)})  # fmt: skip
+                    if str(error) != failed:
+                        failed = str(error)
+                        log.error("event log writer could not be started",
+                                  extra={"path": str(self._log.path), "error": failed})  # fmt: skip
                     await asyncio.sleep(RESTART_DELAY)
                     continue
-                where = {"path": str(self._log.path), "pid": self.writer_pid}
-                log.warning("event log writer restarted", extra=where)
+                where = {"path": str(self._log.path), "pid": self.writer_pid,
+                         "last_sequence": self._last}  # fmt: skip
+                log.warning("event log writer started again", extra=where)
                 return
         finally:
             self._replacing = False

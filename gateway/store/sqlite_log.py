@@ -24,6 +24,7 @@ follows, whatever this run's: a power loss may have taken batches already number
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from . import blob
-from .base import Durability, ReadFilter, StoreUnavailableError
+from .base import Durability, ReadFilter, StoreUnavailableError, check_data_dir
 from .schema import LOCATION_KIND, SELECT_COLUMNS, Row
 
 LOG_NAME: Final = "events.sqlite3"
@@ -107,11 +108,17 @@ def _read_mark(mark: Path) -> str:
 
 def _write_mark(mark: Path, durability: str) -> None:
     """The open mark, holding this run's durability, on disk before the first commit (a power
-    loss must not leave an ``os`` run looking clean)."""
-    with mark.open("w", encoding="ascii") as file:
-        file.write(durability + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    loss must not leave an ``os`` run looking clean). On a full disk, an empty mark (which
+    reads as "maybe without fsync": the safe side)."""
+    try:
+        with mark.open("w", encoding="ascii") as file:
+            file.write(durability + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        mark.touch()
     directory = os.open(mark.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -142,8 +149,7 @@ class SqliteLog:
 
     def open(self) -> int:
         """Open (create, repair) the log; returns the sequence to continue after."""
-        if self.data_dir.exists() and not self.data_dir.is_dir():
-            raise StoreUnavailableError("it is a file, not a directory")
+        check_data_dir(self.data_dir)
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -157,11 +163,13 @@ class SqliteLog:
             last = self._open_checked(check=unclean)
         except sqlite3.DatabaseError as error:
             if isinstance(error, sqlite3.OperationalError) and not _is_damage(error):
+                self.close()
                 raise StoreUnavailableError(f"cannot open {self.path.name}: {error}") from None
             last = self.replace_damaged(str(error))
         try:
             _write_mark(mark, self.durability.value)
         except OSError as error:
+            self.close()
             raise StoreUnavailableError(f"cannot write in it: {error.strerror or error}") from None
         last = max(last, self.read_floor())
         if unclean and not crashed_syncing:
