@@ -234,6 +234,15 @@ class EventHub:
                     self._hand(subscription, event)
         return event
 
+    def skipped(self, count: int) -> None:
+        """``count`` stored events will never be delivered (the event log's writer process
+        died after storing them, before it said so): every subscriber gets a ``Gap`` before
+        what follows, and one that resumes from the log reads them back from there."""
+        subscriptions = [*self._everyone, *(s for g in self._by_phone.values() for s in g)]
+        for subscription in subscriptions:
+            subscription._gap += count
+            subscription._wakeup.set()
+
     def _hand(self, subscription: Subscription, event: HubEvent) -> None:
         stats = self.stats
         stats.delivered += 1

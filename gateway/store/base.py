@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # the writer process loads this module without the protocol core
@@ -108,7 +109,9 @@ class EventStore(Protocol):
     def status(self) -> StoreStatus: ...
 
     async def start(self) -> None:
-        """Open the store (repairing what a crash left); raises ``StoreUnavailableError``."""
+        """Open the store (repairing what a crash left). Raises ``StoreUnavailableError`` when
+        it cannot work at all (the embedded log raises only ``DataDirIsAFileError``: a data
+        dir it cannot open or write yet is a fault it starts in and recovers from)."""
         ...
 
     async def aclose(self) -> None:
@@ -118,3 +121,16 @@ class EventStore(Protocol):
 
 class StoreUnavailableError(OSError):
     """The store cannot be opened at all (the gateway cannot start with it)."""
+
+
+class DataDirIsAFileError(StoreUnavailableError):
+    """``--data-dir`` names a file: a mistake in the settings, not a fault that may pass."""
+
+    def __init__(self) -> None:
+        super().__init__("it is a file, not a directory")
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise ``DataDirIsAFileError`` when ``data_dir`` is a file."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataDirIsAFileError

@@ -12,7 +12,9 @@ write failed).
 
 Faults: a failed write stores nothing of its batches; the next batch tries again, so the store
 recovers by itself when the disk does. The change between working and failing is logged once
-each way.
+each way. A log that cannot be opened at start (a read-only or full data dir) is the same
+fault: the gateway starts without it, settles every batch not stored, and the writer tries to
+open it again every ``OPEN_RETRY`` seconds. Only a data dir that is a file stops the start.
 
 When a commit begins is ``commit.CommitSchedule``'s rule, shared with the writer process: at
 once when the last one began at least ``commit_window`` (2 ms) ago, when it already holds
@@ -47,7 +49,14 @@ from gateway.hub import EventHub
 from gateway.protocol.header import phone_key
 from gateway.server.logs import get_logger
 
-from .base import Durability, ReadFilter, ReadResult, StoreStatus
+from .base import (
+    DataDirIsAFileError,
+    Durability,
+    ReadFilter,
+    ReadResult,
+    StoreStatus,
+    StoreUnavailableError,
+)
 from .batching import Batch, BatchingStore
 from .blob import DamagedBlobError
 from .checkpoint import Checkpointer
@@ -64,6 +73,8 @@ MAX_PENDING: Final = 65_536
 CHECKPOINT_INTERVAL: Final = 0.5
 DEFAULT_RETENTION_AGE: Final = 7 * 24 * 3600.0
 DEFAULT_RETENTION_BYTES: Final = 10 * 1024**3
+#: How often a log that could not be opened at start is tried again (seconds).
+OPEN_RETRY: Final = 1.0
 log = get_logger()
 
 
@@ -116,25 +127,43 @@ class LogStore(BatchingStore):
         self.commits = 0
         self._healthy = True
         self._status = StoreStatus()
+        #: Why the log could not be opened yet (None: it is open). Written by the writer.
+        self._unopened: str | None = None
 
     # ----------------------------------------------------------------------------------------
     # Life cycle
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        last = await anyio.to_thread.run_sync(self._log.open)
-        if self._log.repaired is not None:
-            self._log_repaired(self._log.repaired)
-        self._last = self._committer.last = last
-        self._refresh_status()
+        try:
+            last = await anyio.to_thread.run_sync(self._log.open)
+        except DataDirIsAFileError:
+            raise
+        except StoreUnavailableError as error:
+            # Not fatal: the writer tries again; meanwhile nothing is acknowledged.
+            self._unopened = str(error)
+            self._healthy = False
+            self._health_changed(False, f"cannot open the event log: {error}")
+        else:
+            self._refresh_status()  # the writer thread does not run yet
+            self._opened(last, self._log.repaired)
         self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
         self._thread.start()
         self.checkpointer.start()
+
+    def _opened(self, last: int, repaired: str | None) -> None:
+        """On the loop: the log is open, its newest sequence ``last``."""
+        if repaired is not None:
+            self._log_repaired(repaired)
+        self._last = self._committer.last = last
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
                    "last_sequence": last},
         )  # fmt: skip
+        if not self._healthy:
+            self._healthy = True
+            self._health_changed(True, "")
 
     async def aclose(self) -> None:
         """Store what is appended, settle every waiter, stop the writer, close the file."""
@@ -200,6 +229,10 @@ class LogStore(BatchingStore):
             keys = only.phone_keys
             events = [e for e in events if phone_key(e.phone) in keys]
         gone = max(0, oldest - 1 - after) if oldest else 0
+        if last < after:
+            log.warning("a stream resumed after a sequence this log never reached (a cursor "
+                        "from another data dir?): it continues from the newest",
+                        extra={"after_sequence": after, "newest": last})  # fmt: skip
         return ReadResult(events, last, gone, more)
 
     async def sequence_at(self, moment: datetime) -> int:
@@ -232,6 +265,9 @@ class LogStore(BatchingStore):
     # The writer thread
 
     def _run(self) -> None:
+        if self._unopened is not None and not self._open_late():
+            self.checkpointer.stop()  # stopped before the log could be opened: nothing to close
+            return
         next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
         schedule = CommitSchedule(self.commit_window)
         stopping = False
@@ -269,6 +305,36 @@ class LogStore(BatchingStore):
         self._log.close(clean=True)
         log.info("event log closed",
                  extra={"last_sequence": last, "commits": self._committer.commits})  # fmt: skip
+
+    def _open_late(self) -> bool:
+        """The log could not be opened at start: try again every ``OPEN_RETRY`` seconds,
+        settling every batch not stored at once meanwhile (nothing waits, nothing grows). True
+        once the log is open, False when told to stop first."""
+        while True:
+            try:
+                last = self._log.open()
+            except (StoreUnavailableError, sqlite3.Error, OSError) as error:
+                self._unopened = str(error)
+            else:
+                self._unopened = None
+                self._committer.last = last
+                self._refresh_status()
+                self._call(self._opened, last, self._log.repaired)
+                return True
+            deadline = time.monotonic() + OPEN_RETRY
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    first = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                if first is None:
+                    return False
+                taken = [first]
+                stopping = self._take(taken)
+                self._call(self._committed, taken, None, f"cannot open the event log: "
+                           f"{self._unopened}")  # fmt: skip
+                if stopping:
+                    return False
 
     def _take(self, taken: list[Batch]) -> bool:
         """Group commit: add every batch sealed meanwhile; True when told to stop."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections import deque
@@ -35,7 +36,7 @@ from gateway.hub import EventHub
 from gateway.server.logs import get_logger
 
 from . import channel
-from .base import StoreStatus, StoreUnavailableError
+from .base import StoreStatus, StoreUnavailableError, check_data_dir
 from .batching import Batch
 from .log import LogStore
 from .rows import pack
@@ -82,15 +83,26 @@ class ProcessLogStore(LogStore):
         self._restart: asyncio.Task[None] | None = None
         #: Writers that died (or broke the channel) and were replaced.
         self.writer_losses = 0
+        #: A writer is being started in place of one that died (not one that never started).
+        self._replacing = False
 
     # ----------------------------------------------------------------------------------------
     # Life cycle
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        last = await self._spawn()
-        self._last = last
+        check_data_dir(self._log.data_dir)
         self.checkpointer.start()
+        try:
+            last = await self._spawn()
+        except StoreUnavailableError as error:
+            # Not fatal: writers are started until one opens the log; meanwhile nothing is
+            # acknowledged (``_hand_over`` settles every batch not stored at once).
+            self._healthy = False
+            self._health_changed(False, f"cannot open the event log: {error}")
+            self._restart = asyncio.ensure_future(self._replace(str(error)))
+            return
+        self._last = last
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -202,7 +214,13 @@ class ProcessLogStore(LogStore):
             if message[2] is not None:
                 self._log_repaired(str(message[2]))
             self._running = True
-            _resolve(self._ready, _int(message[1]))
+            last = _int(message[1])
+            if self._replacing and last > self._last:
+                self._undelivered(last)
+            if not self._healthy and not self.writer_losses:  # opened at last, after a start
+                self._healthy = True  # that could not open it
+                self._health_changed(True, "")
+            _resolve(self._ready, last)
         elif kind == channel.UNAVAILABLE:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(StoreUnavailableError(str(message[1])))
@@ -245,21 +263,46 @@ class ProcessLogStore(LogStore):
             self._healthy = False
             self._health_changed(False, f"the log writer died: {why}")
         self._restart = asyncio.ensure_future(self._replace())
+        self._replacing = True
 
-    async def _replace(self) -> None:
-        """Start a new writer in place of one that died, until one opens the log."""
+    def _undelivered(self, last: int) -> None:
+        """A new writer found the log going up to ``last``, past what the loop was told: the
+        dead writer stored batches and died before it answered. They stay unacknowledged (the
+        terminals resend), but they are stored and numbered: subscribers get a ``Gap`` now,
+        before anything the new writer stores, so that a stream resumed from a sequence reads
+        them back from the log instead of stepping over them. (A short read on the loop, once
+        per writer lost.)"""
+        try:
+            count = self._reader.count_between(self._last, last)
+        except sqlite3.Error:
+            count = 1  # how many is unknown; that some may be is enough for a follower
+        if count:
+            log.warning("events the dead log writer stored were not delivered live; streams "
+                        "read them back from the log", extra={"events": count})  # fmt: skip
+            self.hub.skipped(count)
+
+    async def _replace(self, failed: str = "") -> None:
+        """Start a writer in place of one that died, or of the first when it could not open
+        the log (``failed``: why), until one opens the log. A reason is logged when it
+        changes, not every round."""
         await self._reap()
-        while not self._stopping:
-            try:
-                self._last = max(self._last, await self._spawn())
-            except (StoreUnavailableError, OSError) as error:
-                log.error("event log writer could not be restarted",
-                          extra={"path": str(self._log.path), "error": str(error)})  # fmt: skip
-                await asyncio.sleep(RESTART_DELAY)
-                continue
-            log.warning("event log writer restarted",
-                        extra={"path": str(self._log.path), "pid": self.writer_pid})  # fmt: skip
-            return
+        try:
+            while not self._stopping:
+                try:
+                    self._last = max(self._last, await self._spawn())
+                except (StoreUnavailableError, OSError) as error:
+                    if str(error) != failed:
+                        failed = str(error)
+                        log.error("event log writer could not be started",
+                                  extra={"path": str(self._log.path), "error": failed})  # fmt: skip
+                    await asyncio.sleep(RESTART_DELAY)
+                    continue
+                where = {"path": str(self._log.path), "pid": self.writer_pid,
+                         "last_sequence": self._last}  # fmt: skip
+                log.warning("event log writer started again", extra=where)
+                return
+        finally:
+            self._replacing = False
 
 
 class _Channel(asyncio.Protocol):

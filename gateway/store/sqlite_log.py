@@ -16,13 +16,15 @@ Crash repair: a torn WAL tail is dropped by SQLite itself when the file is next 
 are checksummed). After an unclean stop the file is also checked (``quick_check``); a file that
 is not a sound database is moved aside (``events.sqlite3.damaged-<time>``) and a new log begins,
 its sequences starting above anything the old one can have held (``FLOOR_MARGIN`` above the
-high-water mark written beside it), so that a sequence never repeats. With ``--durability os``
-the same jump follows every unclean stop: a power loss may have taken batches already numbered.
+high-water mark written beside it), so that a sequence never repeats. After an unclean stop of
+a run with ``--durability os`` (the open mark says which durability the run had) the same jump
+follows, whatever this run's: a power loss may have taken batches already numbered.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from . import blob
-from .base import Durability, ReadFilter, StoreUnavailableError
+from .base import Durability, ReadFilter, StoreUnavailableError, check_data_dir
 from .schema import LOCATION_KIND, SELECT_COLUMNS, Row
 
 LOG_NAME: Final = "events.sqlite3"
@@ -97,6 +99,33 @@ def _connect(path: Path, durability: Durability, wal_limit: int) -> sqlite3.Conn
     return connection
 
 
+def _read_mark(mark: Path) -> str:
+    try:
+        return mark.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def _write_mark(mark: Path, durability: str) -> None:
+    """The open mark, holding this run's durability, on disk before the first commit (a power
+    loss must not leave an ``os`` run looking clean). On a full disk, an empty mark (which
+    reads as "maybe without fsync": the safe side)."""
+    try:
+        with mark.open("w", encoding="ascii") as file:
+            file.write(durability + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        mark.touch()
+    directory = os.open(mark.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def _synchronous(durability: Durability) -> str:
     return "FULL" if durability is Durability.FSYNC else "NORMAL"
 
@@ -120,27 +149,33 @@ class SqliteLog:
 
     def open(self) -> int:
         """Open (create, repair) the log; returns the sequence to continue after."""
-        if self.data_dir.exists() and not self.data_dir.is_dir():
-            raise StoreUnavailableError("it is a file, not a directory")
+        check_data_dir(self.data_dir)
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreUnavailableError(f"cannot create it: {error.strerror or error}") from None
-        unclean = (self.data_dir / OPEN_MARK).exists()
+        mark = self.data_dir / OPEN_MARK
+        unclean = mark.exists()
+        # The run that did not close cleanly: its --durability, in the mark it left (empty: a
+        # gateway from before the mark said so, or one whose write of it was lost).
+        crashed_syncing = unclean and _read_mark(mark) == Durability.FSYNC.value
         try:
             last = self._open_checked(check=unclean)
         except sqlite3.DatabaseError as error:
             if isinstance(error, sqlite3.OperationalError) and not _is_damage(error):
+                self.close()
                 raise StoreUnavailableError(f"cannot open {self.path.name}: {error}") from None
             last = self.replace_damaged(str(error))
         try:
-            (self.data_dir / OPEN_MARK).touch()
+            _write_mark(mark, self.durability.value)
         except OSError as error:
+            self.close()
             raise StoreUnavailableError(f"cannot write in it: {error.strerror or error}") from None
         last = max(last, self.read_floor())
-        if unclean and self.durability is Durability.OS:
-            # Without fsync, a power loss can take the newest batches, whose numbers someone
-            # may have seen: continue well above them.
+        if unclean and not crashed_syncing:
+            # That run did not sync each commit: a power loss can have taken its newest
+            # batches, whose numbers someone may have seen. Continue well above them (also when
+            # this run syncs: what matters is how the numbers were handed out).
             last += FLOOR_MARGIN
         return last
 
@@ -343,8 +378,20 @@ class LogReader:
             last = rows[-1][0] if rows else after
             more = len(rows) == limit
             if not rows:  # nothing matched: look no further than the newest record
-                last = max(after, int(db.execute(_NEWEST).fetchone()[0]))
+                # (``after`` beyond it is no position in this log: a cursor kept across a
+                # replaced data dir; the caller continues from the newest)
+                last = int(db.execute(_NEWEST).fetchone()[0])
         return rows, last, int(oldest), more
+
+    def count_between(self, after: int, upto: int) -> int:
+        """How many records are stored after ``after`` up to ``upto`` (whole commits)."""
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT coalesce(sum(last - first + 1), 0) FROM commits WHERE first > ? AND "
+                "last <= ?",
+                (after, upto),
+            )
+            return int(rows.fetchone()[0])
 
     def first_at_or_after(self, at: int) -> int:
         """The sequence before the first event at or after ``at`` (µs), by bisection of the

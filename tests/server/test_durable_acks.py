@@ -120,10 +120,8 @@ async def small_tmpfs(path: Path, size: str) -> AsyncIterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False, timeout=HANG_GUARD)
 
 
-def remount(path: Path, size: str) -> None:
-    subprocess.run(
-        ["mount", "-o", f"remount,size={size}", str(path)], check=True, timeout=HANG_GUARD
-    )
+def remount(path: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True, timeout=HANG_GUARD)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -153,7 +151,7 @@ async def test_a_full_disk_withholds_acknowledgements_until_there_is_room_again(
                     answered.append(ack.reply_serial)
             assert unfit not in answered  # the report that did not fit is not acknowledged
             assert metric(gateway, "jt808_log_unstored_events_total") >= 1
-            remount(data_dir, "4m")
+            remount(data_dir, "size=4m")
             await terminal.send(terminal.terminal.location(extras=bulky))
             serial = terminal.terminal.last_serial
             await terminal.expect_general_response(
@@ -190,3 +188,32 @@ async def test_a_data_dir_the_log_cannot_use_stops_the_start_with_one_sentence(
     with pytest.raises(StoreUnavailableError, match=r"^it is a file, not a directory$"):
         async with start_gateway(data_dir=a_file, auth=AcceptAllAuthBackend()):
             pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+async def test_a_read_only_data_dir_at_start_withholds_acknowledgements_until_it_is_writable(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    # The gateway starts on a data dir it cannot write (a read-only mount: the log cannot even
+    # be created), serves the terminal edge, acknowledges nothing while the log is missing,
+    # and opens it by itself once the mount is writable again.
+    async with small_tmpfs(tmp_path / "data", "4m") as data_dir:
+        remount(data_dir, "ro")
+        async with (
+            start_gateway(data_dir=data_dir, auth=AcceptAllAuthBackend()) as gateway,
+            TerminalClient.connect(address_of(gateway), V2013) as terminal,
+        ):
+            assert not gateway.store.status().healthy
+            await terminal.send(terminal.terminal.registration())
+            await terminal.quiet(SILENCE_S)  # its event cannot be stored: no answer
+            remount(data_dir, "rw")
+            with anyio.fail_after(HANG_GUARD):
+                while not gateway.store.status().healthy:
+                    await anyio.sleep(0.05)
+                await terminal.log_in()  # the terminal tries again
+                await terminal.send(terminal.terminal.location(speed=12.0))
+                serial = terminal.terminal.last_serial
+                await terminal.expect_general_response(
+                    MessageId.LOCATION_REPORT, ResultCode.SUCCESS, reply_serial=serial
+                )
+            assert serial in stored_serials(gateway)

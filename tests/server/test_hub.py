@@ -240,3 +240,23 @@ def test_the_queue_behaves_as_a_bounded_deque_that_drops_the_oldest(
             assert anyio.run(subscription.receive) == expected(0 if gap else 1)[0]
         assert subscription.pending == len(model)
         assert len(subscription._queue) <= 2 * max_queue + 1
+
+
+async def test_events_stored_but_never_delivered_reach_every_subscriber_as_a_gap() -> None:
+    hub = EventHub()
+    with hub.subscribe() as everyone, hub.subscribe([ALICE], locations=False) as alice:
+        waiting: list[HubEvent | Gap] = []
+
+        async def wait_for_one() -> None:
+            waiting.append(await everyone.receive())
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait_for_one)
+            await anyio.sleep(0)
+            hub.skipped(3)  # wakes the one waiting
+        assert waiting == [Gap(3)]
+        hub.publish(happened(ALICE))
+        with anyio.fail_after(HANG_GUARD):
+            assert await alice.receive() == Gap(3)  # first: the skipped came before
+            assert phones([await alice.receive()]) == [ALICE]
+        assert everyone.dropped == alice.dropped == 0  # not a slow subscriber's drops

@@ -22,13 +22,6 @@ from tests.timeouts import HANG_GUARD
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="found by the issue-10 audit: ProcessLogStore._lost settles the unanswered batch as "
-    "not stored, and the new writer continues after it without the loop delivering (or marking "
-    "a gap for) what the dead writer had committed, so a resumed follower skips it",
-)
 async def test_a_commit_whose_answer_died_with_its_writer_still_reaches_a_resumed_stream(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

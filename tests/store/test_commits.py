@@ -14,7 +14,7 @@ import pytest
 from gateway.events import EventKind, HubEvent
 from gateway.hub import EventHub
 from gateway.store import blob
-from gateway.store.base import Durability
+from gateway.store.base import DataDirIsAFileError, Durability
 from gateway.store.commit import FULL_COMMIT
 from gateway.store.log import LogStore
 from gateway.store.log_process import ProcessLogStore
@@ -193,3 +193,41 @@ async def test_commits_never_checkpoint_and_the_checkpointer_keeps_the_wal_bound
     assert Path(f"{tmp_path / LOG_NAME}-wal").stat().st_size <= limit
     assert len(await read_all(store)) == 30 * 300 + 1
     await store.aclose()
+
+
+async def test_a_log_that_cannot_be_opened_at_start_is_a_fault_the_store_recovers_from(
+    tmp_path: Path, store_type: type[LogStore]
+) -> None:
+    # What stands in the log's place (a directory: SQLite cannot open it) goes away later, as
+    # a read-only or full data dir may be mended: the gateway starts all the same, withholds
+    # every acknowledgement meanwhile, and opens the log by itself when it can.
+    (tmp_path / LOG_NAME).mkdir()
+    health: list[bool] = []
+    store = store_type(tmp_path, EventHub(), durability=Durability.OS,
+                       on_health=lambda healthy, _: health.append(healthy))  # fmt: skip
+    await store.start()
+    assert health == [False]
+    assert not store.status().healthy
+    with anyio.fail_after(HANG_GUARD):
+        assert not await append(store, position(serial=1))
+        assert not await append(store, position(serial=2))
+    assert health == [False]  # said once
+    (tmp_path / LOG_NAME).rmdir()
+    kept = position(serial=3)
+    with anyio.fail_after(HANG_GUARD):
+        while not await append(store, kept):
+            await anyio.sleep(0.1)
+    assert health == [False, True]
+    assert store.status().healthy
+    assert [e.serial for e in await read_all(store)] == [3]  # type: ignore[union-attr]
+    await store.aclose()
+
+
+async def test_a_data_dir_that_is_a_file_stops_the_start(
+    tmp_path: Path, store_type: type[LogStore]
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.write_text("not a directory")
+    store = store_type(data_dir, EventHub(), durability=Durability.OS)
+    with pytest.raises(DataDirIsAFileError):
+        await store.start()

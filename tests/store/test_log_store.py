@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from gateway.events import EventKind, HubEvent, LocationReported, TerminalEvent
+from gateway.events import EventKind, Gap, HubEvent, LocationReported, TerminalEvent
 from gateway.hub import EventHub
 from gateway.protocol.bodies.location import AdditionalInfo, LazyLocationReport
 from gateway.protocol.bodies.passthrough import UplinkPassthrough
@@ -21,6 +21,7 @@ from gateway.protocol.header import Header
 from gateway.protocol.message import Message, encode_body
 from gateway.protocol.versions import V2013, V2019
 from gateway.store.base import Durability, ReadFilter
+from gateway.store.follow import follow
 from gateway.store.log import LogStore
 from gateway.store.log_process import ProcessLogStore
 from gateway.store.sqlite_log import FLOOR_MARGIN, LOG_NAME, OPEN_MARK, SqliteLog
@@ -319,3 +320,55 @@ def test_the_log_is_sqlite_in_wal_mode(tmp_path: Path) -> None:
     log.close(clean=True)
     with sqlite3.connect(tmp_path / LOG_NAME) as db:
         assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+async def test_after_a_crash_of_a_run_without_fsync_numbers_jump_even_when_the_next_syncs(
+    tmp_path: Path,
+) -> None:
+    # What a power loss leaves of a --durability os run: its open mark. A restart with fsync
+    # must still continue above whatever that run may have handed out and lost.
+    unsynced = SqliteLog(tmp_path, Durability.OS)
+    assert unsynced.open() == 0
+    assert (tmp_path / OPEN_MARK).read_text().strip() == "os"
+    unsynced.close()  # not clean: the mark stays
+    syncing = SqliteLog(tmp_path, Durability.FSYNC)
+    assert syncing.open() >= FLOOR_MARGIN
+    syncing.close(clean=True)
+
+
+async def test_a_crash_of_a_run_with_fsync_costs_no_jump(tmp_path: Path) -> None:
+    first = SqliteLog(tmp_path, Durability.FSYNC)
+    assert first.open() == 0
+    first.close()  # not clean
+    again = SqliteLog(tmp_path, Durability.FSYNC)
+    assert again.open() == 0  # every number it handed out is on disk: none to skip
+    again.close(clean=True)
+
+
+async def test_a_cursor_beyond_the_newest_continues_live_from_the_newest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A cursor kept across a data dir that was replaced: it is no position in this log. The
+    # stream goes on from the newest item instead of waiting for the numbers to pass it.
+    store = LogStore(tmp_path, EventHub(), durability=Durability.OS)
+    await store.start()
+    assert await append(store, position(serial=1), position(serial=2))
+    page = await store.read(1_000, 10, ReadFilter())
+    assert (page.events, page.last, page.gone) == ([], 2, 0)
+    assert "never reached" in caplog.text
+    seen: list[int] = []
+
+    async def consume() -> None:
+        stream = follow(store.hub, store, (), ReadFilter(), after=1_000, max_batch=10)
+        async for items in stream:
+            seen.extend(i.sequence for i in items if not isinstance(i, Gap))
+            return
+
+    with anyio.fail_after(HANG_GUARD):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume)
+            while not store.hub.stats.subscribers:  # subscribed: what follows is live
+                await anyio.sleep(0.01)
+            assert await append(store, position(serial=3))
+    assert seen == [3]
+    await store.aclose()
