@@ -272,7 +272,11 @@ def gap_note(name: str) -> Callable[[int], None]:
     """A stream's ``on_gap``: items lost for this reader, said on stderr."""
 
     def on_gap(dropped: int) -> None:
-        note(name, f"fell behind: the gateway dropped {dropped} item(s) for this reader")
+        note(
+            name,
+            f"gap: {dropped} item(s) will not come to this reader (it fell behind, or "
+            "the log no longer keeps them)",
+        )
 
     return on_gap
 
