@@ -55,7 +55,6 @@ from .base import (
     ReadFilter,
     ReadResult,
     StoreStatus,
-    StoreUnavailableError,
 )
 from .batching import Batch, BatchingStore
 from .blob import DamagedBlobError
@@ -139,23 +138,25 @@ class LogStore(BatchingStore):
             last = await anyio.to_thread.run_sync(self._log.open)
         except DataDirIsAFileError:
             raise
-        except StoreUnavailableError as error:
+        except (OSError, sqlite3.Error) as error:
             # Not fatal: the writer tries again; meanwhile nothing is acknowledged.
             self._unopened = str(error)
             self._healthy = False
             self._health_changed(False, f"cannot open the event log: {error}")
         else:
-            self._refresh_status()  # the writer thread does not run yet
+            self._committer.last = last  # the writer thread does not run yet
+            self._refresh_status()
             self._opened(last, self._log.repaired)
         self._thread = threading.Thread(target=self._run, name="jt808-event-log", daemon=True)
         self._thread.start()
         self.checkpointer.start()
 
     def _opened(self, last: int, repaired: str | None) -> None:
-        """On the loop: the log is open, its newest sequence ``last``."""
+        """On the loop: the log is open, its newest sequence ``last`` (the writer's committer
+        knows it already: opened late, it may have committed since)."""
         if repaired is not None:
             self._log_repaired(repaired)
-        self._last = self._committer.last = last
+        self._last = max(self._last, last)
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -313,7 +314,7 @@ class LogStore(BatchingStore):
         while True:
             try:
                 last = self._log.open()
-            except (StoreUnavailableError, sqlite3.Error, OSError) as error:
+            except (OSError, sqlite3.Error) as error:  # StoreUnavailableError among them
                 self._unopened = str(error)
             else:
                 self._unopened = None
