@@ -349,7 +349,9 @@ class StreamLocationsRequest(_message.Message):
     """Resume: first every stored location with a greater `sequence` that matches `phones`, then
     live ones, with nothing missed or repeated between the two. Unset: live only. When some
     were already removed by retention, the stream starts with a `gap` saying how many.
-    Pass the `sequence` of the last item received (0: everything still stored).
+    Pass the `sequence` of the last item received (0: everything still stored). A sequence
+    above the newest stored (a cursor kept across a replaced data dir) continues live from the
+    newest.
     """
     @_builtins.property
     def phones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -390,7 +392,9 @@ class StreamLocationsResponse(_message.Message):
     def location(self) -> _location_pb2.Location: ...
     @_builtins.property
     def gap(self) -> Global___Gap:
-        """This subscriber fell behind and `dropped` items were lost here (the oldest go first)."""
+        """`dropped` items this stream will not deliver here: this subscriber fell behind (the
+        oldest go first), or, when resuming, they were removed by retention (see `Gap`).
+        """
 
     @_builtins.property
     def locations(self) -> Global___Locations:
