@@ -6,6 +6,9 @@ The loads of issue 9, each bounded in terminals and seconds, on loopback only:
 
 - ``throughput``: 100 terminals, 4 reports in flight each, 10 s: acked reports/s, server CPU
   µs per acked report, ack latency;
+- ``deep``: the same 100 terminals with 8 reports in flight each, ours only: how the event
+  log's cost depends on the reports a load keeps in flight (with few, each acknowledgement's
+  wait for its commit limits the rate; a fleet of thousands keeps many more in flight);
 - ``stream``: the same load on our gateway with a StreamLocations subscriber attached
   (``benchmarks.stream_counter``, large ``max_batch``): every acked report must be delivered,
   and what the stream adds to the CPU per report;
@@ -75,6 +78,13 @@ LOADS: Final = {
     load.name: load
     for load in (
         Load("throughput", "100 terminals × window 4, 10 s", ("-n", "100", "-w", "4"), 10),
+        Load(
+            "deep",
+            "100 terminals × window 8, 10 s",
+            ("-n", "100", "-w", "8"),
+            10,
+            servers=("ours", "ours-memory"),
+        ),
         Load(
             "stream",
             "same, with a StreamLocations subscriber",
@@ -337,6 +347,10 @@ METRICS: Final = (
     ("throughput", "cpu_us_per_report"),
     ("throughput", "p50_ms"),
     ("throughput", "p99_ms"),
+    ("deep", "acked_per_s"),
+    ("deep", "cpu_us_per_report"),
+    ("deep", "p50_ms"),
+    ("deep", "p99_ms"),
     ("stream", "acked_per_s"),
     ("stream", "cpu_us_per_report"),
     ("fleet", "p50_ms"),
@@ -391,6 +405,9 @@ ROWS: Final = (
     ("100 × w4, 10 s: acked reports/s", "throughput", "acked_per_s", None, 0, True),
     ("same: server CPU µs per acked report", "throughput", "cpu_us_per_report", None, 1, True),
     ("same: ack p50 / p99 ms", "throughput", "p50_ms", "p99_ms", 1, False),
+    ("100 × w8, 10 s: acked reports/s", "deep", "acked_per_s", None, 0, False),
+    ("same: server CPU µs per acked report", "deep", "cpu_us_per_report", None, 1, False),
+    ("same: ack p50 / p99 ms", "deep", "p50_ms", "p99_ms", 1, False),
     ("same + StreamLocations: CPU µs per report", "stream", "cpu_us_per_report", None, 1, False),
     ("2,000 × 1 Hz: ack p50 / p99 ms", "fleet", "p50_ms", "p99_ms", 2, False),
     ("2,000 × 1 Hz: server CPU % of a core", "fleet", "server_cpu_pct", None, 1, True),
@@ -479,6 +496,7 @@ def log_cost(summary: dict[str, Any]) -> dict[str, float]:
     at most 25 % of throughput, at most 5 ms more ack p99 at 10,000 reports/s)."""
     cost: dict[str, float] = {}
     for load, metric, name in (("throughput", "acked_per_s", "throughput_loss_pct"),
+                               ("deep", "acked_per_s", "deep_loss_pct"),
                                ("paced", "acked_per_s", "paced_loss_pct")):  # fmt: skip
         ours = summary.get(load, {}).get("ours", {}).get(metric)
         memory = summary.get(load, {}).get("ours-memory", {}).get(metric)
