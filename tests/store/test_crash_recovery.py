@@ -57,6 +57,64 @@ def stored_locations_up_to(data_dir: Path) -> int:
     return rows[-1][0] if rows else 0
 
 
+Seen = list[tuple[int, str, int, float, float, float]]
+
+
+async def kill_under_load(
+    address: HostPort, args: tuple[str, ...], environment: dict[str, str], acked: Acked
+) -> None:
+    """``jt808 serve args`` (its terminals at ``address``) with terminals reporting, killed
+    with SIGKILL after ``LOAD_S``."""
+    async with (
+        serving(*args, environment=environment) as server,
+        anyio.create_task_group() as terminals,
+    ):
+        for index in range(TERMINALS):
+            terminals.start_soon(report_until_killed, address, index, acked)
+        await anyio.sleep(LOAD_S)
+        server.process.kill()  # SIGKILL: no shutdown, no flush
+        await server.process.wait()
+    assert len(acked) > TERMINALS  # the terminals were reporting when it died
+
+
+async def resumed_locations(
+    grpc_address: str, up_to: int = 0, *, after: int = 0, phone: str = ""
+) -> Seen:
+    """Locations of a stream resumed after ``after``, until one reaches sequence ``up_to`` or
+    comes from ``phone``."""
+    seen: Seen = []
+    async with grpc.aio.insecure_channel(grpc_address) as channel:
+        stub = api_grpc.GatewayServiceStub(channel)
+        request = api.StreamLocationsRequest(after_sequence=after, max_batch=500)
+        call = stub.StreamLocations(request)
+        async for response in call:
+            kind = response.WhichOneof("item")
+            assert kind in ("locations", "location"), response  # never a gap
+            items = response.locations.items if kind == "locations" else [response.location]
+            seen += [(item.sequence, item.phone, item.serial, item.latitude, item.longitude,
+                      item.speed_kmh) for item in items]  # fmt: skip
+            if (up_to and seen[-1][0] >= up_to) or any(entry[1] == phone for entry in seen):
+                break
+        call.cancel()
+    return seen
+
+
+def assert_each_acked_report_once(acked: Acked, seen: Seen) -> None:
+    """Every acknowledged report is in ``seen`` once, with the values sent; in order."""
+    sequences = [entry[0] for entry in seen]
+    assert sequences == sorted(set(sequences))  # in order, none twice
+    by_report: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    for _, phone, serial, latitude, longitude, speed in seen:
+        by_report.setdefault((phone, serial), []).append((latitude, longitude, speed))
+    for key, (latitude, longitude, speed) in acked.items():
+        copies = by_report.get(key)
+        assert copies is not None, f"acknowledged report {key} was lost"
+        assert len(copies) == 1, f"acknowledged report {key} came back {len(copies)} times"
+        got = copies[0]
+        assert (round(got[0], 6), round(got[1], 6), got[2]) == (
+            round(latitude, 6), round(longitude, 6), speed)  # fmt: skip
+
+
 @pytest.mark.parametrize("writer", ["thread", "process"])
 async def test_every_acknowledged_report_survives_sigkill_exactly_once(
     tmp_path: Path, writer: str
@@ -72,46 +130,7 @@ async def test_every_acknowledged_report_survives_sigkill_exactly_once(
             "--durability", "fsync")  # fmt: skip
     acked: Acked = {}
     with anyio.fail_after(HANG_GUARD * 2):
-        async with (
-            serving(*args, environment=environment) as server,
-            anyio.create_task_group() as terminals,
-        ):
-            for index in range(TERMINALS):
-                terminals.start_soon(report_until_killed, address, index, acked)
-            await anyio.sleep(LOAD_S)
-            server.process.kill()  # SIGKILL: no shutdown, no flush
-            await server.process.wait()
-        assert len(acked) > TERMINALS  # the terminals were reporting when it died
-
-        async with (
-            serving(*args, environment=environment) as server,
-            grpc.aio.insecure_channel(grpc_address) as channel,
-        ):
-            last = stored_locations_up_to(data_dir)
-            stub = api_grpc.GatewayServiceStub(channel)
-            call = stub.StreamLocations(api.StreamLocationsRequest(after_sequence=0, max_batch=500))
-            seen: list[tuple[int, str, int, float, float, float]] = []
-            async for response in call:
-                # A batch, or a lone location when only one was ready; never a gap.
-                kind = response.WhichOneof("item")
-                assert kind in ("locations", "location"), response
-                items = response.locations.items if kind == "locations" else [response.location]
-                for item in items:
-                    seen.append((item.sequence, item.phone, item.serial, item.latitude,
-                                 item.longitude, item.speed_kmh))  # fmt: skip
-                if seen and seen[-1][0] >= last:
-                    break
-            call.cancel()
-
-    sequences = [entry[0] for entry in seen]
-    assert sequences == sorted(set(sequences))  # in order, none twice
-    by_report: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
-    for _, phone, serial, latitude, longitude, speed in seen:
-        by_report.setdefault((phone, serial), []).append((latitude, longitude, speed))
-    for key, (latitude, longitude, speed) in acked.items():
-        copies = by_report.get(key)
-        assert copies is not None, f"acknowledged report {key} was lost"
-        assert len(copies) == 1, f"acknowledged report {key} came back {len(copies)} times"
-        got = copies[0]
-        assert (round(got[0], 6), round(got[1], 6), got[2]) == (
-            round(latitude, 6), round(longitude, 6), speed)  # fmt: skip
+        await kill_under_load(address, args, environment, acked)
+        async with serving(*args, environment=environment):
+            seen = await resumed_locations(grpc_address, stored_locations_up_to(data_dir))
+    assert_each_acked_report_once(acked, seen)
