@@ -69,22 +69,6 @@ async def test_each_item_of_a_batch_upload_is_stored_before_its_acknowledgement(
     assert sequences == sorted(set(sequences))  # one sequence an item
 
 
-async def test_a_registration_is_not_answered_while_its_event_cannot_be_stored(
-    gateway: Gateway,
-) -> None:
-    store = gateway.store
-    assert isinstance(store, LogStore)
-    with anyio.fail_after(HANG_GUARD):
-        async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
-            store.fail_writes(True)
-            await terminal.send(terminal.terminal.registration())
-            await terminal.quiet(SILENCE_S)  # no 0x8100
-            store.fail_writes(False)
-            registered = await terminal.register()  # sent again, answered once stored
-            assert registered.auth_code
-            assert EventKind.REGISTERED in kinds_stored(gateway, terminal.phone)
-
-
 async def test_the_replies_to_registration_authentication_and_logout_follow_their_events(
     gateway: Gateway,
 ) -> None:

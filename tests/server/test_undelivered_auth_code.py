@@ -4,9 +4,12 @@ registered" (which would lock it out until an operator resets the device)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import pytest
 
+from gateway.events import EventKind
 from gateway.protocol import V2013, ResultCode
 from gateway.protocol.bodies.registration import RegisterResult
 from gateway.server.gateway import Gateway
@@ -15,6 +18,7 @@ from tests.timeouts import HANG_GUARD
 
 from .harness import address_of
 from .terminal_client import TerminalClient
+from .test_audit_durable_log import kinds_stored
 
 pytestmark = pytest.mark.anyio
 
@@ -22,20 +26,34 @@ pytestmark = pytest.mark.anyio
 SILENCE_S = 0.5
 
 
-async def test_a_registration_refused_by_a_full_backlog_revokes_its_code(
-    gateway: Gateway,
+def failing_writes(store: LogStore) -> Callable[[], None]:
+    """The log refuses every write (as a read-only data dir does); returns the undoing."""
+    store.fail_writes(True)
+    return lambda: store.fail_writes(False)
+
+
+def full_backlog(store: LogStore) -> Callable[[], None]:
+    """The store refuses every append (too many wait to be written); returns the undoing."""
+    limit, store.max_pending = store.max_pending, 0
+    return lambda: setattr(store, "max_pending", limit)
+
+
+@pytest.mark.parametrize("fault", [failing_writes, full_backlog])
+async def test_a_registration_whose_event_is_not_stored_is_unanswered_and_gives_up_its_code(
+    gateway: Gateway, fault: Callable[[LogStore], Callable[[], None]]
 ) -> None:
     store = gateway.store
     assert isinstance(store, LogStore)
     with anyio.fail_after(HANG_GUARD):
         async with TerminalClient.connect(address_of(gateway), V2013) as terminal:
-            limit, store.max_pending = store.max_pending, 0  # every append is refused
+            undo = fault(store)
             await terminal.send(terminal.terminal.registration())
             await terminal.quiet(SILENCE_S)  # no 0x8100: its event was not stored
-            store.max_pending = limit
+            undo()
             registered = await terminal.register()  # the terminal tries again
             assert registered.result == RegisterResult.SUCCESS, registered
             assert await terminal.authenticate(registered.auth_code) is ResultCode.SUCCESS
+    assert EventKind.REGISTERED in kinds_stored(gateway, terminal.phone)
 
 
 async def test_a_stored_registration_keeps_its_code(gateway: Gateway) -> None:
