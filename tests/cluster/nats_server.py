@@ -11,9 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
+from tests.server import harness
 from tests.timeouts import HANG_GUARD
 
 
@@ -27,18 +27,8 @@ def nats_server_binary() -> str:
 
 def free_port(run: int = 1) -> int:
     """A loopback port nobody listens on, and the ``run - 1`` after it too (``--workers``
-    gives worker *i* the gRPC port + *i* - 1): bound together and released."""
-    while True:
-        with ExitStack() as probes:
-            first = probes.enter_context(socket.socket())
-            first.bind(("127.0.0.1", 0))
-            port: int = first.getsockname()[1]
-            try:
-                for offset in range(1, run):
-                    probes.enter_context(socket.socket()).bind(("127.0.0.1", port + offset))
-            except OSError:
-                continue
-            return port
+    gives worker *i* the gRPC port + *i* - 1)."""
+    return harness.free_port(run)
 
 
 class NatsServer:

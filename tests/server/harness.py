@@ -3,10 +3,13 @@ that serves a gateway for the duration of an ``async with`` block."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import random
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import anyio
@@ -139,9 +142,33 @@ def connection_of(gateway: Gateway, phone: str) -> TerminalConnection:
     return connection
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on (bound and released: good enough for a test)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _ports_below_ephemeral() -> range:
+    """Ports the kernel does not hand out as the source of outgoing connections: a port picked
+    from its ephemeral range (``bind(0)``) can be taken by any test's client connection before
+    the server binds it ("address already in use" under a busy parallel suite)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768
+    return range(max(1_024, low - 12_000), low)
+
+
+_FREE_PORTS: Final = _ports_below_ephemeral()
+_CHOOSER: Final = random.Random()  # its own: tests that seed ``random`` must not pick alike
+
+
+def free_port(run: int = 1) -> int:
+    """A loopback port nobody listens on, and the ``run - 1`` after it too (bound together and
+    released: good enough for a test), outside the ephemeral range (``_ports_below_ephemeral``).
+    """
+    for _ in range(1_000):
+        port = _CHOOSER.randrange(_FREE_PORTS.start, _FREE_PORTS.stop - run + 1)
+        with contextlib.ExitStack() as probes:
+            try:
+                for offset in range(run):
+                    probe = probes.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_FREE_PORTS}")
