@@ -141,8 +141,7 @@ class LogStore(BatchingStore):
         except (OSError, sqlite3.Error) as error:
             # Not fatal: the writer tries again; meanwhile nothing is acknowledged.
             self._unopened = str(error)
-            self._healthy = False
-            self._health_changed(False, f"cannot open the event log: {error}")
+            self._health(False, f"cannot open the event log: {error}")
         else:
             self._committer.last = last  # the writer thread does not run yet
             self._refresh_status()
@@ -162,9 +161,7 @@ class LogStore(BatchingStore):
             extra={"path": str(self._log.path), "durability": self.durability.value,
                    "last_sequence": last},
         )  # fmt: skip
-        if not self._healthy:
-            self._healthy = True
-            self._health_changed(True, "")
+        self._health(True, "")
 
     async def aclose(self) -> None:
         """Store what is appended, settle every waiter, stop the writer, close the file."""
@@ -187,9 +184,7 @@ class LogStore(BatchingStore):
         """Back on the loop: ``batches`` are stored, numbered after ``base``, or not stored
         (``base`` None) because of ``error``."""
         if base is None:
-            if self._healthy:
-                self._healthy = False
-                self._health_changed(False, error)
+            self._health(False, error)
             self._settled(batches, False)
             return
         last = base
@@ -198,12 +193,15 @@ class LogStore(BatchingStore):
         if last > self._last:
             self._last = last
             self.commits += 1
-        if not self._healthy and last > base:  # a write that stored something
-            self._healthy = True
-            self._health_changed(True, "")
+        if last > base:  # a write that stored something
+            self._health(True, "")
         self._settled(batches, True)
 
-    def _health_changed(self, healthy: bool, reason: str) -> None:
+    def _health(self, healthy: bool, reason: str) -> None:
+        """Whether writes work now: logged and told (``on_health``) once per change."""
+        if healthy == self._healthy:
+            return
+        self._healthy = healthy
         if healthy:
             log.warning("event log writes again; terminals are acknowledged again",
                         extra={"path": str(self._log.path)})  # fmt: skip

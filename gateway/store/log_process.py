@@ -98,8 +98,7 @@ class ProcessLogStore(LogStore):
         except StoreUnavailableError as error:
             # Not fatal: writers are started until one opens the log; meanwhile nothing is
             # acknowledged (``_hand_over`` settles every batch not stored at once).
-            self._healthy = False
-            self._health_changed(False, f"cannot open the event log: {error}")
+            self._health(False, f"cannot open the event log: {error}")
             self._restart = asyncio.ensure_future(self._replace(str(error)))
             return
         self._last = last
@@ -217,9 +216,8 @@ class ProcessLogStore(LogStore):
             last = _int(message[1])
             if self._replacing and last > self._last:
                 self._undelivered(last)
-            if not self._healthy and not self.writer_losses:  # opened at last, after a start
-                self._healthy = True  # that could not open it
-                self._health_changed(True, "")
+            if not self.writer_losses:  # opened at last, after a start that could not open it
+                self._health(True, "")
             _resolve(self._ready, last)
         elif kind == channel.UNAVAILABLE:
             if self._ready is not None and not self._ready.done():
@@ -259,9 +257,7 @@ class ProcessLogStore(LogStore):
         log.error("event log writer process died; its batches are not acknowledged; restarting it",
                   extra={"path": str(self._log.path), "error": why,
                          "pid": self.writer_pid})  # fmt: skip
-        if self._healthy:
-            self._healthy = False
-            self._health_changed(False, f"the log writer died: {why}")
+        self._health(False, f"the log writer died: {why}")
         self._restart = asyncio.ensure_future(self._replace())
         self._replacing = True
 
