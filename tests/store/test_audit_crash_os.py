@@ -22,6 +22,7 @@ from tests.store.test_crash_recovery import (
     kill_under_load,
     report_until_killed,
     resumed_locations,
+    serve_args,
     stored_locations_up_to,
 )
 from tests.timeouts import HANG_GUARD
@@ -35,9 +36,7 @@ async def test_with_durability_os_every_acknowledged_report_survives_sigkill_exa
     data_dir = tmp_path / "data"
     address = HostPort("127.0.0.1", free_port())
     grpc_address = f"127.0.0.1:{free_port()}"
-    args = ("--listen", str(address), "--grpc-listen", grpc_address,
-            "--auth", "insecure-accept-all", "--data-dir", str(data_dir),
-            "--durability", "os")  # fmt: skip
+    args = serve_args(address, grpc_address, data_dir, "os")
     environment = clean_environment()
     acked: Acked = {}
     with anyio.fail_after(HANG_GUARD * 2):

@@ -60,6 +60,15 @@ def stored_locations_up_to(data_dir: Path) -> int:
 Seen = list[tuple[int, str, int, float, float, float]]
 
 
+def serve_args(
+    address: HostPort, grpc_address: str, data_dir: Path, durability: str
+) -> tuple[str, ...]:
+    """``jt808 serve``'s arguments for a crash test: every terminal let in."""
+    return ("--listen", str(address), "--grpc-listen", grpc_address,
+            "--auth", "insecure-accept-all", "--data-dir", str(data_dir),
+            "--durability", durability)  # fmt: skip
+
+
 async def kill_under_load(
     address: HostPort, args: tuple[str, ...], environment: dict[str, str], acked: Acked
 ) -> None:
@@ -125,9 +134,7 @@ async def test_every_acknowledged_report_survives_sigkill_exactly_once(
     data_dir = tmp_path / "data"
     address = HostPort("127.0.0.1", free_port())
     grpc_address = f"127.0.0.1:{free_port()}"
-    args = ("--listen", str(address), "--grpc-listen", grpc_address,
-            "--auth", "insecure-accept-all", "--data-dir", str(data_dir),
-            "--durability", "fsync")  # fmt: skip
+    args = serve_args(address, grpc_address, data_dir, "fsync")
     acked: Acked = {}
     with anyio.fail_after(HANG_GUARD * 2):
         await kill_under_load(address, args, environment, acked)
