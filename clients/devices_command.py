@@ -79,16 +79,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"{command}: cannot use the data directory {data_dir}: {error}", file=sys.stderr)
         return 2
     with registry:
-        if args.action == "import":
-            return _import(registry, args.file, args.encoding, as_json=args.json)
-        if args.action == "list":
-            _list(registry, as_json=args.json)
-            return 0
-        act = registry.reset if args.action == "reset" else registry.delete
-        missing = [name for name in args.names if not act(name)]
-        for name in missing:
-            print(f"{command}: no device named {shown(name, quoted=False)}", file=sys.stderr)
-        return 1 if missing else 0
+        try:
+            return _run_on(registry, args, command)
+        except RegistryUnavailableError as error:  # a full or failing disk: nothing written
+            print(f"{command}: cannot use the data directory {data_dir}: {error}", file=sys.stderr)
+            return 2
+
+
+def _run_on(registry: DeviceRegistry, args: argparse.Namespace, command: str) -> int:
+    if args.action == "import":
+        return _import(registry, args.file, args.encoding, as_json=args.json)
+    if args.action == "list":
+        _list(registry, as_json=args.json)
+        return 0
+    act = registry.reset if args.action == "reset" else registry.delete
+    missing = [name for name in args.names if not act(name)]
+    for name in missing:
+        print(f"{command}: no device named {shown(name, quoted=False)}", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _import(registry: DeviceRegistry, file: Path, encoding: str, *, as_json: bool) -> int:

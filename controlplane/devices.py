@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeVar
 
 import grpc
 
 from gateway.protocol.errors import shown
-from gateway.registry import Device, DeviceImportError, DeviceRegistry, checked_device, parse_csv
+from gateway.registry import (
+    Device,
+    DeviceImportError,
+    DeviceRegistry,
+    RegistryUnavailableError,
+    checked_device,
+    parse_csv,
+)
 from jt808.gateway.v1 import device_registry_service_pb2 as pb
 from jt808.gateway.v1 import device_registry_service_pb2_grpc
 
 #: BCD[10] in the 2019 header: the longest phone a registration can present.
 MAX_PHONE_DIGITS: Final = 20
 _UTF8_BOM: Final = "\ufeff"
+T = TypeVar("T")
 
 
 class InvalidDeviceError(ValueError):
@@ -96,13 +104,14 @@ class DeviceRegistryServicer(device_registry_service_pb2_grpc.DeviceRegistryServ
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         except DeviceImportError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"csv: {error}")
-        return pb.ImportDevicesResponse(imported=registry.upsert(devices))
+        return pb.ImportDevicesResponse(imported=_served(context, registry.upsert, devices))
 
     def ListDevices(
         self, request: pb.ListDevicesRequest, context: grpc.ServicerContext
     ) -> pb.ListDevicesResponse:
         registry = self._registry_or_abort(context)
-        return pb.ListDevicesResponse(devices=[device_message(d) for d in registry.devices()])
+        devices = _served(context, registry.devices)
+        return pb.ListDevicesResponse(devices=[device_message(d) for d in devices])
 
     def DeleteDevice(
         self, request: pb.DeleteDeviceRequest, context: grpc.ServicerContext
@@ -121,7 +130,7 @@ class DeviceRegistryServicer(device_registry_service_pb2_grpc.DeviceRegistryServ
         name = name.strip()
         if not name:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name is empty")
-        if not act(name):
+        if not _served(context, act, name):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no device named {shown(name, quoted=False)}")
 
     def _registry_or_abort(self, context: grpc.ServicerContext) -> DeviceRegistry:
@@ -132,3 +141,14 @@ class DeviceRegistryServicer(device_registry_service_pb2_grpc.DeviceRegistryServ
                 f"this gateway runs --auth {self._auth_mode}",
             )
         return self._registry
+
+
+def _served(context: grpc.ServicerContext, call: Callable[..., T], *args: object) -> T:
+    """``call(*args)`` on the registry; UNAVAILABLE when its data dir cannot serve it now (full,
+    read-only, failing: nothing was written, and the same call can be tried again later)."""
+    try:
+        return call(*args)
+    except RegistryUnavailableError as error:
+        context.abort(
+            grpc.StatusCode.UNAVAILABLE, f"the device registry cannot serve this now: {error}"
+        )

@@ -12,8 +12,10 @@ thread. One ``DeviceRegistry`` owns one connection and serialises access with a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import math
 import secrets
 import sqlite3
 import threading
@@ -34,13 +36,17 @@ from .protocol.bodies.registration import RegisterResult
 from .protocol.errors import shown
 from .protocol.header import phone_key
 from .protocol.wire import TEXT_ENCODING
+from .server.logs import get_logger
 
 DATABASE_NAME: Final = "devices.sqlite3"
+#: How often a registry without a writable connection tries to open one (seconds, on use).
+REOPEN_INTERVAL: Final = 1.0
 AUTH_CODE_BYTES: Final = 16
 #: When a registered terminal may register again (``--reregistration``): ``explicit`` only
 #: after an explicit act (its logout, or an operator's ``jt808 devices reset``); ``offline``
 #: also whenever neither its phone nor its device has a live session on the gateway.
 REREGISTRATION_MODES: Final = ("explicit", "offline")
+log = get_logger()
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -102,7 +108,14 @@ class CsvFileError(Exception):
 
 
 class RegistryUnavailableError(Exception):
-    """The data directory cannot hold the registry; the message says why."""
+    """The data directory cannot hold the registry (now); the message says why.
+
+    ``passing``: a fault of the disk (full, read-only, failing) that may pass, as opposed to a
+    settings mistake (the path is a file, the file is not a database) that will not."""
+
+    def __init__(self, message: str, *, passing: bool = True) -> None:
+        super().__init__(message)
+        self.passing = passing
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,45 +145,130 @@ def _is_text(*values: str) -> bool:
 
 
 class DeviceRegistry:
-    """Devices and credentials in ``<data_dir>/devices.sqlite3`` (created on first use)."""
+    """Devices and credentials in ``<data_dir>/devices.sqlite3`` (created on first use).
 
-    def __init__(self, data_dir: Path | str) -> None:
+    Strict by default (``jt808 devices``): a registry that cannot be opened or written raises
+    ``RegistryUnavailableError`` with one sentence. ``tolerant=True`` is how the gateway serves
+    with it: a data dir that is full, read-only or failing at start is a fault it starts in,
+    not a reason to stop (only a settings mistake is: see ``RegistryUnavailableError.passing``).
+    Authentication then reads a read-only copy when one can be opened safely
+    (``_open_read_only``), writes (registration, logout, imports) fail with
+    ``RegistryUnavailableError``, and a writable connection is tried again at most every
+    ``REOPEN_INTERVAL`` seconds, so the registry recovers by itself when the disk does. The
+    change between working and failing writes is logged once each way.
+    """
+
+    def __init__(self, data_dir: Path | str, *, tolerant: bool = False) -> None:
         """Open (or create) the registry; ``RegistryUnavailableError`` says why it cannot."""
         self.path = Path(data_dir) / DATABASE_NAME
+        self.tolerant = tolerant
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        #: Whether ``_db`` takes writes (False: a read-only copy, or none).
+        self._writable = False
+        #: Why writes fail now (None: they work, as far as we know).
+        self._problem: str | None = None
+        self._next_open = 0.0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RegistryUnavailableError(_directory_problem(error)) from None
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as error:
-            raise RegistryUnavailableError(_database_problem(error)) from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # an issued code survives a power cut
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            self._add_credential_plates()
-        except sqlite3.Error as error:
-            self._db.close()
-            raise RegistryUnavailableError(_database_problem(error)) from None
+            self._db = _open_writable(self.path)
+        except RegistryUnavailableError as error:
+            if not (tolerant and error.passing):
+                raise
+            self._failed(str(error))
+            self._db = _open_read_only(self.path)
+            self._next_open = time.monotonic() + REOPEN_INTERVAL
+        else:
+            self._writable = True
 
-    def _add_credential_plates(self) -> None:
-        """A registry made before credentials kept their plate gets the column (empty)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(credentials)")}
-        if "plate" not in columns:
-            self._db.execute("ALTER TABLE credentials ADD COLUMN plate TEXT")
+    @property
+    def writable(self) -> bool:
+        """Whether the last write worked (or none failed yet) on a writable connection."""
+        return self._writable and self._problem is None
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._next_open = math.inf  # closed for good: no reopening on a later call
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> DeviceRegistry:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    # ----------------------------------------------------------------------------------------
+    # Connections and faults
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads (under the lock); a failing read raises
+        ``RegistryUnavailableError``."""
+        with self._lock:
+            db = self._connection(write=False)
+            try:
+                yield db
+            except sqlite3.OperationalError as error:
+                raise RegistryUnavailableError(_database_problem(error)) from None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on error)
+        under the lock; a write the disk refuses raises ``RegistryUnavailableError``, nothing
+        of it stored."""
+        with self._lock:
+            db = self._connection(write=True)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                with contextlib.suppress(sqlite3.Error):
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                problem = _database_problem(error)
+                self._failed(problem)
+                raise RegistryUnavailableError(problem) from None
+            self._worked()
+
+    def _connection(self, *, write: bool) -> sqlite3.Connection:
+        """The open connection; without a writable one, a new try at most every
+        ``REOPEN_INTERVAL`` seconds. Raises ``RegistryUnavailableError`` when the registry
+        cannot serve this (a write without a writable connection, anything without one)."""
+        if not self._writable and time.monotonic() >= self._next_open:
+            self._next_open = time.monotonic() + REOPEN_INTERVAL
+            try:
+                db = _open_writable(self.path)
+            except RegistryUnavailableError as error:
+                self._failed(str(error))
+                if self._db is None:
+                    self._db = _open_read_only(self.path)
+            else:
+                if self._db is not None:
+                    self._db.close()
+                self._db, self._writable = db, True
+                self._worked()
+        if self._db is None or (write and not self._writable):
+            raise RegistryUnavailableError(self._problem or f"{DATABASE_NAME} is closed")
+        return self._db
+
+    def _failed(self, problem: str) -> None:
+        if self._problem is None and self.tolerant:
+            log.error(
+                "device registry cannot be written; registrations are refused until it can",
+                extra={"path": str(self.path), "error": problem},
+            )
+        self._problem = problem
+
+    def _worked(self) -> None:
+        if self._problem is not None and self.tolerant:
+            log.warning("device registry writes again", extra={"path": str(self.path)})
+        self._problem = None
 
     # ----------------------------------------------------------------------------------------
     # Operator side
@@ -184,8 +282,8 @@ class DeviceRegistry:
              d.plate_color, time.time())
             for d in latest.values()
         ]  # fmt: skip
-        with self._lock, self._transaction():
-            self._db.executemany(
+        with self._writing() as db:
+            db.executemany(
                 """INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (manufacturer_id, terminal_model, terminal_id) DO UPDATE SET
                    phone = excluded.phone, plate = excluded.plate,
@@ -211,8 +309,8 @@ class DeviceRegistry:
         return CsvImport(self.upsert(devices), repeated)
 
     def devices(self) -> list[Device]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT manufacturer_id, terminal_model, terminal_id, phone, plate, plate_color "
                 "FROM devices ORDER BY manufacturer_id, terminal_model, terminal_id"
             ).fetchall()
@@ -230,8 +328,8 @@ class DeviceRegistry:
         key = self._resolve(name_or_key)
         if key is None:
             return False
-        with self._lock, self._transaction():
-            cursor = self._db.execute(
+        with self._writing() as db:
+            cursor = db.execute(
                 "DELETE FROM devices WHERE manufacturer_id = ? AND terminal_model = ? "
                 "AND terminal_id = ?",
                 key,
@@ -264,8 +362,8 @@ class DeviceRegistry:
         key = (request.manufacturer_id, request.terminal_model, request.terminal_id)
         if not _is_text(*key):
             return RegistrationDecision(RegisterResult.TERMINAL_NOT_FOUND)
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT phone, plate FROM devices WHERE manufacturer_id = ? AND terminal_model = ? "
                 "AND terminal_id = ?",
                 key,
@@ -287,43 +385,21 @@ class DeviceRegistry:
             request.phone_online_since is None and request.device_online_since is None
         )
         code = secrets.token_hex(AUTH_CODE_BYTES)
-        with self._lock, self._transaction():
-            refused = self._refusal(phone, key, plate, replace=replace)
+        with self._writing() as db:
+            refused = _refusal(db, phone, key, plate, replace=replace)
             if refused is not None:
                 return RegistrationDecision(refused, device_name=name)
-            self._db.execute(
+            db.execute(
                 "DELETE FROM credentials WHERE phone = ? OR (manufacturer_id = ? AND "
                 "terminal_model = ? AND terminal_id = ?)",
                 (phone, *key),
             )
-            self._db.execute(
+            db.execute(
                 "INSERT INTO credentials (phone, manufacturer_id, terminal_model, terminal_id, "
                 "code_sha256, issued_at, plate) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (phone, *key, _digest(code), time.time(), plate),
             )
         return RegistrationDecision(RegisterResult.SUCCESS, auth_code=code, device_name=name)
-
-    def _refusal(
-        self, phone: str, key: tuple[str, str, str], plate: str | None, *, replace: bool
-    ) -> RegisterResult | None:
-        """Why a registration may not issue a code now (inside its transaction), or None."""
-        if not replace:
-            held = self._db.execute(
-                "SELECT 1 FROM credentials WHERE phone = ? OR (manufacturer_id = ? AND "
-                "terminal_model = ? AND terminal_id = ?) LIMIT 1",
-                (phone, *key),
-            ).fetchone()
-            if held is not None:
-                return RegisterResult.TERMINAL_ALREADY_REGISTERED
-        if plate is not None:
-            vehicle = self._db.execute(
-                "SELECT 1 FROM credentials WHERE plate = ? AND phone != ? AND NOT "
-                "(manufacturer_id = ? AND terminal_model = ? AND terminal_id = ?) LIMIT 1",
-                (plate, phone, *key),
-            ).fetchone()
-            if vehicle is not None:
-                return RegisterResult.VEHICLE_ALREADY_REGISTERED
-        return None
 
     def reset(self, name_or_key: str | tuple[str, str, str]) -> bool:
         """Revoke every auth code of a device, so that it may register again (an operator's
@@ -331,8 +407,8 @@ class DeviceRegistry:
         key = self._resolve(name_or_key)
         if key is None:
             return False
-        with self._lock, self._transaction():
-            self._db.execute(
+        with self._writing() as db:
+            db.execute(
                 "DELETE FROM credentials WHERE manufacturer_id = ? AND terminal_model = ? "
                 "AND terminal_id = ?",
                 key,
@@ -341,8 +417,8 @@ class DeviceRegistry:
 
     def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision:
         """Accept the code bound to this phone (compared in constant time)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT manufacturer_id, terminal_model, terminal_id, code_sha256 "
                 "FROM credentials WHERE phone = ?",
                 (phone_key(request.phone),),
@@ -358,36 +434,18 @@ class DeviceRegistry:
 
     def logout(self, phone: str) -> bool:
         """Revoke the code bound to ``phone``; False when there was none."""
-        with self._lock, self._transaction():
-            cursor = self._db.execute(
-                "DELETE FROM credentials WHERE phone = ?", (phone_key(phone),)
-            )
+        with self._writing() as db:
+            cursor = db.execute("DELETE FROM credentials WHERE phone = ?", (phone_key(phone),))
         return cursor.rowcount > 0
 
     def device_name_for_phone(self, phone: str) -> str:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT manufacturer_id, terminal_model, terminal_id FROM credentials "
                 "WHERE phone = ?",
                 (phone_key(phone),),
             ).fetchone()
         return "" if row is None else device_name_of(*row)
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (the connection is in autocommit)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
-        self._db.execute("ROLLBACK" if error_type is not None else "COMMIT")
 
 
 #: CSV columns: the first three are required, the rest optional.
@@ -505,6 +563,93 @@ def read_csv_rows(path: Path, encoding: str = "utf-8") -> list[tuple[int, Device
         raise CsvFileError(f"cannot read {path}: {error.strerror or error}") from None
 
 
+def _open_writable(path: Path) -> sqlite3.Connection:
+    """A read-write connection to the registry at ``path``, its schema up to date."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RegistryUnavailableError(
+            _directory_problem(error),
+            passing=not isinstance(error, FileExistsError | NotADirectoryError),
+        ) from None
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as error:
+        raise _unavailable(path, error) from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # an issued code survives a power cut
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+        # A registry made before credentials kept their plate gets the column (empty).
+        if "plate" not in {row[1] for row in db.execute("PRAGMA table_info(credentials)")}:
+            db.execute("ALTER TABLE credentials ADD COLUMN plate TEXT")
+    except sqlite3.Error as error:
+        db.close()
+        raise _unavailable(path, error) from None
+    return db
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection | None:
+    """A read-only copy for a registry that cannot be opened for writing (a full or read-only
+    disk, where SQLite cannot even make its shared-memory file), or None.
+
+    Opened ``immutable``: it reads the database file alone, without locks or the WAL. So only
+    when the WAL holds nothing (absent or empty), else it would miss committed changes, an
+    auth code revoked among them. Writes on it fail (SQLITE_READONLY)."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if not path.is_file() or (wal.exists() and wal.stat().st_size > 0):
+            return None
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True,
+                             check_same_thread=False, isolation_level=None)  # fmt: skip
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        db.execute("SELECT plate FROM credentials LIMIT 0")
+        db.execute("SELECT 1 FROM devices LIMIT 0")
+    except sqlite3.Error:
+        db.close()
+        return None
+    return db
+
+
+def _unavailable(path: Path, error: sqlite3.Error) -> RegistryUnavailableError:
+    """The error for a registry that cannot be opened: passing unless the file is no database
+    (or no file)."""
+    name = getattr(error, "sqlite_errorname", "")
+    settings = name == "SQLITE_NOTADB" or (name == "SQLITE_CANTOPEN" and path.is_dir())
+    return RegistryUnavailableError(_database_problem(error), passing=not settings)
+
+
+def _refusal(
+    db: sqlite3.Connection,
+    phone: str,
+    key: tuple[str, str, str],
+    plate: str | None,
+    *,
+    replace: bool,
+) -> RegisterResult | None:
+    """Why a registration may not issue a code now (inside its transaction), or None."""
+    if not replace:
+        held = db.execute(
+            "SELECT 1 FROM credentials WHERE phone = ? OR (manufacturer_id = ? AND "
+            "terminal_model = ? AND terminal_id = ?) LIMIT 1",
+            (phone, *key),
+        ).fetchone()
+        if held is not None:
+            return RegisterResult.TERMINAL_ALREADY_REGISTERED
+    if plate is not None:
+        vehicle = db.execute(
+            "SELECT 1 FROM credentials WHERE plate = ? AND phone != ? AND NOT "
+            "(manufacturer_id = ? AND terminal_model = ? AND terminal_id = ?) LIMIT 1",
+            (plate, phone, *key),
+        ).fetchone()
+        if vehicle is not None:
+            return RegisterResult.VEHICLE_ALREADY_REGISTERED
+    return None
+
+
 def _directory_problem(error: OSError) -> str:
     if isinstance(error, FileExistsError):
         return "it is a file, not a directory"
@@ -521,4 +666,6 @@ def _database_problem(error: sqlite3.Error) -> str:
         return f"{DATABASE_NAME} in it cannot be opened (is it a directory, or read-only?)"
     if name == "SQLITE_READONLY":
         return f"{DATABASE_NAME} in it is read-only"
+    if name == "SQLITE_IOERR_SHMSIZE":
+        return f"{DATABASE_NAME}: no room for its shared-memory file (is the disk full?)"
     return f"{DATABASE_NAME}: {error}"

@@ -141,7 +141,9 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
     if config.auth == "insecure-accept-all":
         return AcceptAllAuthBackend()
     if config.auth == "local":
-        registry = DeviceRegistry(config.data_dir)
+        registry = DeviceRegistry(
+            config.data_dir, tolerant=True
+        )  # a full disk is no reason to stop
         return LocalAuthBackend(registry, reregistration=config.reregistration)
     # "remote" is a gRPC client: the control plane builds it (controlplane.app) and passes it in.
     raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")

@@ -5,10 +5,6 @@ the report and sends it again), the gateway says so once, keeps serving, and rec
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -30,6 +26,7 @@ from tests.store.stored import stored_locations
 from tests.timeouts import HANG_GUARD
 
 from .harness import StartGateway, address_of, connection_of, drain, metric
+from .mounts import NOT_ROOT, remount, small_tmpfs
 from .terminal_client import TerminalClient
 
 pytestmark = pytest.mark.anyio
@@ -105,26 +102,7 @@ async def test_with_durability_memory_nothing_is_written(gateway: Gateway) -> No
 # A real full disk: the data dir on a small tmpfs (needs the right to mount, as CI's root has)
 
 
-@asynccontextmanager
-async def small_tmpfs(path: Path, size: str) -> AsyncIterator[Path]:
-    path.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True, text=True, check=False, timeout=HANG_GUARD,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False, timeout=HANG_GUARD)
-
-
-def remount(path: Path, options: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True, timeout=HANG_GUARD)
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+@pytest.mark.skipif(NOT_ROOT, reason="mounting a tmpfs needs root")
 async def test_a_full_disk_withholds_acknowledgements_until_there_is_room_again(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
@@ -190,7 +168,7 @@ async def test_a_data_dir_the_log_cannot_use_stops_the_start_with_one_sentence(
             pass
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+@pytest.mark.skipif(NOT_ROOT, reason="mounting a tmpfs needs root")
 async def test_a_read_only_data_dir_at_start_withholds_acknowledgements_until_it_is_writable(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
