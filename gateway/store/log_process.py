@@ -101,7 +101,7 @@ class ProcessLogStore(LogStore):
             self._health(False, f"cannot open the event log: {error}")
             self._restart = asyncio.ensure_future(self._replace(str(error)))
             return
-        self._last = last
+        self._last = max(self._last, last)
         log.info(
             "event log open",
             extra={"path": str(self._log.path), "durability": self.durability.value,
@@ -285,7 +285,9 @@ class ProcessLogStore(LogStore):
         try:
             while not self._stopping:
                 try:
-                    self._last = max(self._last, await self._spawn())
+                    # Not max(self._last, await ...): commits answered while it starts raise it.
+                    opened = await self._spawn()
+                    self._last = max(self._last, opened)
                 except (StoreUnavailableError, OSError) as error:
                     if str(error) != failed:
                         failed = str(error)
