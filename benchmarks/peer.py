@@ -56,7 +56,11 @@ from pathlib import Path
 from typing import Any, Final
 
 REPO: Final = Path(__file__).resolve().parent.parent
-SERVERS: Final = ("ours", "ours-memory", "peer")
+SERVERS: Final = ("ours", "ours-process", "ours-memory", "peer")
+#: Run unless ``--servers`` says otherwise (``ours-process``: ``--log-writer process``, opt-in).
+DEFAULT_SERVERS: Final = ("ours", "ours-memory", "peer")
+#: Our gateway's variants, in the table's order.
+OURS: Final = ("ours", "ours-process", "ours-memory")
 PEER_BENCH: Final = REPO.parent / "shared" / "peer-bench"
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 #: Longest a server may take to listen, and a load generator to authenticate its terminals.
@@ -71,7 +75,7 @@ class Load:
     flags: tuple[str, ...]
     seconds: float
     with_stream: bool = False
-    servers: tuple[str, ...] = ("ours", "ours-memory", "peer")
+    servers: tuple[str, ...] = ("ours", "ours-process", "ours-memory", "peer")
 
 
 LOADS: Final = {
@@ -83,7 +87,7 @@ LOADS: Final = {
             "100 terminals × window 8, 10 s",
             ("-n", "100", "-w", "8"),
             10,
-            servers=("ours", "ours-memory"),
+            servers=("ours", "ours-process", "ours-memory"),
         ),
         Load(
             "stream",
@@ -107,7 +111,7 @@ LOADS: Final = {
             "1,000 terminals × 10 reports/s (10,000/s offered), 10 s",
             ("-n", "1000", "-rate", "10", "-src", "8"),
             10,
-            servers=("ours", "ours-memory"),
+            servers=("ours", "ours-process", "ours-memory"),
         ),
         Load(
             "idle",
@@ -200,6 +204,8 @@ def server(which: str, tools: Tools, workdir: Path) -> Iterator[tuple[int, str]]
         ]  # fmt: skip
         if which == "ours-memory":
             command += ["--durability", "memory"]
+        elif which == "ours-process":
+            command += ["--log-writer", "process"]
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
         wait_until(lambda: _accepts(address) or process.poll() is not None, START_TIMEOUT_S,
@@ -447,21 +453,23 @@ def table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         text = num(figures.get(metric), digits)
         return text if second is None else f"{text} / {num(figures.get(second), digits)}"
 
-    rows: list[tuple[str, ...]] = [
-        ("load", "go-jt808", "ours", "ours / go", "ours-memory", "ours-memory / go")
-    ]
+    ours = [which for which in OURS if any(r["server"] == which for r in runs)]
+    header = ["load", "go-jt808"]
+    for which in ours:
+        header += [which, f"{which} / go"]
+    rows: list[tuple[str, ...]] = [tuple(header)]
     for label, load, metric, second, digits, ratios in ROWS:
         if load not in summary:
             continue  # a load not run this time
         row = [label, cell(load, "peer", metric, second, digits)]
-        for which in ("ours", "ours-memory"):
+        for which in ours:
             row.append(cell(load, which, metric, second, digits))
             row.append(num(ratio(summary, load, metric, which), 2) if ratios else "")
         rows.append(tuple(row))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
-    for which in ("ours", "ours-memory"):
+    for which in ours:
         streams = [r for r in runs if r["load"] == "stream" and r["server"] == which]
         if streams:
             lines.append(
@@ -491,19 +499,19 @@ def stream_overhead(summary: dict[str, Any], which: str) -> float | None:
     return round(100 * (with_stream / without - 1), 1) if with_stream and without else None
 
 
-def log_cost(summary: dict[str, Any]) -> dict[str, float]:
-    """What the default event log costs beside ``--durability memory`` (issue 10's target:
-    at most 25 % of throughput, at most 5 ms more ack p99 at 10,000 reports/s)."""
+def log_cost(summary: dict[str, Any], which: str = "ours") -> dict[str, float]:
+    """What the default event log (of ``which``) costs beside ``--durability memory`` (issue
+    10's target: at most 25 % of throughput, at most 5 ms more ack p99 at 10,000 reports/s)."""
     cost: dict[str, float] = {}
     for load, metric, name in (("throughput", "acked_per_s", "throughput_loss_pct"),
                                ("deep", "acked_per_s", "deep_loss_pct"),
                                ("paced", "acked_per_s", "paced_loss_pct")):  # fmt: skip
-        ours = summary.get(load, {}).get("ours", {}).get(metric)
+        ours = summary.get(load, {}).get(which, {}).get(metric)
         memory = summary.get(load, {}).get("ours-memory", {}).get(metric)
         if ours is not None and memory:
             cost[name] = round(100 * (1 - ours / memory), 1)
     for load in ("throughput", "fleet", "paced"):
-        ours = summary.get(load, {}).get("ours", {})
+        ours = summary.get(load, {}).get(which, {})
         memory = summary.get(load, {}).get("ours-memory", {})
         if ours.get("p99_ms") is not None and memory.get("p99_ms") is not None:
             cost[f"{load}_p99_added_ms"] = round(ours["p99_ms"] - memory["p99_ms"], 2)
@@ -558,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loads", default=",".join(LOADS), help="comma-separated, of: "
                         + ", ".join(LOADS))  # fmt: skip
-    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated, of: "
+    parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS), help="comma-separated, of: "
                         + ", ".join(SERVERS))  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     parser.add_argument("--peer-bench", type=Path, default=PEER_BENCH, metavar="DIR")
@@ -596,19 +604,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "median": summary,
         "ratios": {
             f"{which}/peer {load}.{metric}": ratio(summary, load, metric, which)
-            for which in ("ours", "ours-memory")
+            for which in OURS
             for load, metric in METRICS
             if ratio(summary, load, metric, which) is not None
         },
         "stream_overhead_pct": {w: stream_overhead(summary, w) for w in ("ours", "ours-memory")},
         "log_cost": log_cost(summary),
+        "log_cost_process": log_cost(summary, "ours-process"),
         "runs": runs,
     }
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(table(summary, runs))
-    for name, figure in log_cost(summary).items():
-        print(f"event log (ours) beside ours-memory: {name} = {figure}")
+    for which in ("ours", "ours-process"):
+        for name, figure in log_cost(summary, which).items():
+            print(f"event log ({which}) beside ours-memory: {name} = {figure}")
     print(f"\n{args.rounds} round(s), medians; load average before {load_before}, "
           f"after {report['load_average_after']} on {os.cpu_count()} CPUs")  # fmt: skip
     return 0
