@@ -52,7 +52,7 @@ log = get_logger()
 
 
 def log_store_type(writer: str) -> type[LogStore]:
-    """The log store class for ``--log-writer``: ``process`` or ``thread`` (the default)."""
+    """The log store class for ``--log-writer``: ``process`` (the default) or ``thread``."""
     return ProcessLogStore if writer == "process" else LogStore
 
 

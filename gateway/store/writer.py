@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import select
+import signal
 import socket
 import sqlite3
 import sys
@@ -222,6 +223,11 @@ def _number(value: object) -> float:
 
 
 def main(argv: list[str]) -> int:
+    # The gateway alone stops its writer (STOP, or its end of the socket closing). A Ctrl-C at
+    # a terminal, or a service manager's SIGTERM to every process of the service, reaches this
+    # process too: obeyed, it would die before the gateway's last batches are written.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=int(argv[1]))
     # Blocking sends (answers are small; the loop reads them at once); reads wait in select.
     sock.setblocking(True)

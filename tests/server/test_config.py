@@ -130,7 +130,7 @@ EXAMPLES = {
     "grpc_tls_client_ca": "/etc/jt808/operators-ca.pem",
     "rsa_key": "/etc/jt808/platform-rsa.pem",
     "durability": "os",
-    "log_writer": "process",
+    "log_writer": "thread",
     "retention_age": "3600",
     "retention_bytes": "1048576",
     "nats_url": "nats://127.0.0.1:4222",

@@ -43,7 +43,7 @@ def test_by_default_acknowledgements_wait_for_fsync_and_the_log_keeps_7_days_or_
 ) -> None:
     config = GatewayConfig(data_dir=tmp_path)
     store = make_store(config, EventHub())
-    assert type(store) is LogStore  # the writer thread, under --data-dir
+    assert type(store) is ProcessLogStore  # a writer process, under --data-dir
     assert store.durability is Durability.FSYNC
     assert (store.retention_age, store.retention_bytes) == (7 * 24 * 3600.0, 10 * 1024**3)
     assert store._log.path == tmp_path / LOG_NAME
@@ -53,11 +53,11 @@ def test_by_default_acknowledgements_wait_for_fsync_and_the_log_keeps_7_days_or_
 def test_the_flags_take_units_and_reach_the_store(tmp_path: Path) -> None:
     config = load(parse("--data-dir", str(tmp_path), "--durability", "os",
                         "--retention-age", "30d", "--retention-bytes", "512M",
-                        "--log-writer", "process"), {})  # fmt: skip
+                        "--log-writer", "thread"), {})  # fmt: skip
     assert (config.data_dir, config.durability) == (tmp_path, "os")
     assert (config.retention_age, config.retention_bytes) == (30 * 86400.0, 512 * 1024**2)
     store = make_store(config, EventHub())
-    assert isinstance(store, ProcessLogStore)
+    assert type(store) is LogStore
     assert store.durability is Durability.OS
     assert (store.retention_age, store.retention_bytes) == (30 * 86400.0, 512 * 1024**2)
     hours = load(parse("--retention-age", "12h", "--retention-bytes", "2G"), {})

@@ -101,6 +101,29 @@ async def test_a_killed_writer_is_noticed_its_batch_not_acked_and_a_new_one_cont
     await store.aclose()
 
 
+async def test_the_signals_of_a_stop_are_the_gateways_to_obey_not_the_writers(
+    tmp_path: Path,
+) -> None:
+    # Ctrl-C at a terminal signals the whole process group, and a service manager's stop every
+    # process of the service: the writer outlives both until the gateway has written its last
+    # batches and told it to stop.
+    store = open_store(tmp_path)
+    assert isinstance(store, ProcessLogStore)
+    await store.start()
+    pid = store.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    waiter = Waiter()
+    last = position(serial=1)
+    batch = store.append(last)
+    store.notify(waiter, batch)
+    assert await waiter.settled(batch)  # stored by the same writer
+    assert (store.writer_pid, store.writer_losses) == (pid, 0)
+    await store.aclose()
+    assert not (tmp_path / OPEN_MARK).exists()  # and closed cleanly
+
+
 async def test_batches_past_the_bytes_in_flight_are_refused_not_queued(tmp_path: Path) -> None:
     store = ProcessLogStore(tmp_path, EventHub(), durability=Durability.OS, max_in_flight_bytes=1)
     await store.start()
@@ -156,10 +179,10 @@ async def test_a_writer_whose_gateway_died_stops_and_leaves_the_log_to_be_checke
     assert (tmp_path / OPEN_MARK).exists()  # not closed cleanly: the next start checks it
 
 
-def test_the_writer_is_a_thread_unless_log_writer_says_process() -> None:
-    assert GatewayConfig().log_writer == "thread"
-    assert log_store_type(GatewayConfig().log_writer) is LogStore
-    config = load(environ={"JT808_LOG_WRITER": "process"})
-    assert log_store_type(config.log_writer) is ProcessLogStore
+def test_the_writer_is_a_process_unless_log_writer_says_thread() -> None:
+    assert GatewayConfig().log_writer == "process"
+    assert log_store_type(GatewayConfig().log_writer) is ProcessLogStore
+    config = load(environ={"JT808_LOG_WRITER": "thread"})
+    assert log_store_type(config.log_writer) is LogStore
     with pytest.raises(ConfigError, match="JT808_LOG_WRITER: 'fork' is not one of thread, process"):
         load(environ={"JT808_LOG_WRITER": "fork"})
