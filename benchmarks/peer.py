@@ -56,11 +56,11 @@ from pathlib import Path
 from typing import Any, Final
 
 REPO: Final = Path(__file__).resolve().parent.parent
-SERVERS: Final = ("ours", "ours-process", "ours-memory", "peer")
-#: Run unless ``--servers`` says otherwise (``ours-process``: ``--log-writer process``, opt-in).
+SERVERS: Final = ("ours", "ours-thread", "ours-memory", "peer")
+#: Run unless ``--servers`` says otherwise (``ours-thread``: ``--log-writer thread``, opt-in).
 DEFAULT_SERVERS: Final = ("ours", "ours-memory", "peer")
 #: Our gateway's variants, in the table's order.
-OURS: Final = ("ours", "ours-process", "ours-memory")
+OURS: Final = ("ours", "ours-thread", "ours-memory")
 PEER_BENCH: Final = REPO.parent / "shared" / "peer-bench"
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 #: Longest a server may take to listen, and a load generator to authenticate its terminals.
@@ -75,7 +75,7 @@ class Load:
     flags: tuple[str, ...]
     seconds: float
     with_stream: bool = False
-    servers: tuple[str, ...] = ("ours", "ours-process", "ours-memory", "peer")
+    servers: tuple[str, ...] = ("ours", "ours-thread", "ours-memory", "peer")
 
 
 LOADS: Final = {
@@ -87,7 +87,7 @@ LOADS: Final = {
             "100 terminals × window 8, 10 s",
             ("-n", "100", "-w", "8"),
             10,
-            servers=("ours", "ours-process", "ours-memory"),
+            servers=("ours", "ours-thread", "ours-memory"),
         ),
         Load(
             "stream",
@@ -111,7 +111,7 @@ LOADS: Final = {
             "1,000 terminals × 10 reports/s (10,000/s offered), 10 s",
             ("-n", "1000", "-rate", "10", "-src", "8"),
             10,
-            servers=("ours", "ours-process", "ours-memory"),
+            servers=("ours", "ours-thread", "ours-memory"),
         ),
         Load(
             "idle",
@@ -204,8 +204,8 @@ def server(which: str, tools: Tools, workdir: Path) -> Iterator[tuple[int, str]]
         ]  # fmt: skip
         if which == "ours-memory":
             command += ["--durability", "memory"]
-        elif which == "ours-process":
-            command += ["--log-writer", "process"]
+        elif which == "ours-thread":
+            command += ["--log-writer", "thread"]
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
         wait_until(lambda: _accepts(address) or process.poll() is not None, START_TIMEOUT_S,
@@ -610,13 +610,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "stream_overhead_pct": {w: stream_overhead(summary, w) for w in ("ours", "ours-memory")},
         "log_cost": log_cost(summary),
-        "log_cost_process": log_cost(summary, "ours-process"),
+        "log_cost_thread": log_cost(summary, "ours-thread"),
         "runs": runs,
     }
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(table(summary, runs))
-    for which in ("ours", "ours-process"):
+    for which in ("ours", "ours-thread"):
         for name, figure in log_cost(summary, which).items():
             print(f"event log ({which}) beside ours-memory: {name} = {figure}")
     print(f"\n{args.rounds} round(s), medians; load average before {load_before}, "
