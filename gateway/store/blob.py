@@ -26,7 +26,8 @@ writer joins them behind one header without unpacking them. The reader checks ev
 before it slices, so a damaged blob is a ``DamagedBlobError`` naming what is wrong, never an
 exception from deep inside.
 
-Loaded by the writer process too: imports nothing of the gateway.
+Compiled with the protocol core (so loading it loads the core): the writer process needs only
+``segments``, the header and the joining of segments.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-MAGIC: Final = b"J8"
-VERSION: Final = 1
-HEADER: Final = MAGIC + bytes((VERSION, 0))
+from .segments import HEADER, MAGIC, VERSION, Record
+
 _SEGMENT: Final = struct.Struct("<6I")
 #: Bits of ``nulls``: which of the record's columns are NULL.
 NULL_MSG_ID: Final = 1
@@ -46,15 +46,6 @@ NULL_BODY: Final = 8
 NULL_VERSION: Final = 16
 _TEXT: Final = "utf-8"
 _TEXT_ERRORS: Final = "surrogatepass"
-
-#: A packed segment with what the row needs without unpacking it: (bytes, records, the
-#: earliest and the latest receive time).
-Segment = tuple[bytes, int, int, int]
-#: A record as read back: the columns of ``schema.SELECT_COLUMNS``.
-Record = tuple[
-    int, int, int, str, str, int | None, int | None, int | None, bytes | None, str | None,
-    str | None, int | None, int | None, int | None,
-]  # fmt: skip
 
 
 class DamagedBlobError(ValueError):
@@ -97,11 +88,6 @@ def pack_segment(
 def _layout(n: int, e: int, times: int, strings: int) -> str:
     """The ``struct`` format of a segment's header and columns."""
     return f"<6I{times}q{n}I{n}B{n}B{n}I{n}I{n}H{n}H{n}B{n}I{e}I{e}I{e}H{e}B{e}H{strings}I"
-
-
-def join(segments: list[bytes]) -> bytes:
-    """A blob of ``segments`` (at least one), in order."""
-    return b"".join([HEADER, *segments])
 
 
 def records(

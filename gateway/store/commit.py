@@ -13,8 +13,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Final
 
-from . import blob
 from .retention import Retention
+from .segments import Segment, join
 from .sqlite_log import SqliteLog, _is_damage
 
 #: Commits begin at least this far apart by default (seconds): see ``CommitSchedule``.
@@ -75,7 +75,7 @@ class Committer:
         the next commit)."""
         self._drill = failing
 
-    def write(self, segments: list[blob.Segment]) -> int:
+    def write(self, segments: list[Segment]) -> int:
         """Store ``segments`` as one commit numbered after the last sequence; returns the
         sequence before them. Raises what the write raised, nothing of it stored (after
         replacing a damaged file, which a later commit then writes to)."""
@@ -93,7 +93,7 @@ class Committer:
             count += records
             first_at = min(first_at, earliest)
             last_at = max(last_at, latest)
-        data = blob.join([segment[0] for segment in segments])
+        data = join([segment[0] for segment in segments])
         try:
             self.log.append(base + 1, base + count, first_at, last_at, data)
         except sqlite3.DatabaseError as error:

@@ -60,10 +60,11 @@ from .batching import Batch, BatchingStore
 from .blob import DamagedBlobError
 from .checkpoint import Checkpointer
 from .commit import COMMIT_WINDOW, CommitSchedule, Committer
+from .log_reader import LogReader
 from .records import event_of, microseconds
 from .retention import Retention
 from .rows import pack, renumber
-from .sqlite_log import RETENTION_STEP, WAL_LIMIT, LogReader, SqliteLog
+from .sqlite_log import RETENTION_STEP, WAL_LIMIT, SqliteLog
 from .writer import IDLE_RETENTION_STEPS, MAINTENANCE_INTERVAL
 
 #: Events appended but not yet stored, at most (their terminals wait for acknowledgements).

@@ -22,10 +22,10 @@ from .blob import (
     NULL_MSG_ID,
     NULL_SERIAL,
     NULL_VERSION,
-    Segment,
     pack_segment,
 )
 from .records import event_row, microseconds, report_bytes
+from .segments import Segment
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .blob import Record
+from .segments import Record
 
 #: ``kind`` column: 0 for a location, else the terminal event's kind.
 LOCATION_KIND: Final = 0

@@ -31,9 +31,9 @@ from typing import Final
 
 from . import channel
 from .base import Durability, StoreUnavailableError
-from .blob import Segment
 from .commit import CommitSchedule, Committer
 from .retention import Retention
+from .segments import Segment
 from .sqlite_log import SqliteLog
 
 #: How often the writer looks at retention and sends its figures when idle (seconds).

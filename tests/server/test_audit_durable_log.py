@@ -16,8 +16,9 @@ from gateway.protocol.ids import MessageId
 from gateway.server.gateway import Gateway
 from gateway.store.base import ReadFilter
 from gateway.store.log import LogStore
+from gateway.store.log_reader import LogReader
 from gateway.store.records import event_of
-from gateway.store.sqlite_log import LOG_NAME, LogReader
+from gateway.store.sqlite_log import LOG_NAME
 from tests.protocol.null_modem import location
 from tests.timeouts import HANG_GUARD
 

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 
 from gateway import native
-from gateway.store import blob
+from gateway.store import blob, segments
 from gateway.store.rows import pack
 from tests.store.test_blob_format import every_kind_of_event
 
@@ -21,7 +21,7 @@ from tests.store.test_blob_format import every_kind_of_event
 def main() -> int:
     segment = pack([every_kind_of_event(datetime(2026, 12, 6, 5, 30, 1, 250_000, tzinfo=UTC))])
     assert segment is not None
-    data = blob.join([segment[0]])
+    data = segments.join([segment[0]])
     records = blob.records(data, 1, 0)
     print(json.dumps({
         "compiled": native.running_compiled(),

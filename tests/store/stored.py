@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.store.base import ReadFilter
+from gateway.store.log_reader import LogReader
 from gateway.store.schema import Row
-from gateway.store.sqlite_log import LOG_NAME, LogReader
+from gateway.store.sqlite_log import LOG_NAME
 
 
 def stored_locations(data_dir: Path) -> list[Row]:

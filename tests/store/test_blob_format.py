@@ -26,14 +26,15 @@ from gateway.protocol.body import RawBody
 from gateway.protocol.header import Header
 from gateway.protocol.message import Message
 from gateway.protocol.versions import V2013, V2019
-from gateway.store import blob
+from gateway.store import blob, segments
 from gateway.store.base import Durability, ReadFilter
 from gateway.store.commit import Committer
 from gateway.store.log import LogStore
+from gateway.store.log_reader import LogReader
 from gateway.store.records import event_of, event_row, location_row, microseconds
 from gateway.store.retention import Retention
 from gateway.store.rows import pack
-from gateway.store.sqlite_log import LOG_NAME, LogReader, SqliteLog
+from gateway.store.sqlite_log import LOG_NAME, SqliteLog
 from tests.store.test_log_store import NOW, append, position, read_all
 from tests.timeouts import HANG_GUARD
 
@@ -92,7 +93,7 @@ def numbered(events: list[HubEvent], first: int = 1) -> list[HubEvent]:
     return events
 
 
-def packed(events: list[HubEvent]) -> blob.Segment:
+def packed(events: list[HubEvent]) -> segments.Segment:
     segment = pack([events])
     assert segment is not None
     return segment
@@ -106,9 +107,9 @@ def test_every_field_comes_back_from_a_blob() -> None:
     times = [microseconds(e.received_at if isinstance(e, LocationReported) else e.at)
              for e in events]  # fmt: skip
     assert (earliest, latest) == (min(times), max(times))
-    records = blob.records(blob.join([data]), 10, 0)
+    records = blob.records(segments.join([data]), 10, 0)
     assert [event_of(r) for r in records] == numbered(events, 10)
-    assert blob.times(blob.join([data])) == times
+    assert blob.times(segments.join([data])) == times
     # The same records as the row-per-record format held them.
     rows = [location_row(e, microseconds(e.received_at)) if isinstance(e, LocationReported)
             else event_row(e) for e in events]  # fmt: skip
@@ -121,7 +122,7 @@ def test_every_field_comes_back_from_a_blob() -> None:
 
 def test_segments_join_into_one_blob_numbered_across_them() -> None:
     first, second = every_kind_of_event(), every_kind_of_event()[:3]
-    data = blob.join([packed(first)[0], packed(second)[0]])
+    data = segments.join([packed(first)[0], packed(second)[0]])
     assert blob.count(data) == len(first) + len(second)
     records = blob.records(data, 1, 0)
     assert [r[0] for r in records] == list(range(1, len(first) + len(second) + 1))
@@ -156,7 +157,7 @@ def test_the_compiled_packer_writes_what_pure_python_writes() -> None:
 
 
 def test_a_damaged_blob_is_a_clear_error() -> None:
-    good = blob.join([packed(every_kind_of_event())[0]])
+    good = segments.join([packed(every_kind_of_event())[0]])
     cases = {
         b"XX" + good[2:]: "no J8 header",
         good[:2] + b"\x09" + good[3:]: "format version 9",
@@ -164,7 +165,7 @@ def test_a_damaged_blob_is_a_clear_error() -> None:
         good[:40]: "needs",
         good[:6]: "cut short",
         good + b"\x00": "cut short",
-        blob.HEADER: "without records",
+        segments.HEADER: "without records",
     }
     for data, reason in cases.items():
         with pytest.raises(blob.DamagedBlobError, match=reason):
@@ -172,7 +173,7 @@ def test_a_damaged_blob_is_a_clear_error() -> None:
 
 
 def test_no_garbled_blob_gets_past_the_reader_as_anything_but_a_damaged_blob() -> None:
-    good = blob.join([packed(every_kind_of_event())[0]])
+    good = segments.join([packed(every_kind_of_event())[0]])
     rng = random.Random(808)
     for _ in range(3000):
         data = bytearray(good)
@@ -282,7 +283,7 @@ def test_the_time_index_finds_a_time_in_rows_and_across_commits(tmp_path: Path) 
 
 def _with_times(data: bytes, times: list[int]) -> bytes:
     """``data`` (one segment, one receive time) with its records at ``times``."""
-    [segment] = blob._segments(blob.join([data]))
+    [segment] = blob._segments(segments.join([data]))
     records = segment.records(1, 0, locations=True, events=True)
     texts = sorted({r[3] for r in records} | {r[4] for r in records})
     index = {t: i for i, t in enumerate(texts)}

@@ -124,6 +124,18 @@ async def test_the_signals_of_a_stop_are_the_gateways_to_obey_not_the_writers(
     assert not (tmp_path / OPEN_MARK).exists()  # and closed cleanly
 
 
+def test_the_writer_process_loads_sqlite_not_the_protocol_core() -> None:
+    # Every gateway starts one: what it imports is start-up time and memory, once per start.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, gateway.store.writer; "
+         "print(sorted(m for m in sys.modules if m.startswith('gateway.')))"],
+        capture_output=True, text=True, check=True, timeout=HANG_GUARD,
+    ).stdout  # fmt: skip
+    assert "gateway.store.sqlite_log" in loaded
+    assert "gateway.protocol" not in loaded
+    assert "gateway.store.blob'" not in loaded  # compiled with the core: loading it loads it
+
+
 async def test_batches_past_the_bytes_in_flight_are_refused_not_queued(tmp_path: Path) -> None:
     store = ProcessLogStore(tmp_path, EventHub(), durability=Durability.OS, max_in_flight_bytes=1)
     await store.start()
