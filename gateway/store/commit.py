@@ -96,6 +96,13 @@ class Committer:
         data = join([segment[0] for segment in segments])
         try:
             self.log.append(base + 1, base + count, first_at, last_at, data)
+        except sqlite3.IntegrityError:
+            # Those sequences are taken: another writer committed after this one opened (a
+            # writer process outliving its gateway while a new one started). This commit is not
+            # stored (its terminals resend); the next one continues after what the file holds.
+            with contextlib.suppress(sqlite3.Error):
+                self.last = max(self.last, self.log.bounds()[1])
+            raise
         except sqlite3.DatabaseError as error:
             if _is_damage(error):
                 self._replace(str(error))

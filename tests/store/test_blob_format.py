@@ -281,6 +281,26 @@ def test_the_time_index_finds_a_time_in_rows_and_across_commits(tmp_path: Path) 
     log.close()
 
 
+def test_sequences_taken_by_another_writer_are_stepped_over_not_reused(tmp_path: Path) -> None:
+    # A writer process that outlived its gateway (stalled on its disk) may commit after the new
+    # gateway's writer opened the log: that writer's next numbers are taken. Its commit fails
+    # (not stored: the terminals resend) and the following ones continue above the file's.
+    log = SqliteLog(tmp_path, Durability.OS)
+    committer = Committer(log, Retention(None, None, 100), lambda _: None)
+    committer.last = log.open()
+    assert committer.write([packed([position(serial=1)])]) == 0
+    late = SqliteLog(tmp_path, Durability.OS)  # the old writer's connection
+    late.append(2, 3, 1, 1, segments.join([packed([position(serial=2), position(serial=3)])[0]]))
+    late.close()
+    with pytest.raises(sqlite3.IntegrityError):
+        committer.write([packed([position(serial=4)])])
+    assert committer.write([packed([position(serial=5)])]) == 3
+    rows, _, _, _ = LogReader(log.path).read(0, 100, ReadFilter())
+    assert [row[0] for row in rows] == [1, 2, 3, 4]
+    assert [row[6] for row in rows] == [1, 2, 3, 5]  # the refused commit is not in the log
+    log.close()
+
+
 def _with_times(data: bytes, times: list[int]) -> bytes:
     """``data`` (one segment, one receive time) with its records at ``times``."""
     [segment] = blob._segments(segments.join([data]))
