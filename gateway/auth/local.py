@@ -31,8 +31,8 @@ def _decided(call: Callable[[], T]) -> T:
 class LocalAuthBackend:
     """Runs the synchronous registry in a worker thread, one call at a time, so that disk
     writes (fsync of an issued code) never stall the event loop. A registry that cannot serve
-    a call (a full or read-only data dir) gives no decision (``AuthBackendUnavailableError``):
-    the terminal is refused and tries again, and nothing is held against it."""
+    a call (a full or read-only data dir) gives no decision (``AuthBackendUnavailableError``),
+    as any backend that cannot decide: the terminal is refused and tries again."""
 
     name = "local"
 
@@ -42,8 +42,9 @@ class LocalAuthBackend:
         self._limiter = anyio.CapacityLimiter(1)
 
     async def register(self, request: RegistrationRequest) -> RegistrationDecision:
-        register = functools.partial(self.registry.register, reregistration=self.reregistration)
-        return await self._run(functools.partial(register, request))
+        return await self._run(
+            functools.partial(self.registry.register, request, reregistration=self.reregistration)
+        )
 
     async def authenticate(self, request: AuthenticationRequest) -> AuthenticationDecision:
         return await self._run(functools.partial(self.registry.authenticate, request))

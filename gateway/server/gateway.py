@@ -141,9 +141,8 @@ def make_auth_backend(config: GatewayConfig) -> AuthBackend:
     if config.auth == "insecure-accept-all":
         return AcceptAllAuthBackend()
     if config.auth == "local":
-        registry = DeviceRegistry(
-            config.data_dir, tolerant=True
-        )  # a full disk is no reason to stop
+        # A full or read-only data dir is a fault it serves in, not a reason to stop.
+        registry = DeviceRegistry(config.data_dir, tolerant=True)
         return LocalAuthBackend(registry, reregistration=config.reregistration)
     # "remote" is a gRPC client: the control plane builds it (controlplane.app) and passes it in.
     raise ValueError(f"auth mode {config.auth!r} needs its backend passed to Gateway(auth=...)")
