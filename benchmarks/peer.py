@@ -24,10 +24,12 @@ The loads of issue 9, each bounded in terminals and seconds, on loopback only:
 Our side is ``jt808 serve`` as users run it (the installed entry point, the compiled core: the
 run stops if the gateway says it runs pure Python), ``--auth insecure-accept-all``: ``ours``
 with its default event log (every report on disk before its acknowledgement, ``--durability
-fsync``), and ``ours-memory`` with ``--durability memory`` (the data plane without the disk, as
-go-jt808, which stores nothing). The peer is ``peer-bench/bin/gosrv``. The load generator is
-``peer-bench/bin/loadgen`` (its README and ``compare.sh`` describe it; this harness calls the
-same binaries and measures the same way: the server's utime+stime from /proc over the
+fsync``, its writer a process of its own), ``ours-thread`` on request (``--servers``: the same
+with ``--log-writer thread``), and ``ours-memory`` with ``--durability memory`` (the data plane
+without the disk, as go-jt808, which stores nothing). The server's CPU includes its children
+(the writer process), unlike ``compare.sh``'s. The peer is ``peer-bench/bin/gosrv``. The load
+generator is ``peer-bench/bin/loadgen`` (its README and ``compare.sh`` describe it; this harness
+calls the same binaries and measures the same way: the server's utime+stime from /proc over the
 generator's measurement window, which starts when every terminal is authenticated). Every
 server is fresh for each load. Rounds alternate the order of the servers; the figures are
 medians over rounds, and ratios are of medians from the same run.
