@@ -222,12 +222,26 @@ def _number(value: object) -> float:
     return float(value)
 
 
+def _die_with_the_gateway() -> None:
+    """Linux: be killed the moment the gateway dies, even in the middle of a commit. (Else a
+    writer stalled on its disk could still commit after a new gateway opened the log; that
+    commit would take numbers the new one is about to use.) Elsewhere, or if the gateway died
+    before this call, the socket's end of file stops the writer after its commit."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # noqa: PLC0415  (Linux only)
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+
+
 def main(argv: list[str]) -> int:
     # The gateway alone stops its writer (STOP, or its end of the socket closing). A Ctrl-C at
     # a terminal, or a service manager's SIGTERM to every process of the service, reaches this
     # process too: obeyed, it would die before the gateway's last batches are written.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_the_gateway()
     sock = socket.socket(fileno=int(argv[1]))
     # Blocking sends (answers are small; the loop reads them at once); reads wait in select.
     sock.setblocking(True)

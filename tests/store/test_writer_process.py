@@ -124,6 +124,53 @@ async def test_the_signals_of_a_stop_are_the_gateways_to_obey_not_the_writers(
     assert not (tmp_path / OPEN_MARK).exists()  # and closed cleanly
 
 
+#: A stand-in gateway: starts a writer, waits until it opened the log (so it is past its
+#: start-up), says its pid, and waits to be killed.
+_PARENT = """
+import socket, subprocess, sys, time
+from gateway.store import channel
+ours, theirs = socket.socketpair()
+writer = subprocess.Popen([sys.executable, "-m", "gateway.store.writer", str(theirs.fileno())],
+                          pass_fds=(theirs.fileno(),))
+ours.sendall(channel.frame((channel.OPEN, sys.argv[1], "os", 1 << 20, None, None, 100, 0.0)))
+unframer, received = channel.Unframer(), []
+while not received:
+    received += unframer.feed(ours.recv(65536))
+assert received[0][0] == channel.READY
+print(writer.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_a_writer_dies_with_its_gateway_even_when_it_cannot_read_its_socket(
+    tmp_path: Path,
+) -> None:
+    # Stopped (as stalled on its disk) it would never see its socket close: the kernel kills it.
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert parent.stdout is not None
+    try:
+        writer = int(await anyio.to_thread.run_sync(parent.stdout.readline))
+        os.kill(writer, signal.SIGSTOP)
+        parent.kill()
+        with anyio.fail_after(HANG_GUARD):
+            while _alive(writer):
+                await anyio.sleep(0.02)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (or is stopped): not gone, not a zombie awaiting its reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_the_writer_process_loads_sqlite_not_the_protocol_core() -> None:
     # Every gateway starts one: what it imports is start-up time and memory, once per start.
     loaded = subprocess.run(
