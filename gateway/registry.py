@@ -174,9 +174,7 @@ class DeviceRegistry:
         except RegistryUnavailableError as error:
             if not (tolerant and error.passing):
                 raise
-            self._failed(str(error))
-            self._db = _open_read_only(self.path)
-            self._next_open = time.monotonic() + REOPEN_INTERVAL
+            self._fall_back(str(error))
         else:
             self._writable = True
 
@@ -221,16 +219,14 @@ class DeviceRegistry:
             db = self._connection(write=True)
             try:
                 db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                yield db
                 db.execute("COMMIT")
-            except sqlite3.OperationalError as error:
+            except BaseException as error:
                 with contextlib.suppress(sqlite3.Error):
                     if db.in_transaction:
                         db.execute("ROLLBACK")
+                if not isinstance(error, sqlite3.OperationalError):
+                    raise
                 problem = _database_problem(error)
                 self._failed(problem)
                 raise RegistryUnavailableError(problem) from None
@@ -241,13 +237,10 @@ class DeviceRegistry:
         ``REOPEN_INTERVAL`` seconds. Raises ``RegistryUnavailableError`` when the registry
         cannot serve this (a write without a writable connection, anything without one)."""
         if not self._writable and time.monotonic() >= self._next_open:
-            self._next_open = time.monotonic() + REOPEN_INTERVAL
             try:
                 db = _open_writable(self.path)
             except RegistryUnavailableError as error:
-                self._failed(str(error))
-                if self._db is None:
-                    self._db = _open_read_only(self.path)
+                self._fall_back(str(error))
             else:
                 if self._db is not None:
                     self._db.close()
@@ -256,6 +249,14 @@ class DeviceRegistry:
         if self._db is None or (write and not self._writable):
             raise RegistryUnavailableError(self._problem or f"{DATABASE_NAME} is closed")
         return self._db
+
+    def _fall_back(self, problem: str) -> None:
+        """No writable connection (``problem`` says why): a read-only copy if there is none
+        yet, and the next try in ``REOPEN_INTERVAL`` seconds."""
+        self._failed(problem)
+        self._next_open = time.monotonic() + REOPEN_INTERVAL
+        if self._db is None:
+            self._db = _open_read_only(self.path)
 
     def _failed(self, problem: str) -> None:
         if self._problem is None and self.tolerant:
