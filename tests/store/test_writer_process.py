@@ -114,11 +114,7 @@ async def test_the_signals_of_a_stop_are_the_gateways_to_obey_not_the_writers(
     assert pid is not None
     os.kill(pid, signal.SIGINT)
     os.kill(pid, signal.SIGTERM)
-    waiter = Waiter()
-    last = position(serial=1)
-    batch = store.append(last)
-    store.notify(waiter, batch)
-    assert await waiter.settled(batch)  # stored by the same writer
+    assert await append(store, position(serial=1))  # stored by the same writer
     assert (store.writer_pid, store.writer_losses) == (pid, 0)
     await store.aclose()
     assert not (tmp_path / OPEN_MARK).exists()  # and closed cleanly
